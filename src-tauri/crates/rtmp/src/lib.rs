@@ -1,0 +1,143 @@
+//! Sans-IO RTMP publishing.
+//!
+//! [`ClientSession`] is the whole client side of RTMP as a state machine: the
+//! handshake, the chunk stream in both directions, AMF0 commands (`connect`,
+//! `releaseStream`, `FCPublish`, `createStream`, `publish`, `FCUnpublish`,
+//! `deleteStream`), Window Acknowledgement Size and Acknowledgements both ways,
+//! Set Chunk Size both ways, Set Peer Bandwidth, and User Control (Ping
+//! Request is answered). It takes bytes and time in and gives bytes, events
+//! and deadlines out. It never touches a socket and never reads the clock,
+//! so every behaviour is tested in memory against a scripted server.
+//!
+//! It does not build FLV tag bodies (see `onair-flv`), queue or drop media,
+//! reconnect, or do TLS: RTMPS is this same session over a TLS stream, and
+//! the rest is the job of `onair-output`.
+//!
+//! ```no_run
+//! use std::time::Instant;
+//! use onair_rtmp::{ClientConfig, ClientSession, SessionEvent, SessionOutput, StreamKey};
+//! # fn socket_read() -> Vec<u8> { vec![] }
+//! # fn socket_write(_: &[u8]) {}
+//! let config = ClientConfig::new("rtmp://127.0.0.1/live", "live", StreamKey::new("key"));
+//! let mut s = ClientSession::new(config, Instant::now());
+//! loop {
+//!     while let Some(out) = s.poll_output() {
+//!         match out {
+//!             SessionOutput::Transmit(bytes) => socket_write(&bytes),
+//!             SessionOutput::Event(SessionEvent::Publishing { .. }) => {
+//!                 // send metadata, sequence headers, then media
+//!             }
+//!             SessionOutput::Event(_) => {}
+//!             SessionOutput::Timeout(_at) => { /* wake up then, call handle_timeout */ }
+//!         }
+//!     }
+//!     s.handle_input(Instant::now(), &socket_read()).unwrap();
+//! }
+//! ```
+
+pub mod chunk;
+pub mod handshake;
+pub mod message;
+mod session;
+
+pub use chunk::ChunkError;
+pub use handshake::HandshakeError;
+pub use onair_flv::amf0;
+pub use session::{
+    ClientConfig, ClientSession, SessionEvent, SessionOutput, StreamKey, MAX_PONGS_PER_INPUT,
+};
+
+/// Which step of setting up a publish was under way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// C0/C1 .. S2.
+    Handshake,
+    /// Waiting for the `connect` answer.
+    Connect,
+    /// Waiting for the `createStream` answer.
+    CreateStream,
+    /// Waiting for `NetStream.Publish.Start`, or publishing.
+    Publish,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stage::Handshake => "handshake",
+            Stage::Connect => "connect",
+            Stage::CreateStream => "createStream",
+            Stage::Publish => "publish",
+        })
+    }
+}
+
+/// Everything that can end a session. Messages never contain the stream key
+/// (server descriptions are redacted).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// The handshake failed.
+    #[error("handshake failed: {0}")]
+    Handshake(#[from] HandshakeError),
+    /// The chunk stream was malformed.
+    #[error("malformed chunk stream: {0}")]
+    Chunk(#[from] ChunkError),
+    /// A protocol control message had the wrong size.
+    #[error("{what} message of {len} bytes is malformed")]
+    BadControlMessage {
+        /// Which message.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+    },
+    /// A command could not be understood.
+    #[error("malformed command from server: {0}")]
+    BadCommand(String),
+    /// The server refused the stream key (not worth retrying).
+    #[error("stream key rejected by the server ({code}{}{description})", if description.is_empty() { "" } else { ": " })]
+    KeyRejected {
+        /// Status code or reason.
+        code: String,
+        /// Server's description, key redacted.
+        description: String,
+    },
+    /// The server refused another step.
+    #[error("server rejected {stage}: {code} {description}")]
+    Rejected {
+        /// Which step.
+        stage: Stage,
+        /// Status code.
+        code: String,
+        /// Server's description, key redacted.
+        description: String,
+    },
+    /// The server did not answer in time.
+    #[error("server did not answer the {stage} step in time")]
+    Timeout {
+        /// Which step.
+        stage: Stage,
+    },
+    /// The server closed the connection.
+    #[error("server closed the connection during {stage}")]
+    PeerClosed {
+        /// Which step.
+        stage: Stage,
+    },
+    /// The connection closed after a clean close.
+    #[error("session closed")]
+    Closed,
+    /// A call made in a state that does not allow it.
+    #[error("{op} is not allowed while the session is {state}")]
+    InvalidState {
+        /// The call.
+        op: &'static str,
+        /// The state.
+        state: &'static str,
+    },
+}
+
+impl Error {
+    /// Whether retrying later can help (a rejected key cannot).
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, Error::KeyRejected { .. } | Error::Rejected { .. })
+    }
+}
