@@ -1,0 +1,50 @@
+//! The one media clock: monotonic, started at Go Live, stamping every frame
+//! and sample.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Media time 0 as a monotonic instant and as wall-clock time.
+#[derive(Debug, Clone, Copy)]
+pub struct MediaClock {
+    origin: Instant,
+    origin_unix_ms: u64,
+}
+
+impl MediaClock {
+    /// A clock whose media time 0 is `origin` (wall clock `origin_unix_ms`).
+    pub fn new(origin: Instant, origin_unix_ms: u64) -> Self {
+        Self {
+            origin,
+            origin_unix_ms,
+        }
+    }
+
+    /// A clock starting now. The only place this crate reads the clocks.
+    pub fn start_now() -> Self {
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        Self::new(Instant::now(), unix)
+    }
+
+    /// The monotonic instant of media time 0.
+    pub fn origin(&self) -> Instant {
+        self.origin
+    }
+
+    /// Wall-clock milliseconds since the Unix epoch at media time 0.
+    pub fn origin_unix_ms(&self) -> u64 {
+        self.origin_unix_ms
+    }
+
+    /// The instant of media time `us` microseconds.
+    pub fn instant_at_us(&self, us: u64) -> Instant {
+        self.origin + Duration::from_micros(us)
+    }
+
+    /// Media time of `t` in microseconds (0 before the origin).
+    pub fn media_us(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.origin).as_micros() as u64
+    }
+}
