@@ -1,1 +1,360 @@
-fn main(){}
+//! `onair`: stream headless with the same engine as the app.
+//!
+//! ```text
+//! onair stream [OPTIONS] <DEST>...     publish to one or more rtmp:// URLs
+//! onair bench  [OPTIONS] <DEST>        stream, then print CPU, RSS and latency figures
+//! ```
+//!
+//! Exit status: 0 after a clean stop, 2 bad usage, 3 every destination
+//! failed for good (for example the key was rejected).
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use onair_media::{AudioSettings, H264Config, PipelineConfig};
+use onair_output::{
+    AudioInput, Destination, Engine, EngineConfig, OutputEvent, OutputStats, VideoInput,
+};
+use serde::Serialize;
+
+#[derive(Parser)]
+#[command(name = "onair", version, about = "OnAir headless live-stream encoder")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Publish the stream to one or more destinations.
+    Stream(StreamArgs),
+    /// Stream to a destination for a while, then print CPU seconds per media
+    /// second, peak RSS and capture-to-socket latency of video packets.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Clone)]
+struct StreamArgs {
+    /// rtmp://host[:port]/app[/...]/<key> (the last path segment, query string included, is the key)
+    #[arg(required = true, value_name = "DEST")]
+    dests: Vec<String>,
+    /// Video source: test | camera[:N]
+    #[arg(long)]
+    video: Option<String>,
+    /// Audio source: tone | mic[:NAME] | none
+    #[arg(long)]
+    audio: Option<String>,
+    /// Output size, WxH
+    #[arg(long, default_value = "1280x720", value_parser = parse_size)]
+    size: (usize, usize),
+    /// Frames per second
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=120))]
+    fps: u32,
+    /// Video bitrate, kbit/s
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u32).range(100..=50_000))]
+    video_bitrate: u32,
+    /// Audio bitrate, kbit/s
+    #[arg(long, default_value_t = 160, value_parser = clap::value_parser!(u32).range(32..=320))]
+    audio_bitrate: u32,
+    /// Seconds between keyframes
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=10))]
+    keyframe_interval: u32,
+    /// Stop cleanly after this much media time (seconds); default: until SIGINT/SIGTERM
+    #[arg(long)]
+    duration: Option<f64>,
+    /// One line per destination per second on stdout
+    #[arg(long, value_enum)]
+    stats: Option<StatsFormat>,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    stream: StreamArgs,
+    /// Seconds of media to stream (default 60)
+    #[arg(long, default_value_t = 60.0)]
+    seconds: f64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StatsFormat {
+    Json,
+    Text,
+}
+
+fn parse_size(s: &str) -> Result<(usize, usize), String> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("size must be WxH, got '{s}'"))?;
+    let w: usize = w.parse().map_err(|_| format!("bad width in '{s}'"))?;
+    let h: usize = h.parse().map_err(|_| format!("bad height in '{s}'"))?;
+    if !(16..=3840).contains(&w) || !(16..=2160).contains(&h) || w % 2 == 1 || h % 2 == 1 {
+        return Err(format!(
+            "size {w}x{h} must be even, from 16x16 to 3840x2160"
+        ));
+    }
+    Ok((w, h))
+}
+
+const EXIT_USAGE: u8 = 2;
+const EXIT_ALL_FAILED: u8 = 3;
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("onair: {msg}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ONAIR_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    match cli.command {
+        Command::Stream(args) => stream(args, None),
+        Command::Bench(b) => {
+            let mut args = b.stream;
+            args.duration = Some(b.seconds);
+            stream(args, Some(b.seconds))
+        }
+    }
+}
+
+fn engine_config(args: &StreamArgs) -> Result<EngineConfig, String> {
+    let video =
+        match args.video.as_deref() {
+            None | Some("test") => VideoInput::TestPattern,
+            Some(v) if v == "camera" || v.starts_with("camera:") => return Err(
+                "no camera found (camera capture is not available in this build); use --video test"
+                    .into(),
+            ),
+            Some(v) => return Err(format!("unknown video source '{v}' (test | camera[:N])")),
+        };
+    let audio = match args.audio.as_deref() {
+        None | Some("tone") => AudioInput::Tone,
+        Some("none") => AudioInput::None,
+        Some(a) if a == "mic" || a.starts_with("mic:") => {
+            return Err("no microphone found (microphone capture is not available in this build); use --audio tone".into())
+        }
+        Some(a) => return Err(format!("unknown audio source '{a}' (tone | mic[:NAME] | none)")),
+    };
+    let duration = match args.duration {
+        None => None,
+        Some(d) if d.is_finite() && d > 0.0 && d < 1e7 => Some(Duration::from_secs_f64(d)),
+        Some(_) => return Err("--duration must be a positive number of seconds".into()),
+    };
+    Ok(EngineConfig {
+        pipeline: PipelineConfig {
+            video: H264Config {
+                width: args.size.0,
+                height: args.size.1,
+                fps: args.fps,
+                bitrate_kbps: args.video_bitrate,
+                keyframe_interval_s: args.keyframe_interval,
+            },
+            audio: Some(AudioSettings {
+                bitrate_kbps: args.audio_bitrate,
+            }),
+            duration,
+        },
+        video,
+        audio,
+        ..EngineConfig::default()
+    })
+}
+
+#[derive(Serialize)]
+struct StatsLine<'a> {
+    t: f64,
+    #[serde(flatten)]
+    stats: &'a OutputStats,
+}
+
+fn print_stats(format: Option<StatsFormat>, t: f64, stats: &[OutputStats]) {
+    for s in stats {
+        match format {
+            Some(StatsFormat::Json) => {
+                if let Ok(line) = serde_json::to_string(&StatsLine {
+                    t: (t * 10.0).round() / 10.0,
+                    stats: s,
+                }) {
+                    println!("{line}");
+                }
+            }
+            Some(StatsFormat::Text) => {
+                let latency = s
+                    .latency_ms
+                    .map_or("-".to_string(), |l| format!("{l:.0} ms"));
+                println!(
+                    "{t:6.1}s {} {:?} {:.0} kbps latency {latency} queue {} ms dropped {} reconnects {}{}",
+                    s.dest,
+                    s.state,
+                    s.bitrate_kbps,
+                    s.queue_ms,
+                    s.dropped_frames,
+                    s.reconnects,
+                    s.error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+                );
+            }
+            None => {}
+        }
+    }
+}
+
+fn stream(args: StreamArgs, bench_seconds: Option<f64>) -> ExitCode {
+    let mut dests = Vec::new();
+    for d in &args.dests {
+        match Destination::parse(d) {
+            Ok(d) => dests.push(d),
+            Err(e) => return usage_error(&format!("bad destination: {e}")),
+        }
+    }
+    let config = match engine_config(&args) {
+        Ok(c) => c,
+        Err(e) => return usage_error(&e),
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("onair: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(run(args, config, dests, bench_seconds))
+}
+
+async fn run(
+    args: StreamArgs,
+    config: EngineConfig,
+    dests: Vec<Destination>,
+    bench_seconds: Option<f64>,
+) -> ExitCode {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut sigint), Ok(mut sigterm)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        eprintln!("onair: cannot install signal handlers");
+        return ExitCode::FAILURE;
+    };
+    let cpu_before = cpu_seconds();
+    let engine = match Engine::start(config, dests) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("onair: cannot start encoding: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let started = Instant::now();
+    let format = args.stats;
+    if let (Some(StatsFormat::Json), Some(clock)) = (format, engine.clock()) {
+        println!(
+            "{}",
+            serde_json::json!({"event": "start", "clock_origin_unix_ms": clock.origin_unix_ms()})
+        );
+    }
+    let mut events = engine.manager().subscribe();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    let outcome = loop {
+        tokio::select! {
+            _ = sigint.recv() => break "signal",
+            _ = sigterm.recv() => break "signal",
+            _ = engine.media_ended() => break "duration",
+            ev = events.recv() => {
+                match ev {
+                    Ok(OutputEvent::Connected { dest, ts_base_ms }) => {
+                        if let Some(StatsFormat::Json) = format {
+                            println!("{}", serde_json::json!({"event": "connected", "dest": dest, "ts_base_ms": ts_base_ms}));
+                        }
+                    }
+                    Ok(OutputEvent::Failed { .. }) => {
+                        if engine.manager().all_failed() {
+                            break "failed";
+                        }
+                    }
+                    Err(_) => {}
+                }
+            }
+            _ = tick.tick() => {
+                print_stats(format, started.elapsed().as_secs_f64(), &engine.manager().stats());
+            }
+        }
+    };
+    let manager = engine.manager().clone();
+    let media_error = manager.media_error();
+    engine.stop().await;
+    let stats = manager.stats();
+    print_stats(format, started.elapsed().as_secs_f64(), &stats);
+    for s in &stats {
+        if let Some(e) = &s.error {
+            if s.state == onair_output::OutputState::Failed {
+                eprintln!("onair: {}: {e}", s.dest);
+            }
+        }
+    }
+    if let Some(e) = media_error {
+        eprintln!("onair: encoding failed: {e}");
+        return ExitCode::FAILURE;
+    }
+    if let Some(secs) = bench_seconds {
+        report_bench(secs, cpu_before, &manager.socket_latencies_us(), &stats);
+    }
+    if outcome == "failed" || manager.all_failed() {
+        return ExitCode::from(EXIT_ALL_FAILED);
+    }
+    ExitCode::SUCCESS
+}
+
+fn rusage() -> libc::rusage {
+    // SAFETY: getrusage fills the struct we pass; zeroed is a valid rusage.
+    unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        u
+    }
+}
+
+fn cpu_seconds() -> f64 {
+    let u = rusage();
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    f64::from(sorted[i]) / 1000.0
+}
+
+fn report_bench(seconds: f64, cpu_before: f64, latencies: &[Vec<u32>], stats: &[OutputStats]) {
+    let cpu = cpu_seconds() - cpu_before;
+    let peak_rss_mib = rusage().ru_maxrss as f64 / 1024.0;
+    let mut all: Vec<u32> = latencies.iter().flatten().copied().collect();
+    all.sort_unstable();
+    let report = serde_json::json!({
+        "event": "bench",
+        "media_seconds": seconds,
+        "cpu_seconds": (cpu * 1000.0).round() / 1000.0,
+        "cpu_per_media_second": (cpu / seconds * 1000.0).round() / 1000.0,
+        "peak_rss_mib": (peak_rss_mib * 10.0).round() / 10.0,
+        "video_packets": all.len(),
+        "capture_to_socket_ms": {
+            "p50": percentile(&all, 0.5),
+            "p99": percentile(&all, 0.99),
+            "max": percentile(&all, 1.0),
+        },
+        "bytes_sent": stats.iter().map(|s| s.bytes_sent).sum::<u64>(),
+    });
+    println!("{report}");
+}

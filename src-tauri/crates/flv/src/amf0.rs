@@ -452,7 +452,10 @@ mod tests {
         let mut out = BytesMut::new();
         encode(
             &mut out,
-            &Value::Object(vec![("code".into(), Value::from("NetStream.Publish.Start"))]),
+            &Value::Object(vec![(
+                "code".into(),
+                Value::from("NetStream.Publish.Start"),
+            )]),
         );
         for cut in 0..out.len() {
             assert!(decode(&out[..cut]).is_err(), "cut at {cut} decoded");

@@ -153,7 +153,11 @@ fn find_start_code(data: &[u8], from: usize) -> Option<(usize, usize)> {
             continue;
         }
         if b2 == 1 && data[i] == 0 && data[i + 1] == 0 {
-            let begin = if i > from && data[i - 1] == 0 { i - 1 } else { i };
+            let begin = if i > from && data[i - 1] == 0 {
+                i - 1
+            } else {
+                i
+            };
             return Some((begin, i + 3));
         }
         i += 1;
@@ -280,7 +284,10 @@ pub fn metadata_body(meta: &Metadata) -> Bytes {
         ("duration".into(), Value::Number(0.0)),
         ("width".into(), Value::Number(meta.width.into())),
         ("height".into(), Value::Number(meta.height.into())),
-        ("videodatarate".into(), Value::Number(meta.video_kbps.into())),
+        (
+            "videodatarate".into(),
+            Value::Number(meta.video_kbps.into()),
+        ),
         ("framerate".into(), Value::Number(meta.framerate)),
         ("videocodecid".into(), Value::Number(CODEC_AVC.into())),
     ];
@@ -374,16 +381,17 @@ mod tests {
         let body = avc_nalu(&keyframe_au(), true, 0);
         assert_eq!(
             &body[..],
-            &[
-                0x17, 0x01, 0, 0, 0, 0, 0, 0, 7, 0x65, 0x88, 0x84, 0x00, 0x00, 0x03, 0x01
-            ]
+            &[0x17, 0x01, 0, 0, 0, 0, 0, 0, 7, 0x65, 0x88, 0x84, 0x00, 0x00, 0x03, 0x01]
         );
     }
 
     #[test]
     fn avc_nalu_inter_frame_has_frame_type_two_and_signed_composition_time() {
         let body = avc_nalu(&[0, 0, 0, 1, 0x41, 0x9A], false, -2);
-        assert_eq!(&body[..], &[0x27, 0x01, 0xFF, 0xFF, 0xFE, 0, 0, 0, 2, 0x41, 0x9A]);
+        assert_eq!(
+            &body[..],
+            &[0x27, 0x01, 0xFF, 0xFF, 0xFE, 0, 0, 0, 2, 0x41, 0x9A]
+        );
         let body = avc_nalu(&[0, 0, 0, 1, 0x41, 0x9A], false, 66);
         assert_eq!(&body[2..5], &[0, 0, 66]);
     }
@@ -408,7 +416,10 @@ mod tests {
 
     #[test]
     fn aac_tags_start_with_af_and_packet_type() {
-        assert_eq!(&aac_sequence_header(&[0x11, 0x90])[..], &[0xAF, 0x00, 0x11, 0x90]);
+        assert_eq!(
+            &aac_sequence_header(&[0x11, 0x90])[..],
+            &[0xAF, 0x00, 0x11, 0x90]
+        );
         assert_eq!(&aac_raw(&[1, 2, 3])[..], &[0xAF, 0x01, 1, 2, 3]);
     }
 
@@ -445,6 +456,9 @@ mod tests {
             &out[..],
             &[8, 0, 0, 2, 0x12, 0x34, 0x56, 0x01, 0, 0, 0, 0xAF, 1, 0, 0, 0, 13]
         );
-        assert_eq!(file_header(true, true), [b'F', b'L', b'V', 1, 5, 0, 0, 0, 9, 0, 0, 0, 0]);
+        assert_eq!(
+            file_header(true, true),
+            [b'F', b'L', b'V', 1, 5, 0, 0, 0, 9, 0, 0, 0, 0]
+        );
     }
 }

@@ -7,14 +7,24 @@ fn encode(c: &mut Criterion) {
     let mut g = c.benchmark_group("video");
     g.sample_size(20);
     for (w, h, kbps) in [(1280usize, 720usize, 3000u32), (1920, 1080, 6000)] {
-        let cfg = H264Config { width: w, height: h, fps: 30, bitrate_kbps: kbps, keyframe_interval_s: 2 };
+        let cfg = H264Config {
+            width: w,
+            height: h,
+            fps: 30,
+            bitrate_kbps: kbps,
+            keyframe_interval_s: 2,
+        };
         let mut enc = H264Encoder::new(cfg).unwrap();
         let mut pattern = TestPattern::new(w, h, 30);
         let mut frame = I420Frame::black(w, h);
         let mut n = 0u64;
         g.bench_function(format!("pattern+h264 {w}x{h}"), |b| {
             b.iter(|| {
-                let t = FrameTime { index: n, pts_ms: (n * 1000 / 30) as i64, wall_unix_ms: 0 };
+                let t = FrameTime {
+                    index: n,
+                    pts_ms: (n * 1000 / 30) as i64,
+                    wall_unix_ms: 0,
+                };
                 pattern.next_frame(&mut frame, t).unwrap();
                 let out = enc.encode(&frame, t.pts_ms).unwrap();
                 n += 1;

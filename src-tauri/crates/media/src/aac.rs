@@ -83,8 +83,11 @@ impl AacEncoder {
     /// Encodes interleaved stereo samples (any count); returns the frames completed.
     pub fn encode(&mut self, interleaved: &[f32]) -> Result<Vec<EncodedAudio>, MediaError> {
         self.pcm.clear();
-        self.pcm
-            .extend(interleaved.iter().map(|s| (s.clamp(-1.0, 1.0) * 32767.0) as i16));
+        self.pcm.extend(
+            interleaved
+                .iter()
+                .map(|s| (s.clamp(-1.0, 1.0) * 32767.0) as i16),
+        );
         let mut frames = Vec::new();
         let mut input: &[i16] = &self.pcm;
         let mut guard = 0;

@@ -58,14 +58,20 @@ pub struct H264Encoder {
 
 impl std::fmt::Debug for H264Encoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("H264Encoder").field("config", &self.config).finish()
+        f.debug_struct("H264Encoder")
+            .field("config", &self.config)
+            .finish()
     }
 }
 
 impl H264Encoder {
     /// Creates an encoder.
     pub fn new(config: H264Config) -> Result<Self, MediaError> {
-        if config.width < 16 || config.height < 16 || config.width % 2 == 1 || config.height % 2 == 1 {
+        if config.width < 16
+            || config.height < 16
+            || config.width % 2 == 1
+            || config.height % 2 == 1
+        {
             return Err(MediaError::BadSize {
                 width: config.width,
                 height: config.height,
@@ -99,7 +105,11 @@ impl H264Encoder {
     }
 
     /// Encodes one frame. Frame `n` with `n % gop == 0` is always an IDR.
-    pub fn encode(&mut self, frame: &I420Frame, pts_ms: i64) -> Result<Option<EncodedVideo>, MediaError> {
+    pub fn encode(
+        &mut self,
+        frame: &I420Frame,
+        pts_ms: i64,
+    ) -> Result<Option<EncodedVideo>, MediaError> {
         if frame.width != self.config.width || frame.height != self.config.height {
             return Err(MediaError::BadSize {
                 width: frame.width,
@@ -133,7 +143,9 @@ impl H264Encoder {
         for l in 0..bs.num_layers() {
             let Some(layer) = bs.layer(l) else { continue };
             for n in 0..layer.nal_count() {
-                let Some(nal) = layer.nal_unit(n) else { continue };
+                let Some(nal) = layer.nal_unit(n) else {
+                    continue;
+                };
                 self.buf.extend_from_slice(nal);
                 let body = strip_start_code(nal);
                 match body.first().map(|b| b & 0x1F) {
@@ -144,7 +156,10 @@ impl H264Encoder {
             }
         }
         if want_key && !keyframe {
-            tracing::warn!(frame = self.frames - 1, "openh264 ignored a forced keyframe");
+            tracing::warn!(
+                frame = self.frames - 1,
+                "openh264 ignored a forced keyframe"
+            );
         }
         Ok(Some(EncodedVideo {
             annex_b: Bytes::copy_from_slice(&self.buf),

@@ -60,7 +60,13 @@ pub fn draw_text(frame: &mut I420Frame, x: usize, y: usize, scale: usize, text: 
         for (row, bits) in g.iter().enumerate() {
             for col in 0..5 {
                 if bits & (0x10 >> col) != 0 {
-                    frame.fill_rect(gx + col * scale, y + row * scale, scale, scale, (235, 128, 128));
+                    frame.fill_rect(
+                        gx + col * scale,
+                        y + row * scale,
+                        scale,
+                        scale,
+                        (235, 128, 128),
+                    );
                 }
             }
         }
@@ -69,7 +75,12 @@ pub fn draw_text(frame: &mut I420Frame, x: usize, y: usize, scale: usize, text: 
 
 /// Formats milliseconds as `HH:MM:SS.mmm`.
 pub fn hms(ms: u64) -> String {
-    let (h, m, s, milli) = (ms / 3_600_000 % 24, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+    let (h, m, s, milli) = (
+        ms / 3_600_000 % 24,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000,
+    );
     format!("{h:02}:{m:02}:{s:02}.{milli:03}")
 }
 
@@ -134,12 +145,24 @@ impl VideoSource for TestPattern {
         let box_size = unit * 12;
         let span = w.saturating_sub(box_size).max(1) as u64;
         let bx = ((ms % 4000) * span / 4000) as usize;
-        frame.fill_rect(bx, h * 2 / 3 - box_size / 2, box_size, box_size, (235, 128, 128));
+        frame.fill_rect(
+            bx,
+            h * 2 / 3 - box_size / 2,
+            box_size,
+            box_size,
+            (235, 128, 128),
+        );
 
         // Progress through the current second.
         let py = h - unit * 3;
         frame.fill_rect(0, py, w, unit * 3, (16, 128, 128));
-        frame.fill_rect(0, py, (ms % 1000) as usize * w / 1000, unit * 3, (145, 54, 34));
+        frame.fill_rect(
+            0,
+            py,
+            (ms % 1000) as usize * w / 1000,
+            unit * 3,
+            (145, 54, 34),
+        );
 
         // The flash: first frame of each second, top-right corner.
         let frame_ms = 1000 / u64::from(self.fps);
@@ -148,8 +171,20 @@ impl VideoSource for TestPattern {
         }
 
         let scale = (unit / 2).max(1) * 2;
-        draw_text(frame, unit * 4, unit * 4, scale, &format!("ONAIR #{:06}", t.index));
-        draw_text(frame, unit * 4, unit * 4 + scale * 10, scale, &format!("TIME {}", hms(ms)));
+        draw_text(
+            frame,
+            unit * 4,
+            unit * 4,
+            scale,
+            &format!("ONAIR #{:06}", t.index),
+        );
+        draw_text(
+            frame,
+            unit * 4,
+            unit * 4 + scale * 10,
+            scale,
+            &format!("TIME {}", hms(ms)),
+        );
         draw_text(
             frame,
             unit * 4,

@@ -113,7 +113,9 @@ pub struct Pipeline {
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pipeline").field("clock", &self.clock).finish()
+        f.debug_struct("Pipeline")
+            .field("clock", &self.clock)
+            .finish()
     }
 }
 

@@ -63,6 +63,9 @@ mod tests {
         let beep = rms(&buf);
         t.read(&mut buf, 48_000 + 10_000).unwrap();
         let tone = rms(&buf);
-        assert!(beep > 0.3 && tone < 0.1 && tone > 0.05, "beep {beep} tone {tone}");
+        assert!(
+            beep > 0.3 && tone < 0.1 && tone > 0.05,
+            "beep {beep} tone {tone}"
+        );
     }
 }

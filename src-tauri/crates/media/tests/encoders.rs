@@ -28,7 +28,10 @@ fn h264_keyframe_every_interval_exactly_with_parameter_sets() {
     let mut keys = Vec::new();
     for n in 0..35u64 {
         pattern.next_frame(&mut frame, at(n, 10)).unwrap();
-        let v = enc.encode(&frame, (n * 100) as i64).unwrap().expect("no skipped frames");
+        let v = enc
+            .encode(&frame, (n * 100) as i64)
+            .unwrap()
+            .expect("no skipped frames");
         assert!(v.annex_b.starts_with(&[0, 0, 0, 1]) || v.annex_b.starts_with(&[0, 0, 1]));
         if v.keyframe {
             keys.push(n);
@@ -51,7 +54,10 @@ fn h264_rejects_odd_sizes() {
         bitrate_kbps: 300,
         keyframe_interval_s: 2,
     };
-    assert!(matches!(H264Encoder::new(cfg), Err(MediaError::BadSize { .. })));
+    assert!(matches!(
+        H264Encoder::new(cfg),
+        Err(MediaError::BadSize { .. })
+    ));
 }
 
 #[test]
@@ -124,7 +130,10 @@ fn pipeline_with_duration_ends_by_itself_with_config_first_and_full_coverage() {
         })
         .max()
         .unwrap();
-    assert!(last_audio >= 1450 && last_audio < 1500, "last audio pts {last_audio}");
+    assert!(
+        last_audio >= 1450 && last_audio < 1500,
+        "last audio pts {last_audio}"
+    );
     let ends = msgs
         .iter()
         .filter(|m| matches!(m, MediaMessage::EndOfStream(_)))

@@ -1,1 +1,403 @@
+//! Outputs: the glue between the encoders and the network.
+//!
+//! - [`Destination`]: a parsed `rtmp://host[:port]/app/<key>` (key redacted
+//!   in every print).
+//! - `Output` (internal): one destination, a `onair_rtmp::ClientSession`
+//!   driven over tokio TCP with `TCP_NODELAY`, its media-time-bounded
+//!   [`SendQueue`], reconnect with backoff, and [`OutputStats`].
+//! - [`OutputManager`]: a [`MediaSink`] that muxes each encoded packet into an
+//!   FLV tag body once and hands the same `Bytes` to every Output (no payload
+//!   copies); Outputs start and stop on their own.
+//! - [`Engine`]: the media pipeline plus the manager: what the CLI and the app
+//!   both run.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use onair_output::{Destination, Engine, EngineConfig};
+//! let dest = Destination::parse("rtmp://127.0.0.1/live/key").unwrap();
+//! let engine = Engine::start(EngineConfig::default(), vec![dest]).unwrap();
+//! for s in engine.manager().stats() { println!("{} {:?}", s.dest, s.state); }
+//! engine.stop().await;
+//! # }
+//! ```
 
+mod dest;
+mod output;
+mod queue;
+mod stats;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use onair_flv::{AvcConfig, Metadata};
+use onair_media::{
+    AudioConfig, AudioSource, MediaClock, MediaError, MediaKind, MediaMessage, MediaSink, Pipeline,
+    PipelineConfig, PipelineStats, TestPattern, Tone, VideoConfig,
+};
+use tokio::sync::{broadcast, Notify};
+
+pub use dest::{DestError, Destination, Scheme};
+pub use output::{backoff, OutputError, OutputShared};
+pub use queue::{SendQueue, Tag, TagKind, MAX_QUEUED_BYTES};
+pub use stats::{LatencySource, OutputState, OutputStats};
+
+/// Default queued media time past which non-key video is dropped (as OBS).
+pub const DEFAULT_DROP_THRESHOLD_MS: u32 = 700;
+
+/// The sequence headers and metadata every (re)connect starts with.
+#[derive(Debug, Clone, Default)]
+pub struct Headers {
+    /// `@setDataFrame` body.
+    pub metadata: Option<Bytes>,
+    /// AVC sequence header tag body.
+    pub video_seq: Option<Bytes>,
+    /// AAC sequence header tag body.
+    pub audio_seq: Option<Bytes>,
+    video: Option<VideoConfig>,
+    audio: Option<AudioConfig>,
+}
+
+impl Headers {
+    fn rebuild_metadata(&mut self) {
+        let Some(v) = &self.video else { return };
+        self.metadata = Some(onair_flv::metadata_body(&Metadata {
+            width: v.width as u32,
+            height: v.height as u32,
+            framerate: f64::from(v.fps),
+            video_kbps: v.bitrate_kbps,
+            audio_kbps: self.audio.as_ref().map(|a| a.bitrate_kbps),
+            audio_sample_rate: self.audio.as_ref().map_or(48_000, |a| a.sample_rate),
+            audio_channels: self.audio.as_ref().map_or(2, |a| a.channels),
+            encoder: concat!("OnAir ", env!("CARGO_PKG_VERSION")).into(),
+        }));
+    }
+}
+
+/// Something the front end may want to print or show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputEvent {
+    /// A connection went live: RTMP timestamp 0 = media time `ts_base_ms`.
+    Connected {
+        /// Redacted URL.
+        dest: String,
+        /// Media time of RTMP timestamp 0 on this connection.
+        ts_base_ms: i64,
+    },
+    /// A destination failed for good.
+    Failed {
+        /// Redacted URL.
+        dest: String,
+    },
+}
+
+/// Fans one encode out to N Outputs.
+#[derive(Debug)]
+pub struct OutputManager {
+    outputs: RwLock<Vec<(Arc<OutputShared>, tokio::task::JoinHandle<()>)>>,
+    headers: Arc<Mutex<Headers>>,
+    events: broadcast::Sender<OutputEvent>,
+    runtime: tokio::runtime::Handle,
+    drop_threshold_ms: u32,
+    ended: Mutex<HashSet<MediaKind>>,
+    media_failed: Mutex<Option<MediaError>>,
+    ended_notify: Notify,
+}
+
+impl OutputManager {
+    /// A manager spawning Output tasks on `runtime`.
+    pub fn new(runtime: tokio::runtime::Handle, drop_threshold_ms: u32) -> Self {
+        Self {
+            outputs: RwLock::new(Vec::new()),
+            headers: Arc::new(Mutex::new(Headers::default())),
+            events: broadcast::channel(256).0,
+            runtime,
+            drop_threshold_ms,
+            ended: Mutex::new(HashSet::new()),
+            media_failed: Mutex::new(None),
+            ended_notify: Notify::new(),
+        }
+    }
+
+    /// Subscribes to connect/failure events.
+    pub fn subscribe(&self) -> broadcast::Receiver<OutputEvent> {
+        self.events.subscribe()
+    }
+
+    /// Starts an Output to `dest`; returns its index.
+    pub fn add(&self, dest: Destination) -> usize {
+        let shared = Arc::new(OutputShared::new(dest, self.drop_threshold_ms));
+        let task = self.runtime.spawn(output::run(
+            shared.clone(),
+            self.headers.clone(),
+            self.events.clone(),
+        ));
+        let mut outs = self.outputs.write().unwrap_or_else(|e| e.into_inner());
+        outs.push((shared, task));
+        outs.len() - 1
+    }
+
+    /// Stops one Output (cleanly, bounded), leaving the others live.
+    pub async fn stop_one(&self, index: usize) {
+        let task = {
+            let mut outs = self.outputs.write().unwrap_or_else(|e| e.into_inner());
+            if index >= outs.len() {
+                return;
+            }
+            outs[index].0.request_stop();
+            // Keep the entry (stats stay visible); take the handle.
+            std::mem::replace(&mut outs[index].1, self.runtime.spawn(async {}))
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+    }
+
+    /// Stops every Output, in parallel, within about 2 s.
+    pub async fn stop_all(&self) {
+        let tasks: Vec<_> = {
+            let mut outs = self.outputs.write().unwrap_or_else(|e| e.into_inner());
+            outs.iter_mut()
+                .map(|(s, t)| {
+                    s.request_stop();
+                    std::mem::replace(t, self.runtime.spawn(async {}))
+                })
+                .collect()
+        };
+        let all = async {
+            for t in tasks {
+                let _ = t.await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), all).await;
+    }
+
+    /// Indicators of every Output, in the order they were added.
+    pub fn stats(&self) -> Vec<OutputStats> {
+        let now = Instant::now();
+        let outs = self.outputs.read().unwrap_or_else(|e| e.into_inner());
+        outs.iter()
+            .map(|(o, _)| {
+                let dropped = o.queue.lock().map(|q| q.dropped_frames()).unwrap_or(0);
+                o.stats
+                    .lock()
+                    .map(|mut s| s.snapshot(&o.dest.redacted(), dropped, now))
+                    .unwrap_or_else(|e| e.into_inner().snapshot(&o.dest.redacted(), dropped, now))
+            })
+            .collect()
+    }
+
+    /// Capture-to-socket latencies (µs) of the video tags each Output wrote.
+    pub fn socket_latencies_us(&self) -> Vec<Vec<u32>> {
+        let outs = self.outputs.read().unwrap_or_else(|e| e.into_inner());
+        outs.iter()
+            .map(|(o, _)| {
+                o.stats
+                    .lock()
+                    .map(|s| s.socket_latency_us.iter().copied().collect())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// Whether every Output has failed for good.
+    pub fn all_failed(&self) -> bool {
+        let stats = self.stats();
+        !stats.is_empty() && stats.iter().all(|s| s.state == OutputState::Failed)
+    }
+
+    /// Waits until the media threads have ended (duration reached or failed).
+    pub async fn media_ended(&self, kinds: usize) {
+        loop {
+            let notified = self.ended_notify.notified();
+            if self.ended.lock().map(|e| e.len() >= kinds).unwrap_or(true) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// The media error that ended the stream, if any.
+    pub fn media_error(&self) -> Option<MediaError> {
+        self.media_failed.lock().ok().and_then(|e| e.clone())
+    }
+
+    fn fan_out(&self, tag: Tag) {
+        let outs = self.outputs.read().unwrap_or_else(|e| e.into_inner());
+        for (o, _) in outs.iter() {
+            o.push(tag.clone());
+        }
+    }
+}
+
+impl MediaSink for OutputManager {
+    fn on_media(&self, message: MediaMessage) {
+        match message {
+            MediaMessage::VideoConfig(v) => {
+                let body = onair_flv::avc_sequence_header(&AvcConfig {
+                    sps: v.sps.clone(),
+                    pps: v.pps.clone(),
+                });
+                if let Ok(mut h) = self.headers.lock() {
+                    h.video_seq = Some(body);
+                    h.video = Some(v);
+                    h.rebuild_metadata();
+                }
+            }
+            MediaMessage::AudioConfig(a) => {
+                if let Ok(mut h) = self.headers.lock() {
+                    h.audio_seq = Some(onair_flv::aac_sequence_header(&a.asc));
+                    h.audio = Some(a);
+                    h.rebuild_metadata();
+                }
+            }
+            MediaMessage::Packet(p) => {
+                // Muxed once here; every Output shares these bytes.
+                let (kind, body) = match p.kind {
+                    MediaKind::Video => (
+                        TagKind::Video,
+                        onair_flv::avc_nalu(&p.data, p.keyframe, (p.pts_ms - p.dts_ms) as i32),
+                    ),
+                    MediaKind::Audio => (TagKind::Audio, onair_flv::aac_raw(&p.data)),
+                };
+                self.fan_out(Tag {
+                    kind,
+                    pts_ms: p.dts_ms,
+                    keyframe: p.keyframe,
+                    body,
+                    capture: p.capture,
+                });
+            }
+            MediaMessage::EndOfStream(kind) => {
+                if let Ok(mut e) = self.ended.lock() {
+                    e.insert(kind);
+                }
+                self.ended_notify.notify_waiters();
+            }
+            MediaMessage::Failed(kind, err) => {
+                tracing::error!(?kind, error = %err, "media thread failed");
+                if let Ok(mut f) = self.media_failed.lock() {
+                    f.get_or_insert(err);
+                }
+                if let Ok(mut e) = self.ended.lock() {
+                    e.insert(kind);
+                }
+                self.ended_notify.notify_waiters();
+            }
+        }
+    }
+}
+
+/// Which video source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VideoInput {
+    /// The moving test pattern.
+    #[default]
+    TestPattern,
+}
+
+/// Which audio source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AudioInput {
+    /// 440 Hz with a beep every second.
+    #[default]
+    Tone,
+    /// No audio track.
+    None,
+}
+
+/// Everything a stream needs besides its destinations.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Encoder settings and duration.
+    pub pipeline: PipelineConfig,
+    /// Video source.
+    pub video: VideoInput,
+    /// Audio source.
+    pub audio: AudioInput,
+    /// Drop threshold of the send queues.
+    pub drop_threshold_ms: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            pipeline: PipelineConfig::default(),
+            video: VideoInput::TestPattern,
+            audio: AudioInput::Tone,
+            drop_threshold_ms: DEFAULT_DROP_THRESHOLD_MS,
+        }
+    }
+}
+
+/// A running stream: capture + encode threads and the Outputs.
+#[derive(Debug)]
+pub struct Engine {
+    pipeline: Option<Pipeline>,
+    manager: Arc<OutputManager>,
+    media_kinds: usize,
+}
+
+impl Engine {
+    /// Starts encoding and every destination. Must be called inside a tokio
+    /// runtime.
+    pub fn start(mut config: EngineConfig, dests: Vec<Destination>) -> Result<Self, MediaError> {
+        let manager = Arc::new(OutputManager::new(
+            tokio::runtime::Handle::current(),
+            config.drop_threshold_ms,
+        ));
+        for d in dests {
+            manager.add(d);
+        }
+        let v = config.pipeline.video;
+        let video = Box::new(TestPattern::new(v.width, v.height, v.fps));
+        let audio: Option<Box<dyn AudioSource>> = match config.audio {
+            AudioInput::Tone => Some(Box::new(Tone::new(48_000))),
+            AudioInput::None => {
+                config.pipeline.audio = None;
+                None
+            }
+        };
+        let media_kinds = 1 + usize::from(audio.is_some());
+        let pipeline = Pipeline::start(
+            config.pipeline,
+            video,
+            audio,
+            MediaClock::start_now(),
+            manager.clone(),
+        )?;
+        Ok(Self {
+            pipeline: Some(pipeline),
+            manager,
+            media_kinds,
+        })
+    }
+
+    /// The Outputs.
+    pub fn manager(&self) -> &Arc<OutputManager> {
+        &self.manager
+    }
+
+    /// The media clock (media time 0 = Go Live).
+    pub fn clock(&self) -> Option<MediaClock> {
+        self.pipeline.as_ref().map(Pipeline::clock)
+    }
+
+    /// Encoder counters.
+    pub fn pipeline_stats(&self) -> Option<Arc<PipelineStats>> {
+        self.pipeline.as_ref().map(Pipeline::stats)
+    }
+
+    /// Waits until the media threads end by themselves (`duration`).
+    pub async fn media_ended(&self) {
+        self.manager.media_ended(self.media_kinds).await;
+    }
+
+    /// Stops encoding, then every Output cleanly; bounded (about 2 s).
+    pub async fn stop(mut self) {
+        if let Some(p) = self.pipeline.take() {
+            p.stop();
+            let _ = tokio::task::spawn_blocking(move || p.join()).await;
+        }
+        self.manager.stop_all().await;
+    }
+}

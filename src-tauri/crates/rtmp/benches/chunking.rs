@@ -21,7 +21,12 @@ fn chunking(c: &mut Criterion) {
             let body = onair_flv::avc_nalu(black_box(&au), false, 0);
             ts = ts.wrapping_add(33);
             w.write(
-                MessageHeader { csid: 7, timestamp: ts, type_id: 9, stream_id: 1 },
+                MessageHeader {
+                    csid: 7,
+                    timestamp: ts,
+                    type_id: 9,
+                    stream_id: 1,
+                },
                 body,
                 &mut out,
             );
@@ -39,7 +44,12 @@ fn chunking(c: &mut Criterion) {
         b.iter(|| {
             ts = ts.wrapping_add(33);
             w.write(
-                MessageHeader { csid: 7, timestamp: ts, type_id: 9, stream_id: 1 },
+                MessageHeader {
+                    csid: 7,
+                    timestamp: ts,
+                    type_id: 9,
+                    stream_id: 1,
+                },
                 body.clone(),
                 &mut out,
             );

@@ -57,7 +57,9 @@ pub enum ChunkError {
         fmt: u8,
     },
     /// A message longer than the cap for its type.
-    #[error("chunk stream {csid}: message type {type_id} of {length} bytes exceeds the {cap}-byte cap")]
+    #[error(
+        "chunk stream {csid}: message type {type_id} of {length} bytes exceeds the {cap}-byte cap"
+    )]
     MessageTooLarge {
         /// The chunk stream.
         csid: u32,
@@ -243,10 +245,7 @@ impl ChunkWriter {
         let length = payload.len() as u32;
         let prev = self.last.get(&header.csid).copied();
         let (fmt, ts_field) = match prev {
-            Some(p)
-                if p.stream_id == header.stream_id
-                    && header.timestamp >= p.timestamp =>
-            {
+            Some(p) if p.stream_id == header.stream_id && header.timestamp >= p.timestamp => {
                 let delta = header.timestamp - p.timestamp;
                 if p.length == length && p.type_id == header.type_id {
                     (2u8, delta)
@@ -447,10 +446,18 @@ impl ChunkReader {
         let new_message = pending.is_none();
         match fmt {
             0 => {
-                let Some(ts) = c.u24() else { return need_more() };
-                let Some(len) = c.u24() else { return need_more() };
-                let Some([ty]) = c.take::<1>() else { return need_more() };
-                let Some(sid) = c.take::<4>() else { return need_more() };
+                let Some(ts) = c.u24() else {
+                    return need_more();
+                };
+                let Some(len) = c.u24() else {
+                    return need_more();
+                };
+                let Some([ty]) = c.take::<1>() else {
+                    return need_more();
+                };
+                let Some(sid) = c.take::<4>() else {
+                    return need_more();
+                };
                 st.extended = ts == EXTENDED_TIMESTAMP;
                 let ts = if st.extended {
                     match c.u32_be() {
@@ -467,10 +474,16 @@ impl ChunkReader {
                 st.stream_id = u32::from_le_bytes(sid);
             }
             1 | 2 => {
-                let Some(delta) = c.u24() else { return need_more() };
+                let Some(delta) = c.u24() else {
+                    return need_more();
+                };
                 if fmt == 1 {
-                    let Some(len) = c.u24() else { return need_more() };
-                    let Some([ty]) = c.take::<1>() else { return need_more() };
+                    let Some(len) = c.u24() else {
+                        return need_more();
+                    };
+                    let Some([ty]) = c.take::<1>() else {
+                        return need_more();
+                    };
                     st.length = len;
                     st.type_id = ty;
                 }
@@ -645,7 +658,11 @@ mod tests {
     fn extended_timestamp_is_repeated_on_continuations() {
         let mut w = ChunkWriter::new();
         let mut out = OutBuf::default();
-        w.write(header(6, 0x0100_0000, 9), Bytes::from(vec![7u8; 200]), &mut out);
+        w.write(
+            header(6, 0x0100_0000, 9),
+            Bytes::from(vec![7u8; 200]),
+            &mut out,
+        );
         let wire = drain(&mut out);
         assert_eq!(&wire[1..4], &[0xFF, 0xFF, 0xFF]);
         assert_eq!(&wire[12..16], &[1, 0, 0, 0]);
@@ -730,7 +747,10 @@ mod tests {
         r.push(&[0x03, 0, 0, 0, 0x10, 0, 0, 20, 0, 0, 0, 0]);
         assert!(matches!(
             r.next_message(),
-            Err(ChunkError::MessageTooLarge { length: 0x10_0000, .. })
+            Err(ChunkError::MessageTooLarge {
+                length: 0x10_0000,
+                ..
+            })
         ));
     }
 

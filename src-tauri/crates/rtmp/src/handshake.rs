@@ -21,7 +21,9 @@ pub enum HandshakeError {
     #[error("server answered the handshake with version {0}, expected 3 (is this an RTMP server? an rtmps:// server spoken to as rtmp://?)")]
     BadVersion(u8),
     /// The server closed the connection inside the handshake.
-    #[error("server closed the connection during the handshake after {received} of {expected} bytes")]
+    #[error(
+        "server closed the connection during the handshake after {received} of {expected} bytes"
+    )]
     Truncated {
         /// Bytes of S0+S1+S2 received.
         received: usize,
@@ -134,7 +136,10 @@ mod tests {
         server.extend(std::iter::repeat_n(9u8, HANDSHAKE_SIZE));
         server.extend_from_slice(b"tail");
         let (a, b) = server.split_at(1000);
-        assert!(matches!(h.handle_input(a).unwrap(), HandshakeProgress::NeedMore));
+        assert!(matches!(
+            h.handle_input(a).unwrap(),
+            HandshakeProgress::NeedMore
+        ));
         match h.handle_input(b).unwrap() {
             HandshakeProgress::Done { c2, rest } => {
                 assert_eq!(&c2[..], &server[1..1 + HANDSHAKE_SIZE]);

@@ -350,13 +350,19 @@ impl ClientSession {
             && self.bytes_received - self.last_ack_sent >= u64::from(self.peer_ack_window)
         {
             self.last_ack_sent = self.bytes_received;
-            self.send_control(msg::ACKNOWLEDGEMENT, msg::u32_body(self.bytes_received as u32));
+            self.send_control(
+                msg::ACKNOWLEDGEMENT,
+                msg::u32_body(self.bytes_received as u32),
+            );
         }
         Ok(())
     }
 
     fn after_handshake(&mut self, now: Instant) {
-        let chunk_size = self.config.chunk_size.clamp(128, crate::chunk::MAX_CHUNK_SIZE);
+        let chunk_size = self
+            .config
+            .chunk_size
+            .clamp(128, crate::chunk::MAX_CHUNK_SIZE);
         self.send_control(msg::SET_CHUNK_SIZE, msg::u32_body(chunk_size));
         // Valid by the clamp above.
         let _ = self.writer.set_chunk_size(chunk_size);
@@ -367,7 +373,10 @@ impl ClientSession {
             Value::Object(vec![
                 ("app".into(), Value::String(self.config.app.clone())),
                 ("type".into(), Value::from("nonprivate")),
-                ("flashVer".into(), Value::String(self.config.flash_ver.clone())),
+                (
+                    "flashVer".into(),
+                    Value::String(self.config.flash_ver.clone()),
+                ),
                 ("swfUrl".into(), Value::String(self.config.tc_url.clone())),
                 ("tcUrl".into(), Value::String(self.config.tc_url.clone())),
             ]),
@@ -454,7 +463,8 @@ impl ClientSession {
             msg::COMMAND_AMF3 => {
                 // AMF3 command: a leading 0 byte then AMF0 (the "AMF0 in AMF3" form).
                 if p.first() == Some(&0) {
-                    let cmd = Command::decode(&p[1..]).map_err(|e| Error::BadCommand(e.to_string()))?;
+                    let cmd =
+                        Command::decode(&p[1..]).map_err(|e| Error::BadCommand(e.to_string()))?;
                     self.handle_command(now, cmd)?;
                 } else {
                     return Err(Error::BadCommand("AMF3-encoded command".into()));
@@ -474,9 +484,18 @@ impl ClientSession {
             ("_result", State::Connecting) if cmd.transaction == TX_CONNECT => {
                 self.events.push_back(SessionEvent::Connected);
                 let name = Value::String(key.expose().to_owned());
-                self.send_command(0, Command::new("releaseStream", TX_RELEASE, Value::Null, vec![name.clone()]));
-                self.send_command(0, Command::new("FCPublish", TX_FCPUBLISH, Value::Null, vec![name]));
-                self.send_command(0, Command::new("createStream", TX_CREATE_STREAM, Value::Null, vec![]));
+                self.send_command(
+                    0,
+                    Command::new("releaseStream", TX_RELEASE, Value::Null, vec![name.clone()]),
+                );
+                self.send_command(
+                    0,
+                    Command::new("FCPublish", TX_FCPUBLISH, Value::Null, vec![name]),
+                );
+                self.send_command(
+                    0,
+                    Command::new("createStream", TX_CREATE_STREAM, Value::Null, vec![]),
+                );
                 self.state = State::CreatingStream;
                 self.deadline = Some(now + self.config.command_timeout);
             }
@@ -489,7 +508,9 @@ impl ClientSession {
                     .first()
                     .and_then(Value::as_f64)
                     .filter(|n| n.is_finite() && *n >= 0.0 && *n <= f64::from(u32::MAX))
-                    .ok_or_else(|| Error::BadCommand("createStream result has no stream id".into()))?;
+                    .ok_or_else(|| {
+                        Error::BadCommand("createStream result has no stream id".into())
+                    })?;
                 let stream_id = id as u32;
                 let publish = Command::new(
                     "publish",
@@ -518,7 +539,8 @@ impl ClientSession {
                         let stream_id = *stream_id;
                         self.state = State::Live { stream_id };
                         self.deadline = None;
-                        self.events.push_back(SessionEvent::Publishing { stream_id });
+                        self.events
+                            .push_back(SessionEvent::Publishing { stream_id });
                     }
                     ("NetStream.Publish.BadName" | "NetStream.Publish.Denied", _) => {
                         return Err(Error::KeyRejected { code, description });
@@ -587,7 +609,12 @@ impl ClientSession {
             self.send_command(0, Command::new("FCUnpublish", 6.0, Value::Null, vec![name]));
             self.send_command(
                 0,
-                Command::new("deleteStream", 7.0, Value::Null, vec![Value::Number(stream_id.into())]),
+                Command::new(
+                    "deleteStream",
+                    7.0,
+                    Value::Null,
+                    vec![Value::Number(stream_id.into())],
+                ),
             );
         }
         if !matches!(self.state, State::Closed) {

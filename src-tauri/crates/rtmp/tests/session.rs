@@ -91,7 +91,11 @@ impl Server {
     }
 
     fn command(&mut self, name: &str, tx: f64, args: Vec<Value>) {
-        self.send(msg::COMMAND_AMF0, 0, Command::new(name, tx, Value::Null, args).encode());
+        self.send(
+            msg::COMMAND_AMF0,
+            0,
+            Command::new(name, tx, Value::Null, args).encode(),
+        );
     }
 
     fn status(&mut self, level: &str, code: &str, description: &str) {
@@ -160,14 +164,20 @@ impl Pair {
     /// Runs the usual server answers up to Publish.Start.
     fn go_live(&mut self) {
         self.pump().unwrap();
-        self.server.command("_result", 1.0, vec![Value::Object(vec![(
-            "code".into(),
-            Value::from("NetConnection.Connect.Success"),
-        )])]);
+        self.server.command(
+            "_result",
+            1.0,
+            vec![Value::Object(vec![(
+                "code".into(),
+                Value::from("NetConnection.Connect.Success"),
+            )])],
+        );
         self.pump().unwrap();
-        self.server.command("_result", 4.0, vec![Value::Number(1.0)]);
+        self.server
+            .command("_result", 4.0, vec![Value::Number(1.0)]);
         self.pump().unwrap();
-        self.server.status("status", "NetStream.Publish.Start", "Start publishing");
+        self.server
+            .status("status", "NetStream.Publish.Start", "Start publishing");
         self.pump().unwrap();
     }
 }
@@ -178,12 +188,20 @@ fn connect_create_stream_publish_reaches_live() {
     p.go_live();
     assert!(p.client.is_live());
     assert!(p.events.contains(&SessionEvent::Connected));
-    assert!(p.events.contains(&SessionEvent::Publishing { stream_id: 1 }));
+    assert!(p
+        .events
+        .contains(&SessionEvent::Publishing { stream_id: 1 }));
     let cmds = p.server.commands();
     let names: Vec<&str> = cmds.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
         names,
-        ["connect", "releaseStream", "FCPublish", "createStream", "publish"]
+        [
+            "connect",
+            "releaseStream",
+            "FCPublish",
+            "createStream",
+            "publish"
+        ]
     );
     let connect = &cmds[0];
     assert_eq!(connect.object.get("app"), Some(&Value::from("live")));
@@ -196,9 +214,15 @@ fn connect_create_stream_publish_reaches_live() {
         .server
         .received
         .iter()
-        .find(|m| m.header.type_id == msg::COMMAND_AMF0 && Command::decode(&m.payload).unwrap().name == "publish")
+        .find(|m| {
+            m.header.type_id == msg::COMMAND_AMF0
+                && Command::decode(&m.payload).unwrap().name == "publish"
+        })
         .unwrap();
-    assert_eq!(publish_msg.header.stream_id, 1, "publish goes on the created stream");
+    assert_eq!(
+        publish_msg.header.stream_id, 1,
+        "publish goes on the created stream"
+    );
 }
 
 #[test]
@@ -209,8 +233,14 @@ fn client_announces_large_chunk_size_and_ack_window_first() {
         .iter()
         .map(|m| (m.header.type_id, m.payload.to_vec()))
         .collect();
-    assert_eq!(first[0], (msg::SET_CHUNK_SIZE, 4096u32.to_be_bytes().to_vec()));
-    assert_eq!(first[1], (msg::WINDOW_ACK_SIZE, (64 * 1024u32).to_be_bytes().to_vec()));
+    assert_eq!(
+        first[0],
+        (msg::SET_CHUNK_SIZE, 4096u32.to_be_bytes().to_vec())
+    );
+    assert_eq!(
+        first[1],
+        (msg::WINDOW_ACK_SIZE, (64 * 1024u32).to_be_bytes().to_vec())
+    );
 }
 
 #[test]
@@ -224,9 +254,14 @@ fn media_published_live_arrives_intact_with_timestamps_and_end_offsets() {
     let before = p.client.bytes_sent();
     let end_v = p.client.publish_video(0, big.clone()).unwrap();
     assert!(end_v > before + 10_000);
-    let end_a = p.client.publish_audio(21, Bytes::from_static(&[0xAF, 1, 9])).unwrap();
+    let end_a = p
+        .client
+        .publish_audio(21, Bytes::from_static(&[0xAF, 1, 9]))
+        .unwrap();
     assert!(end_a > end_v);
-    p.client.publish_video(33, Bytes::from_static(&[0x27, 1, 0, 0, 0])).unwrap();
+    p.client
+        .publish_video(33, Bytes::from_static(&[0x27, 1, 0, 0, 0]))
+        .unwrap();
     // Wrap past the 24-bit timestamp field: extended timestamps.
     p.client.publish_video(0x0100_0000, big.clone()).unwrap();
     p.pump().unwrap();
@@ -272,7 +307,13 @@ fn ping_request_gets_a_ping_response_with_the_same_timestamp() {
         msg::user_control_body(msg::UC_PING_REQUEST, &[0, 1, 2, 3]),
     );
     p.pump().unwrap();
-    let pong = p.server.received.iter().rev().find(|m| m.header.type_id == msg::USER_CONTROL).unwrap();
+    let pong = p
+        .server
+        .received
+        .iter()
+        .rev()
+        .find(|m| m.header.type_id == msg::USER_CONTROL)
+        .unwrap();
     assert_eq!(&pong.payload[..], &[0, 7, 0, 1, 2, 3]);
 }
 
@@ -281,10 +322,28 @@ fn server_window_ack_size_makes_the_client_acknowledge() {
     let mut p = Pair::new();
     p.pump().unwrap();
     p.server.send(msg::WINDOW_ACK_SIZE, 0, msg::u32_body(100));
-    p.server.send(msg::SET_PEER_BANDWIDTH, 0, msg::peer_bandwidth_body(5_000_000, 2));
-    p.server.send(msg::COMMAND_AMF0, 0, Command::new("onBWDone", 0.0, Value::Null, vec![Value::from("x".repeat(200).as_str())]).encode());
+    p.server.send(
+        msg::SET_PEER_BANDWIDTH,
+        0,
+        msg::peer_bandwidth_body(5_000_000, 2),
+    );
+    p.server.send(
+        msg::COMMAND_AMF0,
+        0,
+        Command::new(
+            "onBWDone",
+            0.0,
+            Value::Null,
+            vec![Value::from("x".repeat(200).as_str())],
+        )
+        .encode(),
+    );
     p.pump().unwrap();
-    let ack = p.server.received.iter().find(|m| m.header.type_id == msg::ACKNOWLEDGEMENT);
+    let ack = p
+        .server
+        .received
+        .iter()
+        .find(|m| m.header.type_id == msg::ACKNOWLEDGEMENT);
     let ack = ack.expect("an acknowledgement");
     let seq = u32::from_be_bytes(ack.payload[..].try_into().unwrap());
     assert!(seq >= 100, "acknowledged {seq} bytes");
@@ -294,11 +353,17 @@ fn server_window_ack_size_makes_the_client_acknowledge() {
 fn server_acknowledgement_becomes_an_event_with_the_byte_count() {
     let mut p = Pair::new();
     p.go_live();
-    let end = p.client.publish_video(0, Bytes::from(vec![1u8; 5000])).unwrap();
+    let end = p
+        .client
+        .publish_video(0, Bytes::from(vec![1u8; 5000]))
+        .unwrap();
     p.pump().unwrap();
-    p.server.send(msg::ACKNOWLEDGEMENT, 0, msg::u32_body(end as u32));
+    p.server
+        .send(msg::ACKNOWLEDGEMENT, 0, msg::u32_body(end as u32));
     p.pump().unwrap();
-    assert!(p.events.contains(&SessionEvent::Acknowledged { bytes: end }));
+    assert!(p
+        .events
+        .contains(&SessionEvent::Acknowledged { bytes: end }));
 }
 
 #[test]
@@ -309,7 +374,11 @@ fn bad_name_on_publish_is_a_rejected_key_without_the_key_in_the_message() {
     p.pump().unwrap();
     p.server.command("_result", 4.0, vec![Value::Number(1.0)]);
     p.pump().unwrap();
-    p.server.status("error", "NetStream.Publish.BadName", &format!("{KEY} is not allowed"));
+    p.server.status(
+        "error",
+        "NetStream.Publish.BadName",
+        &format!("{KEY} is not allowed"),
+    );
     let err = p.pump().unwrap_err();
     assert!(matches!(err, Error::KeyRejected { .. }));
     assert!(!err.is_retryable());
@@ -322,10 +391,14 @@ fn bad_name_on_publish_is_a_rejected_key_without_the_key_in_the_message() {
 fn connect_error_is_a_rejected_key() {
     let mut p = Pair::new();
     p.pump().unwrap();
-    p.server.command("_error", 1.0, vec![Value::Object(vec![(
-        "code".into(),
-        Value::from("NetConnection.Connect.Rejected"),
-    )])]);
+    p.server.command(
+        "_error",
+        1.0,
+        vec![Value::Object(vec![(
+            "code".into(),
+            Value::from("NetConnection.Connect.Rejected"),
+        )])],
+    );
     assert!(matches!(p.pump(), Err(Error::KeyRejected { .. })));
 }
 
@@ -345,7 +418,12 @@ fn connection_closed_while_live_is_retryable() {
     let mut p = Pair::new();
     p.go_live();
     let e = p.client.handle_eof();
-    assert_eq!(e, Error::PeerClosed { stage: Stage::Publish });
+    assert_eq!(
+        e,
+        Error::PeerClosed {
+            stage: Stage::Publish
+        }
+    );
     assert!(e.is_retryable());
 }
 
@@ -361,7 +439,9 @@ fn silent_server_times_out_in_the_handshake() {
         }
     }
     let deadline = deadline.expect("a deadline");
-    assert!(s.handle_timeout(deadline - Duration::from_millis(1)).is_ok());
+    assert!(s
+        .handle_timeout(deadline - Duration::from_millis(1))
+        .is_ok());
     assert_eq!(
         s.handle_timeout(deadline),
         Err(Error::Timeout {
@@ -390,7 +470,8 @@ fn server_set_chunk_size_is_applied_to_what_follows() {
     p.server.send(msg::SET_CHUNK_SIZE, 0, msg::u32_body(4000));
     p.server.writer.set_chunk_size(4000).unwrap();
     // A 1 KB description: one chunk at 4000, eight at 128.
-    p.server.command("_result", 1.0, vec![Value::from("d".repeat(1000).as_str())]);
+    p.server
+        .command("_result", 1.0, vec![Value::from("d".repeat(1000).as_str())]);
     p.pump().unwrap();
     assert!(p.events.contains(&SessionEvent::Connected));
 }

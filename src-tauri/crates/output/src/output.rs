@@ -1,0 +1,505 @@
+//! One Output: a `ClientSession` driven over tokio TCP to one destination,
+//! with its send queue, reconnect with backoff, and stats.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes};
+use onair_rtmp::{ClientConfig, ClientSession, SessionEvent, SessionOutput};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{broadcast, Notify};
+
+use crate::dest::{Destination, Scheme};
+use crate::queue::{SendQueue, Tag, TagKind};
+use crate::stats::{OutputState, StatsInner};
+use crate::{Headers, OutputEvent};
+
+/// How long a TCP connect may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes handed to the session and not yet written before we stop pulling
+/// from the queue (the rest waits in the queue, where the drop policy acts).
+const HIGH_WATER: usize = 256 * 1024;
+/// How long a clean stop may spend flushing and unpublishing.
+const STOP_FLUSH: Duration = Duration::from_millis(1500);
+/// No byte written for this long while data waits: the connection is stalled.
+const STALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why one connection attempt ended.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OutputError {
+    /// Could not reach the server.
+    #[error("cannot reach server: {0}")]
+    Connect(String),
+    /// Reading or writing the socket failed.
+    #[error("connection lost: {0}")]
+    Io(String),
+    /// The RTMP session failed.
+    #[error(transparent)]
+    Session(#[from] onair_rtmp::Error),
+    /// The transport is not available yet.
+    #[error("{0}")]
+    Unsupported(String),
+    /// Nothing could be written for too long, or the queue overflowed.
+    #[error("connection stalled: the server is not taking data")]
+    Stalled,
+}
+
+impl OutputError {
+    /// Whether a retry can help.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            OutputError::Session(e) => e.is_retryable(),
+            OutputError::Unsupported(_) => false,
+            _ => true,
+        }
+    }
+}
+
+/// State shared between an Output's task, the encoder threads and the UI.
+#[derive(Debug)]
+pub struct OutputShared {
+    /// Where it goes.
+    pub dest: Destination,
+    pub(crate) queue: Mutex<SendQueue>,
+    pub(crate) notify: Notify,
+    pub(crate) stats: Mutex<StatsInner>,
+    stop: AtomicBool,
+    stop_notify: Notify,
+}
+
+impl OutputShared {
+    pub(crate) fn new(dest: Destination, drop_threshold_ms: u32) -> Self {
+        Self {
+            dest,
+            queue: Mutex::new(SendQueue::new(drop_threshold_ms)),
+            notify: Notify::new(),
+            stats: Mutex::new(StatsInner::new()),
+            stop: AtomicBool::new(false),
+            stop_notify: Notify::new(),
+        }
+    }
+
+    /// Offers a tag (never blocks).
+    pub(crate) fn push(&self, tag: Tag) {
+        if let Ok(mut q) = self.queue.lock() {
+            q.push(tag);
+        }
+        self.notify.notify_one();
+    }
+
+    /// Asks the task to stop (cleanly: queued media is sent, then unpublish).
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.stop_notify.notify_one();
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    fn with_stats<R>(&self, f: impl FnOnce(&mut StatsInner) -> R) -> Option<R> {
+        self.stats.lock().ok().map(|mut s| f(&mut s))
+    }
+
+    fn set_accepting(&self, on: bool) {
+        if let Ok(mut q) = self.queue.lock() {
+            q.set_accepting(on);
+        }
+    }
+}
+
+/// Backoff before retry number `attempt` (0-based): about 0.5 s, then x1.5
+/// with up to 20 % jitter, capped at 30 s.
+pub fn backoff(attempt: u32, jitter: f64) -> Duration {
+    let base = 0.5 * 1.5f64.powi(attempt.min(30) as i32);
+    let secs = (base * (1.0 + 0.2 * jitter.clamp(0.0, 1.0))).min(30.0);
+    Duration::from_secs_f64(secs)
+}
+
+/// Runs an Output until it is stopped or fails for good.
+pub(crate) async fn run(
+    shared: Arc<OutputShared>,
+    headers: Arc<Mutex<Headers>>,
+    events: broadcast::Sender<OutputEvent>,
+) {
+    let mut attempt = 0u32;
+    loop {
+        if shared.stopping() {
+            break;
+        }
+        shared.with_stats(|s| s.set_state(OutputState::Connecting, None));
+        let mut went_live = false;
+        let result = connect_once(&shared, &headers, &events, &mut went_live).await;
+        shared.set_accepting(false);
+        match result {
+            Ok(()) => break,
+            Err(e) if !e.is_retryable() => {
+                let msg = shared.dest.key.redact(&e.to_string());
+                tracing::warn!(dest = %shared.dest, error = %msg, "destination failed");
+                shared.with_stats(|s| s.set_state(OutputState::Failed, Some(msg)));
+                let _ = events.send(OutputEvent::Failed {
+                    dest: shared.dest.redacted(),
+                });
+                return;
+            }
+            Err(e) => {
+                if shared.stopping() {
+                    break;
+                }
+                if went_live {
+                    attempt = 0;
+                }
+                let delay = backoff(attempt, rand::random::<f64>());
+                attempt += 1;
+                let msg = shared.dest.key.redact(&e.to_string());
+                tracing::info!(dest = %shared.dest, error = %msg, retry_in = ?delay, "reconnecting");
+                let until = Instant::now() + delay;
+                shared.with_stats(|s| {
+                    s.reconnects += 1;
+                    s.next_retry = Some(until);
+                    s.set_state(OutputState::Reconnecting, Some(msg));
+                });
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shared.stop_notify.notified() => {}
+                }
+            }
+        }
+    }
+    shared.with_stats(|s| {
+        let e = s.error.clone();
+        s.set_state(OutputState::Stopped, e)
+    });
+}
+
+async fn connect_once(
+    shared: &Arc<OutputShared>,
+    headers: &Arc<Mutex<Headers>>,
+    events: &broadcast::Sender<OutputEvent>,
+    went_live: &mut bool,
+) -> Result<(), OutputError> {
+    let dest = &shared.dest;
+    if dest.scheme == Scheme::Rtmps {
+        return Err(OutputError::Unsupported(
+            "rtmps:// is not supported yet".into(),
+        ));
+    }
+    let connect = TcpStream::connect((dest.host.as_str(), dest.port));
+    let tcp = tokio::select! {
+        r = tokio::time::timeout(CONNECT_TIMEOUT, connect) => match r {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(OutputError::Connect(e.to_string())),
+            Err(_) => return Err(OutputError::Connect("timed out".into())),
+        },
+        _ = shared.stop_notify.notified() => return Ok(()),
+    };
+    tcp.set_nodelay(true)
+        .map_err(|e| OutputError::Io(e.to_string()))?;
+    let (mut rd, mut wr) = tcp.into_split();
+
+    let mut cfg = ClientConfig::new(dest.tc_url(), dest.app.clone(), dest.key.clone());
+    cfg.random_seed = rand::random();
+    let mut session = ClientSession::new(cfg, Instant::now());
+    let mut driver = Driver {
+        wbuf: VecDeque::new(),
+        wbytes: 0,
+        live: false,
+        ts_base: None,
+        inflight: VecDeque::new(),
+        deadline: None,
+        last_progress: Instant::now(),
+        handed: 0,
+        written: 0,
+        sock_inflight: VecDeque::new(),
+    };
+    let mut rbuf = vec![0u8; 64 * 1024];
+    loop {
+        driver.drain(&mut session, shared, events)?;
+        if driver.live {
+            driver.feed(&mut session, shared, headers, events, false)?;
+            *went_live = true;
+        }
+        if shared.stopping() {
+            return driver.finish(session, wr, shared, headers, events).await;
+        }
+        if !driver.wbuf.is_empty() && driver.last_progress.elapsed() > STALL_TIMEOUT {
+            return Err(OutputError::Stalled);
+        }
+        let deadline = driver.deadline;
+        let can_take = driver.live && driver.wbytes + session.pending_bytes() < HIGH_WATER;
+        tokio::select! {
+            _ = shared.stop_notify.notified() => {}
+            r = rd.read(&mut rbuf) => {
+                let n = r.map_err(|e| OutputError::Io(e.to_string()))?;
+                if n == 0 {
+                    return Err(session.handle_eof().into());
+                }
+                session.handle_input(Instant::now(), &rbuf[..n])?;
+            }
+            r = write_some(&mut wr, &driver.wbuf), if !driver.wbuf.is_empty() => {
+                let n = r.map_err(|e| OutputError::Io(e.to_string()))?;
+                driver.advance(n, shared);
+            }
+            _ = shared.notify.notified(), if can_take => {}
+            _ = sleep_until_opt(deadline), if deadline.is_some() => {
+                session.handle_timeout(Instant::now())?;
+                driver.deadline = None;
+            }
+            _ = tokio::time::sleep(Duration::from_secs(1)), if !driver.wbuf.is_empty() => {}
+        }
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    if let Some(d) = deadline {
+        tokio::time::sleep_until(d.into()).await;
+    }
+}
+
+async fn write_some<W: AsyncWriteExt + Unpin>(
+    wr: &mut W,
+    bufs: &VecDeque<Bytes>,
+) -> std::io::Result<usize> {
+    let slices: Vec<IoSlice<'_>> = bufs.iter().take(64).map(|b| IoSlice::new(b)).collect();
+    let n = wr.write_vectored(&slices).await?;
+    if n == 0 {
+        return Err(std::io::ErrorKind::WriteZero.into());
+    }
+    Ok(n)
+}
+
+struct Driver {
+    wbuf: VecDeque<Bytes>,
+    wbytes: usize,
+    live: bool,
+    ts_base: Option<i64>,
+    /// (end offset, capture time) of video tags not yet acknowledged.
+    inflight: VecDeque<(u64, Instant)>,
+    deadline: Option<Instant>,
+    last_progress: Instant,
+    /// Bytes handed to the socket buffer so far, and written.
+    handed: u64,
+    written: u64,
+    /// (socket offset at which a video tag ends, capture time), for the
+    /// capture-to-socket latency the benchmark reports.
+    sock_inflight: VecDeque<(u64, Instant)>,
+}
+
+const MAX_INFLIGHT: usize = 4096;
+
+impl Driver {
+    fn drain(
+        &mut self,
+        session: &mut ClientSession,
+        shared: &OutputShared,
+        events: &broadcast::Sender<OutputEvent>,
+    ) -> Result<(), OutputError> {
+        while let Some(o) = session.poll_output() {
+            match o {
+                SessionOutput::Transmit(b) => {
+                    if self.wbuf.is_empty() {
+                        self.last_progress = Instant::now();
+                    }
+                    self.wbytes += b.len();
+                    self.handed += b.len() as u64;
+                    self.wbuf.push_back(b);
+                }
+                SessionOutput::Timeout(t) => self.deadline = Some(t),
+                SessionOutput::Event(e) => match e {
+                    SessionEvent::Publishing { .. } => {
+                        self.live = true;
+                        shared.set_accepting(true);
+                        shared.with_stats(|s| s.set_state(OutputState::Live, None));
+                        tracing::info!(dest = %shared.dest, "publishing");
+                    }
+                    SessionEvent::Acknowledged { bytes } => {
+                        let mut last = None;
+                        while let Some(&(end, cap)) = self.inflight.front() {
+                            if end > bytes {
+                                break;
+                            }
+                            last = Some(cap);
+                            self.inflight.pop_front();
+                        }
+                        if let Some(cap) = last {
+                            let now = Instant::now();
+                            shared.with_stats(|s| s.record_latency(now, now - cap));
+                        }
+                    }
+                    SessionEvent::Status { level, code, .. } => {
+                        tracing::info!(dest = %shared.dest, %level, %code, "server status");
+                    }
+                    SessionEvent::HandshakeDone
+                    | SessionEvent::Connected
+                    | SessionEvent::Closed => {}
+                },
+            }
+        }
+        let _ = events;
+        Ok(())
+    }
+
+    /// Moves tags from the queue into the session while there is room.
+    fn feed(
+        &mut self,
+        session: &mut ClientSession,
+        shared: &OutputShared,
+        headers: &Mutex<Headers>,
+        events: &broadcast::Sender<OutputEvent>,
+        everything: bool,
+    ) -> Result<(), OutputError> {
+        loop {
+            if !everything && self.wbytes + session.pending_bytes() >= HIGH_WATER {
+                break;
+            }
+            let tag = {
+                let Ok(mut q) = shared.queue.lock() else {
+                    break;
+                };
+                if q.take_overflow() {
+                    return Err(OutputError::Stalled);
+                }
+                let Some(t) = q.pop() else { break };
+                shared.with_stats(|s| s.queue_ms = q.queued_ms());
+                t
+            };
+            self.publish(session, shared, headers, events, tag)?;
+        }
+        self.drain(session, shared, events)
+    }
+
+    fn publish(
+        &mut self,
+        session: &mut ClientSession,
+        shared: &OutputShared,
+        headers: &Mutex<Headers>,
+        events: &broadcast::Sender<OutputEvent>,
+        tag: Tag,
+    ) -> Result<(), OutputError> {
+        let base = match self.ts_base {
+            Some(b) => b,
+            None => {
+                // Every connection starts at a keyframe, after metadata and
+                // sequence headers.
+                if !(tag.kind == TagKind::Video && tag.keyframe) {
+                    return Ok(());
+                }
+                let h = headers.lock().map(|h| h.clone()).unwrap_or_default();
+                if let Some(m) = h.metadata {
+                    session.publish_metadata(m)?;
+                }
+                if let Some(v) = h.video_seq {
+                    session.publish_video(0, v)?;
+                }
+                if let Some(a) = h.audio_seq {
+                    session.publish_audio(0, a)?;
+                }
+                self.ts_base = Some(tag.pts_ms);
+                let _ = events.send(OutputEvent::Connected {
+                    dest: shared.dest.redacted(),
+                    ts_base_ms: tag.pts_ms,
+                });
+                tag.pts_ms
+            }
+        };
+        if tag.pts_ms < base {
+            return Ok(());
+        }
+        let ts = (tag.pts_ms - base) as u32;
+        match tag.kind {
+            TagKind::Video => {
+                let end = session.publish_video(ts, tag.body)?;
+                if self.inflight.len() >= MAX_INFLIGHT {
+                    self.inflight.pop_front();
+                }
+                self.inflight.push_back((end, tag.capture));
+                self.drain(session, shared, events)?;
+                if self.sock_inflight.len() >= MAX_INFLIGHT {
+                    self.sock_inflight.pop_front();
+                }
+                self.sock_inflight.push_back((self.handed, tag.capture));
+            }
+            TagKind::Audio => {
+                session.publish_audio(ts, tag.body)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn advance(&mut self, mut n: usize, shared: &OutputShared) {
+        self.wbytes -= n;
+        self.last_progress = Instant::now();
+        let written = n as u64;
+        while n > 0 {
+            let Some(front) = self.wbuf.front_mut() else {
+                break;
+            };
+            if front.len() <= n {
+                n -= front.len();
+                self.wbuf.pop_front();
+            } else {
+                front.advance(n);
+                n = 0;
+            }
+        }
+        self.written += written;
+        let now = Instant::now();
+        let mut samples = Vec::new();
+        while let Some(&(end, cap)) = self.sock_inflight.front() {
+            if end > self.written {
+                break;
+            }
+            samples.push(now - cap);
+            self.sock_inflight.pop_front();
+        }
+        shared.with_stats(|s| {
+            s.bytes_sent += written;
+            for l in samples {
+                s.record_socket_latency(l);
+            }
+        });
+    }
+
+    /// Clean stop: send what is queued, unpublish, flush, close; bounded.
+    async fn finish<W: AsyncWriteExt + Unpin>(
+        mut self,
+        mut session: ClientSession,
+        mut wr: W,
+        shared: &OutputShared,
+        headers: &Mutex<Headers>,
+        events: &broadcast::Sender<OutputEvent>,
+    ) -> Result<(), OutputError> {
+        if self.live {
+            self.feed(&mut session, shared, headers, events, true)?;
+        }
+        session.close();
+        self.drain(&mut session, shared, events)?;
+        let flush = async {
+            while !self.wbuf.is_empty() {
+                let n = write_some(&mut wr, &self.wbuf).await?;
+                self.advance(n, shared);
+            }
+            wr.shutdown().await
+        };
+        let _ = tokio::time::timeout(STOP_FLUSH, flush).await;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_starts_near_half_a_second_grows_and_caps() {
+        assert_eq!(backoff(0, 0.0), Duration::from_millis(500));
+        assert!(backoff(1, 0.0) > backoff(0, 1.0) - Duration::from_millis(200));
+        assert_eq!(backoff(1, 0.0), Duration::from_millis(750));
+        assert!(backoff(0, 1.0) <= Duration::from_millis(600));
+        assert_eq!(backoff(40, 1.0), Duration::from_secs(30));
+    }
+}

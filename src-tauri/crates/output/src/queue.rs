@@ -1,0 +1,278 @@
+//! The per-Output send queue, bounded in media time.
+//!
+//! The encoder threads push; the Output's task pops. Pushing never blocks and
+//! never fails. Past the drop threshold of queued media, non-key video is
+//! dropped until the next keyframe (audio and keyframes never are). While
+//! the destination is not live, only the current group of pictures is kept
+//! (from the latest keyframe on, a new keyframe clears it): memory stays flat
+//! while a server is down, and a (re)connect starts at once from the latest
+//! keyframe instead of waiting for the next one.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+/// What a tag carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagKind {
+    /// Video tag body.
+    Video,
+    /// Audio tag body.
+    Audio,
+}
+
+/// One FLV tag body, muxed once and shared by every Output (cloning is a
+/// reference count, not a copy).
+#[derive(Debug, Clone)]
+pub struct Tag {
+    /// Audio or video.
+    pub kind: TagKind,
+    /// Presentation (= decode) time on the media clock, ms.
+    pub pts_ms: i64,
+    /// Video keyframe (audio: true).
+    pub keyframe: bool,
+    /// The FLV tag body.
+    pub body: Bytes,
+    /// When it was captured.
+    pub capture: Instant,
+}
+
+impl Tag {
+    fn droppable(&self) -> bool {
+        self.kind == TagKind::Video && !self.keyframe
+    }
+}
+
+/// Hard cap on queued bytes even of undroppable tags: past it the
+/// destination is too slow to be useful and the Output reconnects.
+pub const MAX_QUEUED_BYTES: usize = 32 * 1024 * 1024;
+
+/// The queue.
+#[derive(Debug)]
+pub struct SendQueue {
+    tags: VecDeque<Tag>,
+    bytes: usize,
+    threshold_ms: i64,
+    accepting: bool,
+    dropping: bool,
+    dropped_frames: u64,
+    overflowed: bool,
+    /// Media time at which live queueing began: the cached group of
+    /// pictures before it does not count towards the drop threshold.
+    live_from_ms: i64,
+}
+
+impl SendQueue {
+    /// A queue that drops non-key video past `threshold_ms` of queued media.
+    pub fn new(threshold_ms: u32) -> Self {
+        Self {
+            tags: VecDeque::new(),
+            bytes: 0,
+            threshold_ms: i64::from(threshold_ms),
+            accepting: false,
+            dropping: false,
+            dropped_frames: 0,
+            overflowed: false,
+            live_from_ms: i64::MIN,
+        }
+    }
+
+    /// Starts (live) or stops (down) queueing. Going down keeps only the
+    /// group of pictures being cached.
+    pub fn set_accepting(&mut self, accepting: bool) {
+        if accepting == self.accepting {
+            return;
+        }
+        self.accepting = accepting;
+        self.dropping = false;
+        self.overflowed = false;
+        if accepting {
+            self.live_from_ms = self.tags.back().map_or(i64::MIN, |t| t.pts_ms);
+        } else {
+            self.clear();
+        }
+    }
+
+    fn clear(&mut self) {
+        self.tags.clear();
+        self.bytes = 0;
+    }
+
+    /// Adds a tag, applying the drop policy.
+    pub fn push(&mut self, tag: Tag) {
+        if !self.accepting {
+            // Down: cache the current group of pictures only.
+            if tag.kind == TagKind::Video && tag.keyframe {
+                self.clear();
+            } else if self.tags.is_empty() || self.bytes + tag.body.len() > MAX_QUEUED_BYTES {
+                return;
+            }
+            self.bytes += tag.body.len();
+            self.tags.push_back(tag);
+            return;
+        }
+        if tag.kind == TagKind::Video && tag.keyframe {
+            self.dropping = false;
+        }
+        if self.dropping && tag.droppable() {
+            self.dropped_frames += 1;
+            return;
+        }
+        if self.queued_ms_with(tag.pts_ms) > self.threshold_ms {
+            // Congested: drop queued non-key video and all that follows
+            // until the next keyframe.
+            self.dropping = true;
+            let before = self.tags.len();
+            let mut bytes = 0;
+            self.tags.retain(|t| {
+                let keep = !t.droppable();
+                if !keep {
+                    bytes += t.body.len();
+                }
+                keep
+            });
+            self.bytes -= bytes;
+            self.dropped_frames += (before - self.tags.len()) as u64;
+            if tag.droppable() {
+                self.dropped_frames += 1;
+                return;
+            }
+        }
+        self.bytes += tag.body.len();
+        if self.bytes > MAX_QUEUED_BYTES {
+            self.overflowed = true;
+        }
+        self.tags.push_back(tag);
+    }
+
+    fn queued_ms_with(&self, newest: i64) -> i64 {
+        match self.tags.front() {
+            Some(t) => newest - t.pts_ms.max(self.live_from_ms),
+            None => 0,
+        }
+    }
+
+    /// Media time between the oldest and newest queued tags, ms.
+    pub fn queued_ms(&self) -> i64 {
+        match (self.tags.front(), self.tags.back()) {
+            (Some(a), Some(b)) => (b.pts_ms - a.pts_ms).max(0),
+            _ => 0,
+        }
+    }
+
+    /// Takes the oldest tag.
+    pub fn pop(&mut self) -> Option<Tag> {
+        let t = self.tags.pop_front()?;
+        self.bytes -= t.body.len();
+        Some(t)
+    }
+
+    /// Queued tags.
+    pub fn len(&self) -> usize {
+        self.tags.len()
+    }
+
+    /// Whether empty.
+    pub fn is_empty(&self) -> bool {
+        self.tags.is_empty()
+    }
+
+    /// Queued bytes.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Video frames dropped so far.
+    pub fn dropped_frames(&self) -> u64 {
+        self.dropped_frames
+    }
+
+    /// Whether undroppable tags exceeded [`MAX_QUEUED_BYTES`] (then cleared).
+    pub fn take_overflow(&mut self) -> bool {
+        std::mem::take(&mut self.overflowed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(kind: TagKind, pts_ms: i64, keyframe: bool) -> Tag {
+        Tag {
+            kind,
+            pts_ms,
+            keyframe,
+            body: Bytes::from_static(&[0; 100]),
+            capture: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn while_down_only_the_latest_group_of_pictures_is_kept() {
+        let mut q = SendQueue::new(700);
+        q.push(tag(TagKind::Audio, 0, true));
+        q.push(tag(TagKind::Video, 10, false));
+        assert!(q.is_empty(), "nothing before a keyframe");
+        for i in 0..200 {
+            q.push(tag(TagKind::Video, i * 33, i % 60 == 0));
+            q.push(tag(TagKind::Audio, i * 33, true));
+        }
+        // The last keyframe was frame 180: 20 video + 20 audio since.
+        assert_eq!(q.len(), 40);
+        assert_eq!(
+            q.pop().map(|t| (t.pts_ms, t.keyframe)),
+            Some((180 * 33, true))
+        );
+    }
+
+    #[test]
+    fn cached_group_of_pictures_does_not_count_towards_the_drop_threshold() {
+        let mut q = SendQueue::new(700);
+        for i in 0..60 {
+            q.push(tag(TagKind::Video, i * 33, i == 0));
+        }
+        q.set_accepting(true);
+        for i in 60..70 {
+            q.push(tag(TagKind::Video, i * 33, false));
+        }
+        assert_eq!((q.len(), q.dropped_frames()), (70, 0));
+    }
+
+    #[test]
+    fn past_the_threshold_non_key_video_is_dropped_until_the_next_keyframe() {
+        let mut q = SendQueue::new(700);
+        q.set_accepting(true);
+        q.push(tag(TagKind::Video, 0, true));
+        for i in 1..=30 {
+            q.push(tag(TagKind::Video, i * 33, false));
+            q.push(tag(TagKind::Audio, i * 33, true));
+        }
+        // 990 ms queued: the P frames went, the keyframe and audio stayed.
+        assert!(q.dropped_frames() > 0);
+        let kinds: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+        assert!(kinds.iter().all(|t| !t.droppable()));
+        assert_eq!(
+            kinds.iter().filter(|t| t.kind == TagKind::Audio).count(),
+            30
+        );
+        assert!(kinds[0].keyframe && kinds[0].kind == TagKind::Video);
+        // Still dropping until a keyframe, then accepting P frames again.
+        q.push(tag(TagKind::Video, 2000, false));
+        assert!(q.is_empty());
+        q.push(tag(TagKind::Video, 2033, true));
+        q.push(tag(TagKind::Video, 2066, false));
+        assert_eq!(q.len(), 2);
+    }
+
+    #[test]
+    fn under_the_threshold_nothing_is_dropped() {
+        let mut q = SendQueue::new(700);
+        q.set_accepting(true);
+        for i in 0..20 {
+            q.push(tag(TagKind::Video, i * 33, i == 0));
+        }
+        assert_eq!((q.len(), q.dropped_frames()), (20, 0));
+        assert_eq!(q.queued_ms(), 19 * 33);
+    }
+}

@@ -1,0 +1,189 @@
+//! Per-Output indicators, as the user sees them.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Connection state of an Output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputState {
+    /// Opening the connection / handshake / publish.
+    Connecting,
+    /// Publishing.
+    Live,
+    /// Waiting to retry.
+    Reconnecting,
+    /// Failed for good (rejected key, unsupported transport).
+    Failed,
+    /// Stopped by the user.
+    Stopped,
+}
+
+/// Where the latency figure comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LatencySource {
+    /// Capture to server receipt, from the server's Acknowledgements.
+    Ack,
+    /// No measurement yet.
+    None,
+}
+
+/// A snapshot of one Output's indicators.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct OutputStats {
+    /// Destination URL with the key replaced by `***`.
+    pub dest: String,
+    /// State.
+    pub state: OutputState,
+    /// Bytes written to the socket per second over the last second, kbit/s.
+    pub bitrate_kbps: f64,
+    /// The same over the last 10 seconds.
+    pub bitrate_10s_kbps: f64,
+    /// Bytes written to the socket in total.
+    pub bytes_sent: u64,
+    /// Capture-to-server latency of the last acknowledged video packet, ms.
+    pub latency_ms: Option<f64>,
+    /// What `latency_ms` measures.
+    pub latency_source: LatencySource,
+    /// Media time waiting in the send queue, ms.
+    pub queue_ms: i64,
+    /// Video frames dropped because the network could not keep up.
+    pub dropped_frames: u64,
+    /// Reconnect attempts so far.
+    pub reconnects: u64,
+    /// Milliseconds until the next retry, while reconnecting.
+    pub next_retry_ms: Option<u64>,
+    /// Seconds live on the current connection.
+    pub uptime_s: Option<u64>,
+    /// Last error, key redacted.
+    pub error: Option<String>,
+}
+
+/// Latency older than this is not shown.
+const LATENCY_STALE: Duration = Duration::from_secs(5);
+
+#[derive(Debug)]
+pub(crate) struct StatsInner {
+    pub state: OutputState,
+    pub bytes_sent: u64,
+    pub latency: Option<(Instant, Duration)>,
+    pub queue_ms: i64,
+    pub reconnects: u64,
+    pub next_retry: Option<Instant>,
+    pub live_since: Option<Instant>,
+    pub error: Option<String>,
+    samples: VecDeque<(Instant, u64)>,
+    /// Capture-to-socket latencies of video tags (µs), for benchmarks.
+    pub socket_latency_us: VecDeque<u32>,
+}
+
+/// Most capture-to-socket samples kept.
+const MAX_SOCKET_SAMPLES: usize = 1 << 16;
+
+impl StatsInner {
+    pub fn new() -> Self {
+        Self {
+            state: OutputState::Connecting,
+            bytes_sent: 0,
+            latency: None,
+            queue_ms: 0,
+            reconnects: 0,
+            next_retry: None,
+            live_since: None,
+            error: None,
+            samples: VecDeque::new(),
+            socket_latency_us: VecDeque::new(),
+        }
+    }
+
+    pub fn set_state(&mut self, state: OutputState, error: Option<String>) {
+        if state == OutputState::Live && self.state != OutputState::Live {
+            self.live_since = Some(Instant::now());
+            self.next_retry = None;
+        }
+        if state != OutputState::Live {
+            self.live_since = None;
+            self.latency = None;
+        }
+        if state != OutputState::Reconnecting {
+            self.next_retry = None;
+        }
+        self.state = state;
+        if error.is_some() || state == OutputState::Live {
+            self.error = error;
+        }
+    }
+
+    pub fn record_socket_latency(&mut self, l: Duration) {
+        if self.socket_latency_us.len() >= MAX_SOCKET_SAMPLES {
+            self.socket_latency_us.pop_front();
+        }
+        self.socket_latency_us
+            .push_back(l.as_micros().min(u128::from(u32::MAX)) as u32);
+    }
+
+    pub fn record_latency(&mut self, now: Instant, latency: Duration) {
+        self.latency = Some((now, latency));
+    }
+
+    fn rate_kbps(&self, now: Instant, window: Duration) -> f64 {
+        let Some(&(t0, b0)) = self.samples.iter().find(|(t, _)| {
+            now.saturating_duration_since(*t) <= window + Duration::from_millis(100)
+        }) else {
+            return 0.0;
+        };
+        let dt = now.saturating_duration_since(t0).as_secs_f64();
+        if dt < 0.2 {
+            return 0.0;
+        }
+        (self.bytes_sent - b0) as f64 * 8.0 / 1000.0 / dt
+    }
+
+    /// Takes a snapshot; call about once a second (it also records the
+    /// sample the bitrate windows use).
+    pub fn snapshot(&mut self, dest: &str, dropped_frames: u64, now: Instant) -> OutputStats {
+        let bitrate_kbps = self.rate_kbps(now, Duration::from_secs(1));
+        let bitrate_10s_kbps = self.rate_kbps(now, Duration::from_secs(10));
+        self.samples.push_back((now, self.bytes_sent));
+        while self.samples.len() > 64
+            || self
+                .samples
+                .front()
+                .is_some_and(|(t, _)| now.saturating_duration_since(*t) > Duration::from_secs(12))
+        {
+            self.samples.pop_front();
+        }
+        let latency = self
+            .latency
+            .filter(|(at, _)| now.saturating_duration_since(*at) < LATENCY_STALE)
+            .map(|(_, l)| l.as_secs_f64() * 1000.0);
+        OutputStats {
+            dest: dest.to_owned(),
+            state: self.state,
+            bitrate_kbps: round1(bitrate_kbps),
+            bitrate_10s_kbps: round1(bitrate_10s_kbps),
+            bytes_sent: self.bytes_sent,
+            latency_ms: latency.map(round1),
+            latency_source: if latency.is_some() {
+                LatencySource::Ack
+            } else {
+                LatencySource::None
+            },
+            queue_ms: self.queue_ms,
+            dropped_frames,
+            reconnects: self.reconnects,
+            next_retry_ms: self
+                .next_retry
+                .map(|t| t.saturating_duration_since(now).as_millis() as u64),
+            uptime_s: self
+                .live_since
+                .map(|t| now.saturating_duration_since(t).as_secs()),
+            error: self.error.clone(),
+        }
+    }
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
