@@ -92,7 +92,7 @@ impl StatsInner {
             next_retry: None,
             live_since: None,
             error: None,
-            samples: VecDeque::new(),
+            samples: VecDeque::from([(Instant::now(), 0)]),
             socket_latency_us: VecDeque::new(),
         }
     }
