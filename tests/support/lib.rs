@@ -2,6 +2,8 @@
 //! loopback port (config written into a temp folder, `on_publish` auth that
 //! accepts one key, `record all`), ffprobe helpers, and the built binaries.
 
+pub mod webdriver;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

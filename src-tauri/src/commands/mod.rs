@@ -1,0 +1,2 @@
+//! Commands the UI can call, one file per group.
+pub mod stream;

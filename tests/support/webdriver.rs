@@ -1,0 +1,199 @@
+//! A minimal W3C WebDriver client (the few calls the app tests need), plus
+//! Xvfb and tauri-driver fixtures.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::free_port;
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A private X server.
+pub struct Xvfb {
+    child: Child,
+    /// `:N`
+    pub display: String,
+}
+
+impl Xvfb {
+    /// Starts Xvfb on a free display number and waits for its socket.
+    pub fn start() -> Self {
+        let n = (100..400)
+            .find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() && !Path::new(&format!("/tmp/.X{n}-lock")).exists())
+            .expect("a free X display");
+        let display = format!(":{n}");
+        let child = Command::new("Xvfb")
+            .args([display.as_str(), "-screen", "0", "1280x900x24", "-nolisten", "tcp"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb (Debian xvfb) must be installed");
+        let sock = format!("/tmp/.X11-unix/X{n}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !Path::new(&sock).exists() {
+            assert!(Instant::now() < deadline, "Xvfb did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, display }
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// tauri-driver, proxying to WebKitWebDriver.
+pub struct TauriDriver {
+    child: Child,
+    /// Its WebDriver port.
+    pub port: u16,
+}
+
+impl TauriDriver {
+    /// Starts tauri-driver on free ports with `DISPLAY`.
+    pub fn start(display: &str) -> Self {
+        let port = free_port();
+        let native = free_port();
+        let child = Command::new("tauri-driver")
+            .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
+            .env("DISPLAY", display)
+            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+            .env("LIBGL_ALWAYS_SOFTWARE", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("tauri-driver must be installed (the README test command does it)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tauri-driver did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, port }
+    }
+}
+
+impl Drop for TauriDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One WebDriver session.
+pub struct Session {
+    base: String,
+    id: String,
+}
+
+fn call(method: &str, url: &str, body: Option<Value>) -> Value {
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(60)))
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let resp = match (method, body) {
+        ("GET", _) => agent.get(url).call(),
+        ("DELETE", _) => agent.delete(url).call(),
+        (_, Some(b)) => agent.post(url).send_json(b),
+        (_, None) => agent.post(url).send_json(json!({})),
+    };
+    let mut resp = resp.unwrap_or_else(|e| panic!("WebDriver {method} {url}: {e}"));
+    let v: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
+    if v["value"]["error"].is_string() {
+        panic!("WebDriver {method} {url}: {}", v["value"]);
+    }
+    v["value"].clone()
+}
+
+impl Session {
+    /// Opens the app at `application` through tauri-driver.
+    pub fn new(driver: &TauriDriver, application: &Path) -> Self {
+        let base = format!("http://127.0.0.1:{}", driver.port);
+        let v = call(
+            "POST",
+            &format!("{base}/session"),
+            Some(json!({"capabilities": {"alwaysMatch": {
+                "browserName": "wry",
+                "tauri:options": {"application": application}
+            }}})),
+        );
+        let id = v["sessionId"].as_str().expect("session id").to_owned();
+        Self { base, id }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/session/{}{path}", self.base, self.id)
+    }
+
+    /// Finds an element by CSS selector, waiting up to 10 s for it.
+    pub fn find(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let agent_result = std::panic::catch_unwind(|| {
+                call("POST", &self.url("/element"), Some(json!({"using": "css selector", "value": css})))
+            });
+            if let Ok(v) = agent_result {
+                if let Some(id) = v[ELEMENT].as_str() {
+                    return id.to_owned();
+                }
+            }
+            assert!(Instant::now() < deadline, "no element {css}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Types into an element.
+    pub fn type_into(&self, css: &str, text: &str) {
+        let e = self.find(css);
+        call("POST", &self.url(&format!("/element/{e}/clear")), Some(json!({})));
+        call("POST", &self.url(&format!("/element/{e}/value")), Some(json!({"text": text})));
+    }
+
+    /// Clicks an element.
+    pub fn click(&self, css: &str) {
+        let e = self.find(css);
+        call("POST", &self.url(&format!("/element/{e}/click")), Some(json!({})));
+    }
+
+    /// An element's text.
+    pub fn text(&self, css: &str) -> String {
+        let e = self.find(css);
+        call("GET", &self.url(&format!("/element/{e}/text")), None)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Polls `f` every 100 ms until it returns true or `timeout` passes.
+    pub fn wait_until(&self, timeout: Duration, mut f: impl FnMut(&Self) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if f(self) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// A PNG screenshot of the window.
+    pub fn screenshot_png(&self) -> Vec<u8> {
+        use base64::Engine as _;
+        let v = call("GET", &self.url("/screenshot"), None);
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap_or_default())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| call("DELETE", &format!("{}/session/{}", self.base, self.id), None));
+    }
+}

@@ -1,0 +1,59 @@
+import { goLive, stop, type AppError, type StatsUpdate } from "./api";
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const form = $<HTMLFormElement>("dest-form");
+const url = $<HTMLInputElement>("server-url");
+const key = $<HTMLInputElement>("stream-key");
+const goBtn = $<HTMLButtonElement>("go-live");
+const stopBtn = $<HTMLButtonElement>("stop");
+const stateEl = $<HTMLSpanElement>("state");
+const bitrateEl = $<HTMLSpanElement>("bitrate");
+const latencyEl = $<HTMLSpanElement>("latency");
+const errorEl = $<HTMLDivElement>("error");
+
+function setLive(live: boolean) {
+  goBtn.disabled = live;
+  stopBtn.disabled = !live;
+  url.disabled = live;
+  key.disabled = live;
+}
+
+function show(u: StatsUpdate) {
+  const o = u.outputs[0];
+  if (!o) return;
+  stateEl.textContent = o.state;
+  stateEl.dataset.state = o.state;
+  bitrateEl.textContent = Math.round(o.bitrate_kbps).toString();
+  latencyEl.textContent = o.latency_ms === null ? "–" : `${Math.round(o.latency_ms)} ms`;
+  errorEl.textContent = o.error ?? "";
+  if (o.state === "failed" || o.state === "stopped") setLive(false);
+}
+
+form.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  errorEl.textContent = "";
+  setLive(true);
+  stateEl.textContent = "connecting";
+  stateEl.dataset.state = "connecting";
+  try {
+    await goLive(url.value.trim(), key.value.trim(), show);
+  } catch (err) {
+    const ae = err as AppError;
+    errorEl.textContent = ae.message ?? String(err);
+    stateEl.textContent = "idle";
+    setLive(false);
+  }
+});
+
+stopBtn.addEventListener("click", async () => {
+  stopBtn.disabled = true;
+  try {
+    await stop();
+  } catch (err) {
+    errorEl.textContent = (err as AppError).message ?? String(err);
+  }
+  stateEl.textContent = "stopped";
+  stateEl.dataset.state = "stopped";
+  bitrateEl.textContent = "0";
+  setLive(false);
+});
