@@ -60,7 +60,10 @@ impl TauriDriver {
     pub fn start(display: &str) -> Self {
         let port = free_port();
         let native = free_port();
+        use std::os::unix::process::CommandExt;
+        // Its own process group, so WebKitWebDriver (its child) goes too.
         let child = Command::new("tauri-driver")
+            .process_group(0)
             .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
             .env("DISPLAY", display)
             .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
@@ -80,6 +83,8 @@ impl TauriDriver {
 
 impl Drop for TauriDriver {
     fn drop(&mut self) {
+        // SAFETY: signalling the process group we created.
+        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -92,19 +97,16 @@ pub struct Session {
 }
 
 fn call(method: &str, url: &str, body: Option<Value>) -> Value {
-    let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(60)))
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    let resp = match (method, body) {
-        ("GET", _) => agent.get(url).call(),
-        ("DELETE", _) => agent.delete(url).call(),
-        (_, Some(b)) => agent.post(url).send_json(b),
-        (_, None) => agent.post(url).send_json(json!({})),
+    let rest = url.strip_prefix("http://127.0.0.1:").expect("loopback URL");
+    let (port, path) = rest.split_once('/').expect("path");
+    let port: u16 = port.parse().expect("port");
+    let body = match (method, body) {
+        ("GET" | "DELETE", _) => None,
+        (_, b) => Some(b.unwrap_or_else(|| json!({})).to_string()),
     };
-    let mut resp = resp.unwrap_or_else(|e| panic!("WebDriver {method} {url}: {e}"));
-    let v: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
+    let text = crate::http_request(method, port, &format!("/{path}"), body.as_deref())
+        .unwrap_or_else(|e| panic!("WebDriver {method} {url}: {e}"));
+    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     if v["value"]["error"].is_string() {
         panic!("WebDriver {method} {url}: {}", v["value"]);
     }
