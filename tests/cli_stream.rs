@@ -14,7 +14,11 @@ fn ten_seconds_of_test_pattern_and_tone_are_recorded_as_specified() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "exit {:?}\n{stdout}\n{stderr}", out.status);
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{stdout}\n{stderr}",
+        out.status
+    );
 
     // The JSON stats contract.
     let lines: Vec<serde_json::Value> = stdout
@@ -23,26 +27,52 @@ fn ten_seconds_of_test_pattern_and_tone_are_recorded_as_specified() {
         .collect();
     assert_eq!(lines[0]["event"], "start");
     assert!(lines[0]["clock_origin_unix_ms"].as_u64().unwrap() > 1_600_000_000_000);
-    let connected = lines.iter().find(|l| l["event"] == "connected").expect("connected event");
+    let connected = lines
+        .iter()
+        .find(|l| l["event"] == "connected")
+        .expect("connected event");
     assert_eq!(connected["ts_base_ms"], 0);
     let live: Vec<_> = lines.iter().filter(|l| l["state"] == "live").collect();
     assert!(live.len() >= 5, "{stdout}");
     for l in &live {
-        assert_eq!(l["dest"], format!("rtmp://127.0.0.1:{}/live/***", nginx.rtmp_port));
+        assert_eq!(
+            l["dest"],
+            format!("rtmp://127.0.0.1:{}/live/***", nginx.rtmp_port)
+        );
         assert!(l["bitrate_kbps"].as_f64().unwrap() > 0.0, "{l}");
-        for field in ["t", "bytes_sent", "latency_ms", "queue_ms", "dropped_frames", "reconnects", "error"] {
+        for field in [
+            "t",
+            "bytes_sent",
+            "latency_ms",
+            "queue_ms",
+            "dropped_frames",
+            "reconnects",
+            "error",
+        ] {
             assert!(l.get(field).is_some(), "missing {field}: {l}");
         }
     }
-    assert!(!stdout.contains(GOOD_KEY) && !stderr.contains(GOOD_KEY), "key printed");
+    assert!(
+        !stdout.contains(GOOD_KEY) && !stderr.contains(GOOD_KEY),
+        "key printed"
+    );
 
     let rec = nginx.recording(GOOD_KEY);
     let info = ffprobe_json(&rec, &["-show_streams", "-show_format"]);
     let streams = info["streams"].as_array().unwrap();
-    let v = streams.iter().find(|s| s["codec_type"] == "video").expect("video stream");
-    let a = streams.iter().find(|s| s["codec_type"] == "audio").expect("audio stream");
+    let v = streams
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .expect("video stream");
+    let a = streams
+        .iter()
+        .find(|s| s["codec_type"] == "audio")
+        .expect("audio stream");
     assert_eq!(v["codec_name"], "h264");
-    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(1280), Some(720)));
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(1280), Some(720))
+    );
     assert_eq!(v["avg_frame_rate"], "30/1");
     assert_eq!(a["codec_name"], "aac");
     assert_eq!(a["sample_rate"], "48000");
@@ -55,7 +85,12 @@ fn ten_seconds_of_test_pattern_and_tone_are_recorded_as_specified() {
     // A keyframe every 2 s, and only then.
     let frames = ffprobe_json(
         &rec,
-        &["-select_streams", "v", "-show_entries", "frame=key_frame,pts_time"],
+        &[
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "frame=key_frame,pts_time",
+        ],
     );
     let frames = frames["frames"].as_array().unwrap();
     assert!(frames.len() >= 295, "{} frames", frames.len());
@@ -113,7 +148,15 @@ fn bad_usage_exits_2() {
 fn sigterm_stops_cleanly_within_two_seconds() {
     let nginx = Nginx::start();
     let mut child = Command::new(binary("onair"))
-        .args(["stream", "--stats", "json", "--size", "640x360", "--video-bitrate", "800"])
+        .args([
+            "stream",
+            "--stats",
+            "json",
+            "--size",
+            "640x360",
+            "--video-bitrate",
+            "800",
+        ])
         .arg(nginx.url(GOOD_KEY))
         .stdout(std::process::Stdio::piped())
         .spawn()

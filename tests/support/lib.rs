@@ -164,7 +164,12 @@ pub fn http_get(port: u16, path: &str) -> String {
 
 /// One HTTP/1.0 request on loopback with an optional JSON body; returns the
 /// response body.
-pub fn http_request(method: &str, port: u16, path: &str, json: Option<&str>) -> std::io::Result<String> {
+pub fn http_request(
+    method: &str,
+    port: u16,
+    path: &str,
+    json: Option<&str>,
+) -> std::io::Result<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(120)))?;
     let body = json.unwrap_or("");
@@ -181,7 +186,10 @@ pub fn http_request(method: &str, port: u16, path: &str, json: Option<&str>) -> 
     let mut out = Vec::new();
     s.read_to_end(&mut out)?;
     let out = String::from_utf8_lossy(&out);
-    Ok(out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+    Ok(out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default())
 }
 
 /// Runs ffprobe with `args` on `file`, returns the parsed JSON.
@@ -192,7 +200,11 @@ pub fn ffprobe_json(file: &Path, args: &[&str]) -> serde_json::Value {
         .arg(file)
         .output()
         .expect("ffprobe must be installed");
-    assert!(out.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("ffprobe JSON")
 }
 

@@ -22,11 +22,21 @@ impl Xvfb {
     /// Starts Xvfb on a free display number and waits for its socket.
     pub fn start() -> Self {
         let n = (100..400)
-            .find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() && !Path::new(&format!("/tmp/.X{n}-lock")).exists())
+            .find(|n| {
+                !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                    && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+            })
             .expect("a free X display");
         let display = format!(":{n}");
         let child = Command::new("Xvfb")
-            .args([display.as_str(), "-screen", "0", "1280x900x24", "-nolisten", "tcp"])
+            .args([
+                display.as_str(),
+                "-screen",
+                "0",
+                "1280x900x24",
+                "-nolisten",
+                "tcp",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -64,7 +74,12 @@ impl TauriDriver {
         // Its own process group, so WebKitWebDriver (its child) goes too.
         let child = Command::new("tauri-driver")
             .process_group(0)
-            .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native.to_string(),
+            ])
             .env("DISPLAY", display)
             .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
             .env("LIBGL_ALWAYS_SOFTWARE", "1")
@@ -138,7 +153,11 @@ impl Session {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let agent_result = std::panic::catch_unwind(|| {
-                call("POST", &self.url("/element"), Some(json!({"using": "css selector", "value": css})))
+                call(
+                    "POST",
+                    &self.url("/element"),
+                    Some(json!({"using": "css selector", "value": css})),
+                )
             });
             if let Ok(v) = agent_result {
                 if let Some(id) = v[ELEMENT].as_str() {
@@ -153,14 +172,26 @@ impl Session {
     /// Types into an element.
     pub fn type_into(&self, css: &str, text: &str) {
         let e = self.find(css);
-        call("POST", &self.url(&format!("/element/{e}/clear")), Some(json!({})));
-        call("POST", &self.url(&format!("/element/{e}/value")), Some(json!({"text": text})));
+        call(
+            "POST",
+            &self.url(&format!("/element/{e}/clear")),
+            Some(json!({})),
+        );
+        call(
+            "POST",
+            &self.url(&format!("/element/{e}/value")),
+            Some(json!({"text": text})),
+        );
     }
 
     /// Clicks an element.
     pub fn click(&self, css: &str) {
         let e = self.find(css);
-        call("POST", &self.url(&format!("/element/{e}/click")), Some(json!({})));
+        call(
+            "POST",
+            &self.url(&format!("/element/{e}/click")),
+            Some(json!({})),
+        );
     }
 
     /// An element's text.
@@ -196,6 +227,12 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        let _ = std::panic::catch_unwind(|| call("DELETE", &format!("{}/session/{}", self.base, self.id), None));
+        let _ = std::panic::catch_unwind(|| {
+            call(
+                "DELETE",
+                &format!("{}/session/{}", self.base, self.id),
+                None,
+            )
+        });
     }
 }

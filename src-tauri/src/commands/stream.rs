@@ -40,7 +40,12 @@ pub async fn go_live(
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
-            if on_stats.send(StatsUpdate { outputs: manager.stats() }).is_err() {
+            if on_stats
+                .send(StatsUpdate {
+                    outputs: manager.stats(),
+                })
+                .is_err()
+            {
                 break;
             }
         }

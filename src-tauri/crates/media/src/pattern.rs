@@ -7,6 +7,10 @@
 //! text: the frame number, the media time and the wall-clock time (UTC) of
 //! capture. So motion, dropped frames, A/V sync and end-to-end latency can be
 //! seen by a person, and checked by a tool.
+//!
+//! The luma ramp carries moving fine grain, like a camera sensor's noise: a
+//! flat synthetic picture would let the encoder idle far below the set
+//! bitrate, and the stream would not load the network like a real one.
 
 use crate::frame::I420Frame;
 use crate::{FrameTime, SourceError, VideoSource};
@@ -89,7 +93,13 @@ pub fn hms(ms: u64) -> String {
 pub struct TestPattern {
     background: I420Frame,
     fps: u32,
+    /// Offset of the first grain pixel in the luma plane.
+    grain_start: usize,
+    /// Grain values 0..=7, longer than the grain region by `GRAIN_SLACK`.
+    grain: Vec<u8>,
 }
+
+const GRAIN_SLACK: usize = 4096;
 
 /// Colour bars (75 %), BT.601 limited-range YUV.
 const BARS: [(u8, u8, u8); 7] = [
@@ -119,9 +129,21 @@ impl TestPattern {
                 bg.y[row * w + col] = (16 + col * 219 / w.max(1)) as u8;
             }
         }
+        let grain_start = bar_h * w;
+        let mut x: u32 = 0x9E37_79B9;
+        let grain = (0..(h - bar_h) * w + GRAIN_SLACK)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (x >> 29) as u8
+            })
+            .collect();
         Self {
             background: bg,
             fps: fps.max(1),
+            grain_start,
+            grain,
         }
     }
 }
@@ -136,6 +158,15 @@ impl VideoSource for TestPattern {
             *frame = self.background.clone();
         } else {
             frame.copy_from(&self.background);
+        }
+        // Grain: a different window of the table every frame (cheap: one
+        // vectorised add over a third of the luma plane).
+        let off = (t.index.wrapping_mul(2_654_435_761) % GRAIN_SLACK as u64) as usize;
+        for (y, g) in frame.y[self.grain_start..]
+            .iter_mut()
+            .zip(&self.grain[off..])
+        {
+            *y = y.wrapping_add(*g);
         }
         let (w, h) = (frame.width, frame.height);
         let unit = (h / 90).max(1); // 8 px at 720p
