@@ -23,13 +23,11 @@ const MARKER_STRING: u8 = 0x02;
 const MARKER_OBJECT: u8 = 0x03;
 const MARKER_NULL: u8 = 0x05;
 const MARKER_UNDEFINED: u8 = 0x06;
-const MARKER_REFERENCE: u8 = 0x07;
 const MARKER_ECMA_ARRAY: u8 = 0x08;
 const MARKER_OBJECT_END: u8 = 0x09;
 const MARKER_STRICT_ARRAY: u8 = 0x0A;
 const MARKER_DATE: u8 = 0x0B;
 const MARKER_LONG_STRING: u8 = 0x0C;
-const MARKER_AVMPLUS: u8 = 0x11;
 
 /// One AMF0 value.
 #[derive(Debug, Clone, PartialEq)]
@@ -356,9 +354,8 @@ impl<'a> Reader<'a> {
                 let tz = self.u16()? as i16;
                 Ok(Value::Date(ms, tz))
             }
-            MARKER_REFERENCE | MARKER_AVMPLUS | _ => {
-                Err(Amf0Error::UnsupportedMarker { marker, offset })
-            }
+            // Reference (0x07), AVM+ switch to AMF3 (0x11), movie clip, unknown.
+            _ => Err(Amf0Error::UnsupportedMarker { marker, offset }),
         }
     }
 
@@ -481,7 +478,7 @@ mod tests {
     #[test]
     fn amf3_switch_marker_is_rejected() {
         assert_eq!(
-            decode(&[MARKER_AVMPLUS, 0x01]),
+            decode(&[0x11, 0x01]),
             Err(Amf0Error::UnsupportedMarker {
                 marker: 0x11,
                 offset: 0

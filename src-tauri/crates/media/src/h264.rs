@@ -116,7 +116,7 @@ impl H264Encoder {
                 height: frame.height,
             });
         }
-        let want_key = self.frames % self.config.gop_frames() == 0;
+        let want_key = self.frames.is_multiple_of(self.config.gop_frames());
         self.frames += 1;
         if want_key && self.frames > 1 {
             self.encoder.force_intra_frame();

@@ -245,7 +245,7 @@ fn video_thread(
         // Fallen more than two frames behind real time: skip to catch up,
         // but never skip a keyframe.
         let late = Instant::now().saturating_duration_since(capture);
-        if late > Duration::from_micros(2_000_000 / fps) && n % gop != 0 {
+        if late > Duration::from_micros(2_000_000 / fps) && !n.is_multiple_of(gop) {
             stats.frames_dropped_lag.fetch_add(1, Ordering::Relaxed);
             n += 1;
             continue;

@@ -131,7 +131,7 @@ fn pipeline_with_duration_ends_by_itself_with_config_first_and_full_coverage() {
         .max()
         .unwrap();
     assert!(
-        last_audio >= 1450 && last_audio < 1500,
+        (1450..1500).contains(&last_audio),
         "last audio pts {last_audio}"
     );
     let ends = msgs

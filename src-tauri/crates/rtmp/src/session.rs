@@ -426,13 +426,11 @@ impl ClientSession {
             msg::WINDOW_ACK_SIZE => {
                 self.peer_ack_window = be_u32(p, "Window Acknowledgement Size")?;
             }
-            msg::SET_PEER_BANDWIDTH => {
-                if p.len() != 5 {
-                    return Err(Error::BadControlMessage {
-                        what: "Set Peer Bandwidth",
-                        len: p.len(),
-                    });
-                }
+            msg::SET_PEER_BANDWIDTH if p.len() != 5 => {
+                return Err(Error::BadControlMessage {
+                    what: "Set Peer Bandwidth",
+                    len: p.len(),
+                });
             }
             msg::USER_CONTROL => {
                 if p.len() < 2 {
