@@ -132,16 +132,27 @@ impl Session {
     /// Opens the app at `application` through tauri-driver.
     pub fn new(driver: &TauriDriver, application: &Path) -> Self {
         let base = format!("http://127.0.0.1:{}", driver.port);
-        let v = call(
-            "POST",
-            &format!("{base}/session"),
-            Some(json!({"capabilities": {"alwaysMatch": {
-                "browserName": "wry",
-                "tauri:options": {"application": application}
-            }}})),
-        );
-        let id = v["sessionId"].as_str().expect("session id").to_owned();
-        Self { base, id }
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "wry",
+            "tauri:options": {"application": application}
+        }}});
+        // tauri-driver listens before WebKitWebDriver behind it is ready:
+        // retry until a session comes back.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text =
+                crate::http_request("POST", driver.port, "/session", Some(&caps.to_string()))
+                    .unwrap_or_default();
+            let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            if let Some(id) = v["value"]["sessionId"].as_str() {
+                return Self {
+                    base,
+                    id: id.to_owned(),
+                };
+            }
+            assert!(Instant::now() < deadline, "no WebDriver session: {text}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
     }
 
     fn url(&self, path: &str) -> String {
