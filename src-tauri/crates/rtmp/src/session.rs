@@ -194,6 +194,9 @@ pub struct ClientSession {
     bytes_received: u64,
     last_ack_sent: u64,
     peer_ack_window: u32,
+    /// Last Acknowledgement sequence number and the 64-bit count it was
+    /// relative to (see [`AckCounter`]).
+    acks: AckCounter,
     timeout_reported: Option<Instant>,
 }
 
@@ -216,6 +219,7 @@ impl ClientSession {
             bytes_received: 0,
             last_ack_sent: 0,
             peer_ack_window: 0,
+            acks: AckCounter::default(),
             timeout_reported: None,
         }
     }
@@ -420,7 +424,7 @@ impl ClientSession {
             msg::ABORT => {}
             msg::ACKNOWLEDGEMENT => {
                 let seq = be_u32(p, "Acknowledgement")?;
-                let bytes = unwrap_counter(seq, self.bytes_sent);
+                let bytes = self.acks.update(seq).min(self.bytes_sent);
                 self.events.push_back(SessionEvent::Acknowledged { bytes });
             }
             msg::WINDOW_ACK_SIZE => {
@@ -630,15 +634,33 @@ fn be_u32(p: &[u8], what: &'static str) -> Result<u32, Error> {
     }
 }
 
-/// The 64-bit count whose low 32 bits are `seq`, nearest below `reference`
-/// (acknowledgement sequence numbers wrap at 4 GiB).
-fn unwrap_counter(seq: u32, reference: u64) -> u64 {
-    let base = reference & !0xFFFF_FFFF;
-    let candidate = base | u64::from(seq);
-    if candidate > reference && base > 0 {
-        candidate - (1 << 32)
-    } else {
-        candidate
+/// Turns the peer's 32-bit Acknowledgement sequence numbers into a 64-bit
+/// byte count. The spec lets the counter wrap at 2^32; nginx-rtmp (and its
+/// forks) instead reset it to 0 once it passes 0xF0000000. A sequence number
+/// that goes backwards is one or the other, told apart by where it was.
+#[derive(Debug, Default, Clone, Copy)]
+struct AckCounter {
+    base: u64,
+    last: u32,
+}
+
+/// Where nginx-rtmp resets its byte counter.
+const NGINX_ACK_RESET: u32 = 0xF000_0000;
+
+impl AckCounter {
+    fn update(&mut self, seq: u32) -> u64 {
+        if seq < self.last {
+            // nginx resets on the read that crosses 0xF0000000, so the last
+            // ack before it lies within one ack window below that mark.
+            let nginx_reset = (NGINX_ACK_RESET - (1 << 26)..NGINX_ACK_RESET).contains(&self.last);
+            self.base += if nginx_reset {
+                u64::from(NGINX_ACK_RESET)
+            } else {
+                1 << 32
+            };
+        }
+        self.last = seq;
+        self.base + u64::from(seq)
     }
 }
 
@@ -647,10 +669,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ack_counter_unwraps_across_4_gib() {
-        assert_eq!(unwrap_counter(100, 1000), 100);
-        assert_eq!(unwrap_counter(0xFFFF_FF00, (1 << 32) + 50), 0xFFFF_FF00);
-        assert_eq!(unwrap_counter(10, (1 << 32) + 50), (1 << 32) + 10);
+    fn ack_counter_follows_the_spec_wrap_at_4_gib() {
+        let mut c = AckCounter::default();
+        assert_eq!(c.update(100), 100);
+        assert_eq!(c.update(0xFFFF_FF00), 0xFFFF_FF00);
+        assert_eq!(c.update(10), (1 << 32) + 10);
+        assert_eq!(c.update(5000), (1 << 32) + 5000);
+    }
+
+    #[test]
+    fn ack_counter_follows_the_nginx_reset_at_0xf0000000() {
+        let mut c = AckCounter::default();
+        assert_eq!(c.update(0xEFFF_0000), 0xEFFF_0000);
+        // nginx: in_bytes passed 0xF0000000 and was set to 0.
+        assert_eq!(c.update(0x0001_0000), 0xF000_0000 + 0x0001_0000);
+        assert_eq!(c.update(0x0002_0000), 0xF000_0000 + 0x0002_0000);
     }
 
     #[test]
