@@ -1,4 +1,5 @@
-import { goLive, stop, type AppError, type StatsUpdate } from "./api";
+import { Channel } from "@tauri-apps/api/core";
+import { commands, type StatsUpdate_Deserialize as StatsUpdate } from "./bindings";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const form = $<HTMLFormElement>("dest-form");
@@ -23,8 +24,8 @@ function show(u: StatsUpdate) {
   if (!o) return;
   stateEl.textContent = o.state;
   stateEl.dataset.state = o.state;
-  bitrateEl.textContent = Math.round(o.bitrate_kbps).toString();
-  latencyEl.textContent = o.latency_ms === null ? "–" : `${Math.round(o.latency_ms)} ms`;
+  bitrateEl.textContent = Math.round(o.bitrate_kbps ?? 0).toString();
+  latencyEl.textContent = o.latency_ms == null ? "–" : `${Math.round(o.latency_ms)} ms`;
   errorEl.textContent = o.error ?? "";
   if (o.state === "failed" || o.state === "stopped") setLive(false);
 }
@@ -35,23 +36,21 @@ form.addEventListener("submit", async (e) => {
   setLive(true);
   stateEl.textContent = "connecting";
   stateEl.dataset.state = "connecting";
-  try {
-    await goLive(url.value.trim(), key.value.trim(), show);
-  } catch (err) {
-    const ae = err as AppError;
-    errorEl.textContent = ae.message ?? String(err);
+  const channel = new Channel<StatsUpdate>();
+  channel.onmessage = show;
+  const r = await commands.goLive(url.value.trim(), key.value.trim(), channel);
+  if (r.status === "error") {
+    errorEl.textContent = r.error.message;
     stateEl.textContent = "idle";
+    delete stateEl.dataset.state;
     setLive(false);
   }
 });
 
 stopBtn.addEventListener("click", async () => {
   stopBtn.disabled = true;
-  try {
-    await stop();
-  } catch (err) {
-    errorEl.textContent = (err as AppError).message ?? String(err);
-  }
+  const r = await commands.stop();
+  if (r.status === "error") errorEl.textContent = r.error.message;
   stateEl.textContent = "stopped";
   stateEl.dataset.state = "stopped";
   bitrateEl.textContent = "0";

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 /// Connection state of an Output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "lowercase")]
 pub enum OutputState {
     /// Opening the connection / handshake / publish.
@@ -21,6 +22,7 @@ pub enum OutputState {
 
 /// Where the latency figure comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "lowercase")]
 pub enum LatencySource {
     /// Capture to server receipt, from the server's Acknowledgements.
@@ -30,7 +32,10 @@ pub enum LatencySource {
 }
 
 /// A snapshot of one Output's indicators.
+/// 64-bit counters are exported to TypeScript as `number`: they stay far
+/// below 2^53.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct OutputStats {
     /// Destination URL with the key replaced by `***`.
     pub dest: String,
@@ -41,20 +46,26 @@ pub struct OutputStats {
     /// The same over the last 10 seconds.
     pub bitrate_10s_kbps: f64,
     /// Bytes written to the socket in total.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub bytes_sent: u64,
     /// Capture-to-server latency of the last acknowledged video packet, ms.
     pub latency_ms: Option<f64>,
     /// What `latency_ms` measures.
     pub latency_source: LatencySource,
     /// Media time waiting in the send queue, ms.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub queue_ms: i64,
     /// Video frames dropped because the network could not keep up.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub dropped_frames: u64,
     /// Reconnect attempts so far.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub reconnects: u64,
     /// Milliseconds until the next retry, while reconnecting.
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub next_retry_ms: Option<u64>,
     /// Seconds live on the current connection.
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub uptime_s: Option<u64>,
     /// Last error, key redacted.
     pub error: Option<String>,
