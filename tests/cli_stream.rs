@@ -2,7 +2,9 @@
 
 use std::process::Command;
 
-use onair_tests::{binary, decode_errors, ffprobe_json, num, Nginx, GOOD_KEY};
+use onair_tests::{
+    audio_onsets, binary, decode_errors, ffprobe_json, num, region_luma, Nginx, GOOD_KEY,
+};
 
 #[test]
 fn ten_seconds_of_test_pattern_and_tone_are_recorded_as_specified() {
@@ -106,6 +108,28 @@ fn ten_seconds_of_test_pattern_and_tone_are_recorded_as_specified() {
 
     let errors = decode_errors(&rec);
     assert!(errors.is_empty(), "ffmpeg decode errors: {errors}");
+
+    // A/V sync: the tone beeps and the pattern flashes its top-right corner
+    // at every media second; in the recording they line up.
+    let beeps = audio_onsets(&rec, 0.2);
+    let flashes: Vec<f64> = region_luma(&rec, 1200, 16, 64, 64)
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| **l > 150)
+        .map(|(i, _)| vs + i as f64 / 30.0)
+        .collect();
+    for second in 1..=8 {
+        let s = f64::from(second);
+        let beep = beeps.iter().map(|b| b + as_).find(|b| (b - s).abs() < 0.5);
+        let flash = flashes.iter().copied().find(|f| (f - s).abs() < 0.5);
+        let (Some(beep), Some(flash)) = (beep, flash) else {
+            panic!("second {second}: beeps {beeps:?} flashes {flashes:?}");
+        };
+        assert!(
+            (beep - flash).abs() <= 0.020,
+            "second {second}: beep at {beep:.3}s, flash at {flash:.3}s"
+        );
+    }
 }
 
 #[test]

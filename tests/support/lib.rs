@@ -231,3 +231,56 @@ pub fn num(v: &serde_json::Value) -> f64 {
         _ => f64::NAN,
     }
 }
+
+/// Runs `ffmpeg -v error -i file <args> -` and returns what it wrote to stdout.
+pub fn ffmpeg_stdout(file: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(file)
+        .args(args)
+        .arg("-")
+        .output()
+        .expect("ffmpeg must be installed");
+    assert!(
+        out.status.success(),
+        "ffmpeg failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Times (s, from the first decoded sample) at which the mono audio of
+/// `file` gets loud (RMS over 2 ms windows crosses `threshold`).
+pub fn audio_onsets(file: &Path, threshold: f32) -> Vec<f64> {
+    let raw = ffmpeg_stdout(
+        file,
+        &["-map", "0:a", "-ac", "1", "-ar", "48000", "-f", "f32le"],
+    );
+    let samples: Vec<f32> = raw
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let win = 96;
+    let mut onsets = Vec::new();
+    let mut was_loud = false;
+    for (i, w) in samples.chunks_exact(win).enumerate() {
+        let rms = (w.iter().map(|x| x * x).sum::<f32>() / win as f32).sqrt();
+        let loud = rms > threshold;
+        if loud && !was_loud {
+            onsets.push((i * win) as f64 / 48_000.0);
+        }
+        was_loud = loud;
+    }
+    onsets
+}
+
+/// Mean luma of a `w`x`h` box at (`x`, `y`) in every video frame of `file`.
+pub fn region_luma(file: &Path, x: u32, y: u32, w: u32, h: u32) -> Vec<u8> {
+    let filter = format!("crop={w}:{h}:{x}:{y},scale=1:1:flags=area");
+    ffmpeg_stdout(
+        file,
+        &[
+            "-map", "0:v", "-vf", &filter, "-f", "rawvideo", "-pix_fmt", "gray",
+        ],
+    )
+}
