@@ -2,6 +2,7 @@
 //! loopback port (config written into a temp folder, `on_publish` auth that
 //! accepts one key, `record all`), ffprobe helpers, and the built binaries.
 
+pub mod proxy;
 pub mod webdriver;
 
 use std::io::{Read, Write};
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The key the test server accepts.
+/// A key the test server accepts (it accepts every key starting with it).
 pub const GOOD_KEY: &str = "onair_test_key_7f3a";
 
 /// A free TCP port on 127.0.0.1.
@@ -42,7 +43,7 @@ pub fn binary(name: &str) -> PathBuf {
 
 /// A running nginx with the RTMP module.
 pub struct Nginx {
-    child: Child,
+    child: Option<Child>,
     dir: tempfile::TempDir,
     /// RTMP port.
     pub rtmp_port: u16,
@@ -89,14 +90,27 @@ http {{
   uwsgi_temp_path {p}/tmp; scgi_temp_path {p}/tmp;
   server {{
     listen 127.0.0.1:{http_port};
-    location /auth {{ if ($arg_name = '{GOOD_KEY}') {{ return 200; }} return 403; }}
+    location /auth {{ if ($arg_name ~ ^{GOOD_KEY}) {{ return 200; }} return 403; }}
     location /stat {{ rtmp_stat all; }}
+    location /control {{ rtmp_control all; }}
   }}
 }}
 "#
         );
         std::fs::write(d.join("nginx.conf"), conf).unwrap();
-        let child = Command::new("nginx")
+        let child = Self::spawn(d);
+        let n = Self {
+            child: Some(child),
+            dir,
+            rtmp_port,
+            http_port,
+        };
+        n.wait_listening();
+        n
+    }
+
+    fn spawn(d: &Path) -> Child {
+        Command::new("nginx")
             .arg("-p")
             .arg(d)
             .arg("-c")
@@ -105,15 +119,30 @@ http {{
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("nginx (Debian nginx + libnginx-mod-rtmp) must be installed");
-        let n = Self {
-            child,
-            dir,
-            rtmp_port,
-            http_port,
-        };
-        n.wait_listening();
-        n
+            .expect("nginx (Debian nginx + libnginx-mod-rtmp) must be installed")
+    }
+
+    /// Kills the server (connections drop at once).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same ports and folder.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.child = Some(Self::spawn(self.dir.path()));
+        self.wait_listening();
+    }
+
+    /// Drops the publisher of `key` through nginx-rtmp's control module.
+    pub fn drop_publisher(&self, key: &str) -> String {
+        http_get(
+            self.http_port,
+            &format!("/control/drop/publisher?app=live&name={key}"),
+        )
     }
 
     fn wait_listening(&self) {
@@ -152,8 +181,7 @@ http {{
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
@@ -283,4 +311,142 @@ pub fn region_luma(file: &Path, x: u32, y: u32, w: u32, h: u32) -> Vec<u8> {
             "-map", "0:v", "-vf", &filter, "-f", "rawvideo", "-pix_fmt", "gray",
         ],
     )
+}
+
+/// A running `onair stream --stats json`, its stdout read line by line as
+/// it comes (each line stamped with when it arrived).
+pub struct OnairRun {
+    child: Child,
+    rx: std::sync::mpsc::Receiver<(Instant, serde_json::Value)>,
+    /// Every line read so far.
+    pub lines: Vec<(Instant, serde_json::Value)>,
+}
+
+impl OnairRun {
+    /// Starts `onair stream --stats json <args>`.
+    pub fn stream(args: &[String]) -> Self {
+        let mut child = Command::new(binary("onair"))
+            .args(["stream", "--stats", "json"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("onair");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let v = serde_json::from_str(&line).unwrap_or(serde_json::Value::String(line));
+                if tx.send((Instant::now(), v)).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            rx,
+            lines: Vec::new(),
+        }
+    }
+
+    /// Reads lines until one satisfies `pred` (returned) or `timeout` passes.
+    pub fn wait_for(
+        &mut self,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> Option<(Instant, serde_json::Value)> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    self.lines.push(line.clone());
+                    if pred(&line.1) {
+                        return Some(line);
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident set size from /proc, KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Sends SIGTERM, waits for the exit, reads the remaining lines.
+    pub fn terminate(&mut self) -> (std::process::ExitStatus, String) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.finish()
+    }
+
+    /// Waits for the exit, reads the remaining lines; returns the status and stderr.
+    pub fn finish(&mut self) -> (std::process::ExitStatus, String) {
+        let status = self.child.wait().expect("wait");
+        while let Ok(line) = self.rx.recv_timeout(Duration::from_secs(2)) {
+            self.lines.push(line);
+        }
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        (status, err)
+    }
+
+    /// Stats lines of the destination whose redacted URL contains `needle`.
+    pub fn stats_of(&self, needle: &str) -> Vec<&serde_json::Value> {
+        self.lines
+            .iter()
+            .map(|(_, v)| v)
+            .filter(|v| {
+                v.get("state").is_some() && v["dest"].as_str().is_some_and(|d| d.contains(needle))
+            })
+            .collect()
+    }
+}
+
+impl Drop for OnairRun {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Video frames (key flag, pts) of a recording.
+pub fn video_frames(file: &Path) -> Vec<(bool, f64)> {
+    let v = ffprobe_json(
+        file,
+        &[
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "frame=key_frame,pts_time",
+        ],
+    );
+    v["frames"]
+        .as_array()
+        .map(|fs| {
+            fs.iter()
+                .map(|f| (f["key_frame"] == 1, num(&f["pts_time"])))
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -177,11 +177,14 @@ impl OutputManager {
         let outs = self.outputs.read().unwrap_or_else(|e| e.into_inner());
         outs.iter()
             .map(|(o, _)| {
-                let dropped = o.queue.lock().map(|q| q.dropped_frames()).unwrap_or(0);
-                o.stats
+                let (dropped, queue_ms) = o
+                    .queue
                     .lock()
-                    .map(|mut s| s.snapshot(&o.dest.redacted(), dropped, now))
-                    .unwrap_or_else(|e| e.into_inner().snapshot(&o.dest.redacted(), dropped, now))
+                    .map(|q| (q.dropped_frames(), q.queued_ms()))
+                    .unwrap_or((0, 0));
+                let mut s = o.stats.lock().unwrap_or_else(|e| e.into_inner());
+                s.queue_ms = queue_ms;
+                s.snapshot(&o.dest.redacted(), dropped, now)
             })
             .collect()
     }

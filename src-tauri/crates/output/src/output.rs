@@ -22,7 +22,9 @@ use crate::{Headers, OutputEvent};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes handed to the session and not yet written before we stop pulling
 /// from the queue (the rest waits in the queue, where the drop policy acts).
-const HIGH_WATER: usize = 256 * 1024;
+const HIGH_WATER: usize = 64 * 1024;
+/// SO_SNDBUF of every Output socket (the kernel doubles it).
+const SEND_BUFFER: usize = 256 * 1024;
 /// How long a clean stop may spend flushing and unpublishing.
 const STOP_FLUSH: Duration = Duration::from_millis(1500);
 /// No byte written for this long while data waits: the connection is stalled.
@@ -199,6 +201,10 @@ async fn connect_once(
     };
     tcp.set_nodelay(true)
         .map_err(|e| OutputError::Io(e.to_string()))?;
+    // A bounded kernel send buffer: media waiting for a slow link waits in
+    // our queue, where the drop policy and the indicators see it, not in an
+    // autotuned multi-megabyte socket buffer.
+    let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(SEND_BUFFER);
     let (mut rd, mut wr) = tcp.into_split();
 
     let mut cfg = ClientConfig::new(dest.tc_url(), dest.app.clone(), dest.key.clone());
@@ -364,7 +370,6 @@ impl Driver {
                     return Err(OutputError::Stalled);
                 }
                 let Some(t) = q.pop() else { break };
-                shared.with_stats(|s| s.queue_ms = q.queued_ms());
                 t
             };
             self.publish(session, shared, headers, events, tag)?;

@@ -1,0 +1,179 @@
+//! Outputs on real networks with injected faults: nginx restarted, a
+//! throttled destination among three, a closed port, a long outage.
+
+use std::time::{Duration, Instant};
+
+use onair_tests::proxy::FaultProxy;
+use onair_tests::{decode_errors, free_port, video_frames, Nginx, OnairRun, GOOD_KEY};
+
+#[test]
+fn server_restarted_mid_stream_resumes_within_3s_starting_with_a_keyframe() {
+    let mut nginx = Nginx::start();
+    let mut run = OnairRun::stream(&[
+        "--size".into(),
+        "640x360".into(),
+        "--video-bitrate".into(),
+        "800".into(),
+        nginx.url(GOOD_KEY),
+    ]);
+    run.wait_for(Duration::from_secs(10), |v| v["event"] == "connected")
+        .expect("first connect");
+    run.wait_for(Duration::from_secs(10), |v| {
+        v["uptime_s"].as_u64() >= Some(2)
+    })
+    .expect("live for 2 s");
+
+    nginx.stop();
+    run.wait_for(Duration::from_secs(10), |v| v["state"] == "reconnecting")
+        .expect("reconnecting while the server is down");
+    // The outage itself: the server stays down for 3 s.
+    std::thread::sleep(Duration::from_secs(3));
+    nginx.restart();
+    let back = Instant::now();
+
+    let (at, connected) = run
+        .wait_for(Duration::from_secs(10), |v| v["event"] == "connected")
+        .expect("reconnected");
+    let took = at - back;
+    eprintln!("resumed {took:?} after the server was back");
+    assert!(
+        took <= Duration::from_secs(3),
+        "resumed {took:?} after the server was back"
+    );
+    assert!(
+        connected["ts_base_ms"].as_i64().unwrap() > 2000,
+        "{connected}"
+    );
+    run.wait_for(Duration::from_secs(10), |v| {
+        v["state"] == "live"
+            && v["reconnects"].as_u64() >= Some(1)
+            && v["uptime_s"].as_u64() >= Some(2)
+    })
+    .expect("live again, reconnect counted");
+    let (status, stderr) = run.terminate();
+    assert!(status.success(), "{status:?} {stderr}");
+
+    // nginx started a new recording on the new publish.
+    let rec = nginx.recording(GOOD_KEY);
+    let frames = video_frames(&rec);
+    assert!(frames.len() > 30, "{} frames", frames.len());
+    assert!(frames[0].0, "the new recording starts with a keyframe");
+    let errors = decode_errors(&rec);
+    assert!(errors.is_empty(), "{errors}");
+}
+
+#[test]
+fn a_throttled_destination_drops_frames_alone_while_two_others_get_every_frame() {
+    let nginx = Nginx::start();
+    let proxy = FaultProxy::start(nginx.rtmp_port);
+    // 1 Mbit/s for a 3.2 Mbit/s stream.
+    proxy.throttle(125_000);
+    let (k1, k2, k3) = (
+        format!("{GOOD_KEY}_a"),
+        format!("{GOOD_KEY}_b"),
+        format!("{GOOD_KEY}_slow"),
+    );
+    let slow_url = format!("rtmp://127.0.0.1:{}/live/{k3}", proxy.port);
+    let mut run = OnairRun::stream(&[
+        "--duration".into(),
+        "12".into(),
+        nginx.url(&k1),
+        nginx.url(&k2),
+        slow_url,
+    ]);
+    let (status, stderr) = run.finish();
+    assert!(status.success(), "{status:?} {stderr}");
+
+    let slow = run.stats_of(&format!(":{}/", proxy.port));
+    let last = slow.last().expect("stats of the slow destination");
+    assert!(last["dropped_frames"].as_u64().unwrap() > 0, "{last}");
+    let max_queue = slow
+        .iter()
+        .filter_map(|v| v["queue_ms"].as_i64())
+        .max()
+        .unwrap();
+    eprintln!(
+        "slow destination: {} frames dropped, queue peak {max_queue} ms",
+        last["dropped_frames"]
+    );
+    assert!(
+        max_queue > 100,
+        "the slow destination never queued ({max_queue} ms)"
+    );
+    assert!(max_queue < 2500, "queue grew to {max_queue} ms");
+
+    for k in [&k1, &k2] {
+        let frames = video_frames(&nginx.recording(k));
+        assert_eq!(frames.len(), 360, "{k}: every frame of 12 s at 30 fps");
+        let stats = run.stats_of(&format!(":{}/", nginx.rtmp_port));
+        assert!(
+            stats.iter().all(|v| v["dropped_frames"] == 0),
+            "a fast destination dropped frames"
+        );
+    }
+    assert!(proxy.forwarded() > 0);
+}
+
+#[test]
+fn a_closed_port_is_retried_with_growing_delays_while_another_destination_streams() {
+    let nginx = Nginx::start();
+    let closed = free_port();
+    let mut run = OnairRun::stream(&[
+        "--duration".into(),
+        "8".into(),
+        "--size".into(),
+        "640x360".into(),
+        nginx.url(GOOD_KEY),
+        format!("rtmp://127.0.0.1:{closed}/live/{GOOD_KEY}"),
+    ]);
+    let (status, stderr) = run.finish();
+    assert!(
+        status.success(),
+        "one destination streamed: exit 0 ({status:?}) {stderr}"
+    );
+    let dead = run.stats_of(&format!(":{closed}/"));
+    let reconnects = dead
+        .iter()
+        .filter_map(|v| v["reconnects"].as_u64())
+        .max()
+        .unwrap();
+    // Delays of 0.5, 0.75, 1.1, 1.7, 2.5 s fit about 5 retries in 8 s; a
+    // fixed 0.5 s delay would make about 16.
+    eprintln!("{reconnects} retries in 8 s");
+    assert!((3..=7).contains(&reconnects), "{reconnects} retries in 8 s");
+    assert!(dead
+        .iter()
+        .any(|v| v["state"] == "reconnecting" && v["next_retry_ms"].as_u64().is_some()));
+    assert!(dead.iter().any(|v| v["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("cannot reach server"))));
+    let good = run.stats_of(&format!(":{}/", nginx.rtmp_port));
+    assert!(good.iter().filter(|v| v["state"] == "live").count() >= 5);
+    assert!(good.iter().all(|v| v["reconnects"] == 0));
+    assert_eq!(video_frames(&nginx.recording(GOOD_KEY)).len(), 240);
+}
+
+#[test]
+fn memory_stays_flat_for_60_seconds_while_the_server_is_down() {
+    let closed = free_port();
+    let mut run = OnairRun::stream(&[format!("rtmp://127.0.0.1:{closed}/live/{GOOD_KEY}")]);
+    run.wait_for(Duration::from_secs(15), |v| v["t"].as_f64() >= Some(10.0))
+        .expect("running for 10 s");
+    let at_10s = run.rss_kib();
+    let mut peak = at_10s;
+    while run
+        .wait_for(Duration::from_secs(5), |v| v["t"].as_f64() >= Some(60.0))
+        .is_none()
+    {
+        peak = peak.max(run.rss_kib());
+    }
+    peak = peak.max(run.rss_kib());
+    let (status, _) = run.terminate();
+    assert!(status.success());
+    assert!(at_10s > 0);
+    eprintln!("RSS at 10 s {at_10s} KiB, peak to 60 s {peak} KiB");
+    assert!(
+        peak <= at_10s + 1024,
+        "RSS grew from {at_10s} KiB to {peak} KiB"
+    );
+}
