@@ -36,6 +36,11 @@ export type ErrorKind =
 export type LatencySource = 
 /**  Capture to server receipt, from the server's Acknowledgements. */
 "ack" | 
+/**
+ *  The server acknowledges rarely or never: media time waiting in the
+ *  queue plus the TCP round trip (TCP_INFO).
+ */
+"queue_rtt" | 
 /**  No measurement yet. */
 "none";
 
@@ -79,6 +84,10 @@ export type OutputStats_Deserialize = {
 	latency_ms?: number | null,
 	/**  What `latency_ms` measures. */
 	latency_source: LatencySource,
+	/**  Queue delay over the drop threshold, 0..1 (1: frames are being dropped). */
+	congestion: number | null,
+	/**  TCP round-trip time from TCP_INFO, ms. */
+	rtt_ms?: number | null,
 	/**  Media time waiting in the send queue, ms. */
 	queue_ms: number | null,
 	/**  Video frames dropped because the network could not keep up. */
@@ -113,6 +122,10 @@ export type OutputStats_Serialize = {
 	latency_ms: number | null,
 	/**  What `latency_ms` measures. */
 	latency_source: LatencySource,
+	/**  Queue delay over the drop threshold, 0..1 (1: frames are being dropped). */
+	congestion: number | null,
+	/**  TCP round-trip time from TCP_INFO, ms. */
+	rtt_ms: number | null,
 	/**  Media time waiting in the send queue, ms. */
 	queue_ms: number | null,
 	/**  Video frames dropped because the network could not keep up. */

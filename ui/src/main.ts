@@ -25,7 +25,8 @@ function show(u: StatsUpdate) {
   stateEl.textContent = o.state;
   stateEl.dataset.state = o.state;
   bitrateEl.textContent = Math.round(o.bitrate_kbps ?? 0).toString();
-  latencyEl.textContent = o.latency_ms == null ? "–" : `${Math.round(o.latency_ms)} ms`;
+  const how = o.latency_source === "ack" ? "to server" : o.latency_source === "queue_rtt" ? "queue + RTT" : "";
+  latencyEl.textContent = o.latency_ms == null ? "–" : `${Math.round(o.latency_ms)} ms ${how}`;
   errorEl.textContent = o.error ?? "";
   if (o.state === "failed" || o.state === "stopped") setLive(false);
 }

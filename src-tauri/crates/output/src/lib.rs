@@ -177,14 +177,14 @@ impl OutputManager {
         let outs = self.outputs.read().unwrap_or_else(|e| e.into_inner());
         outs.iter()
             .map(|(o, _)| {
-                let (dropped, queue_ms) = o
+                let (dropped, queue_ms, threshold) = o
                     .queue
                     .lock()
-                    .map(|q| (q.dropped_frames(), q.queued_ms()))
-                    .unwrap_or((0, 0));
+                    .map(|q| (q.dropped_frames(), q.queued_ms(), q.threshold_ms()))
+                    .unwrap_or((0, 0, 0));
                 let mut s = o.stats.lock().unwrap_or_else(|e| e.into_inner());
                 s.queue_ms = queue_ms;
-                s.snapshot(&o.dest.redacted(), dropped, now)
+                s.snapshot(&o.dest.redacted(), dropped, threshold, now)
             })
             .collect()
     }

@@ -205,7 +205,9 @@ async fn connect_once(
     // our queue, where the drop policy and the indicators see it, not in an
     // autotuned multi-megabyte socket buffer.
     let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(SEND_BUFFER);
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&tcp);
     let (mut rd, mut wr) = tcp.into_split();
+    let mut last_rtt_probe = Instant::now();
 
     let mut cfg = ClientConfig::new(dest.tc_url(), dest.app.clone(), dest.key.clone());
     cfg.random_seed = rand::random();
@@ -231,6 +233,13 @@ async fn connect_once(
         }
         if shared.stopping() {
             return driver.finish(session, wr, shared, headers, events).await;
+        }
+        if last_rtt_probe.elapsed() >= RTT_PROBE_EVERY {
+            last_rtt_probe = Instant::now();
+            // The fd belongs to `rd`/`wr`, both alive here.
+            if let Some(rtt) = tcp_rtt(fd) {
+                shared.with_stats(|s| s.record_rtt(rtt));
+            }
         }
         if !driver.wbuf.is_empty() && driver.last_progress.elapsed() > STALL_TIMEOUT {
             return Err(OutputError::Stalled);
@@ -258,6 +267,33 @@ async fn connect_once(
             _ = tokio::time::sleep(Duration::from_secs(1)), if !driver.wbuf.is_empty() => {}
         }
     }
+}
+
+/// How often the TCP round trip is read.
+const RTT_PROBE_EVERY: Duration = Duration::from_millis(500);
+
+/// Smoothed round-trip time of a connected TCP socket, from TCP_INFO.
+#[cfg(target_os = "linux")]
+fn tcp_rtt(fd: std::os::fd::RawFd) -> Option<Duration> {
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info` and `len` are valid for writes of the sizes given; the
+    // kernel writes at most `len` bytes.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    (r == 0).then(|| Duration::from_micros(u64::from(info.tcpi_rtt)))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn tcp_rtt(_fd: std::os::fd::RawFd) -> Option<Duration> {
+    None
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {

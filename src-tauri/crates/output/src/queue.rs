@@ -183,6 +183,11 @@ impl SendQueue {
         self.bytes
     }
 
+    /// The drop threshold, ms.
+    pub fn threshold_ms(&self) -> u32 {
+        self.threshold_ms as u32
+    }
+
     /// Video frames dropped so far.
     pub fn dropped_frames(&self) -> u64 {
         self.dropped_frames

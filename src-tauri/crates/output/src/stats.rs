@@ -23,10 +23,13 @@ pub enum OutputState {
 /// Where the latency figure comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum LatencySource {
     /// Capture to server receipt, from the server's Acknowledgements.
     Ack,
+    /// The server acknowledges rarely or never: media time waiting in the
+    /// queue plus the TCP round trip (TCP_INFO).
+    QueueRtt,
     /// No measurement yet.
     None,
 }
@@ -52,6 +55,10 @@ pub struct OutputStats {
     pub latency_ms: Option<f64>,
     /// What `latency_ms` measures.
     pub latency_source: LatencySource,
+    /// Queue delay over the drop threshold, 0..1 (1: frames are being dropped).
+    pub congestion: f64,
+    /// TCP round-trip time from TCP_INFO, ms.
+    pub rtt_ms: Option<f64>,
     /// Media time waiting in the send queue, ms.
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub queue_ms: i64,
@@ -84,6 +91,7 @@ pub(crate) struct StatsInner {
     pub next_retry: Option<Instant>,
     pub live_since: Option<Instant>,
     pub error: Option<String>,
+    pub rtt: Option<Duration>,
     samples: VecDeque<(Instant, u64)>,
     /// Capture-to-socket latencies of video tags (µs), for benchmarks.
     pub socket_latency_us: VecDeque<u32>,
@@ -103,6 +111,7 @@ impl StatsInner {
             next_retry: None,
             live_since: None,
             error: None,
+            rtt: None,
             samples: VecDeque::from([(Instant::now(), 0)]),
             socket_latency_us: VecDeque::new(),
         }
@@ -116,6 +125,7 @@ impl StatsInner {
         if state != OutputState::Live {
             self.live_since = None;
             self.latency = None;
+            self.rtt = None;
         }
         if state != OutputState::Reconnecting {
             self.next_retry = None;
@@ -132,6 +142,10 @@ impl StatsInner {
         }
         self.socket_latency_us
             .push_back(l.as_micros().min(u128::from(u32::MAX)) as u32);
+    }
+
+    pub fn record_rtt(&mut self, rtt: Duration) {
+        self.rtt = Some(rtt);
     }
 
     pub fn record_latency(&mut self, now: Instant, latency: Duration) {
@@ -153,7 +167,13 @@ impl StatsInner {
 
     /// Takes a snapshot; call about once a second (it also records the
     /// sample the bitrate windows use).
-    pub fn snapshot(&mut self, dest: &str, dropped_frames: u64, now: Instant) -> OutputStats {
+    pub fn snapshot(
+        &mut self,
+        dest: &str,
+        dropped_frames: u64,
+        drop_threshold_ms: u32,
+        now: Instant,
+    ) -> OutputStats {
         let bitrate_kbps = self.rate_kbps(now, Duration::from_secs(1));
         let bitrate_10s_kbps = self.rate_kbps(now, Duration::from_secs(10));
         self.samples.push_back((now, self.bytes_sent));
@@ -165,10 +185,23 @@ impl StatsInner {
         {
             self.samples.pop_front();
         }
-        let latency = self
+        let rtt_ms = self.rtt.map(|r| r.as_secs_f64() * 1000.0);
+        let ack_latency = self
             .latency
             .filter(|(at, _)| now.saturating_duration_since(*at) < LATENCY_STALE)
             .map(|(_, l)| l.as_secs_f64() * 1000.0);
+        let (latency, latency_source) = match (ack_latency, rtt_ms) {
+            (Some(l), _) => (Some(l), LatencySource::Ack),
+            (None, Some(rtt)) if self.state == OutputState::Live => {
+                (Some(self.queue_ms as f64 + rtt), LatencySource::QueueRtt)
+            }
+            _ => (None, LatencySource::None),
+        };
+        let congestion = if drop_threshold_ms == 0 {
+            0.0
+        } else {
+            (self.queue_ms as f64 / f64::from(drop_threshold_ms)).clamp(0.0, 1.0)
+        };
         OutputStats {
             dest: dest.to_owned(),
             state: self.state,
@@ -176,11 +209,9 @@ impl StatsInner {
             bitrate_10s_kbps: round1(bitrate_10s_kbps),
             bytes_sent: self.bytes_sent,
             latency_ms: latency.map(round1),
-            latency_source: if latency.is_some() {
-                LatencySource::Ack
-            } else {
-                LatencySource::None
-            },
+            latency_source,
+            congestion: (congestion * 100.0).round() / 100.0,
+            rtt_ms: rtt_ms.map(round1),
             queue_ms: self.queue_ms,
             dropped_frames,
             reconnects: self.reconnects,
@@ -197,4 +228,53 @@ impl StatsInner {
 
 fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ack_latency_wins_and_queue_plus_rtt_is_the_labelled_fallback() {
+        let now = Instant::now();
+        let mut s = StatsInner::new();
+        s.set_state(OutputState::Live, None);
+        s.queue_ms = 40;
+        s.record_rtt(Duration::from_millis(25));
+        let snap = s.snapshot("d", 0, 700, now);
+        assert_eq!(snap.latency_source, LatencySource::QueueRtt);
+        assert_eq!(snap.latency_ms, Some(65.0));
+        s.record_latency(now, Duration::from_millis(12));
+        let snap = s.snapshot("d", 0, 700, now);
+        assert_eq!(
+            (snap.latency_source, snap.latency_ms),
+            (LatencySource::Ack, Some(12.0))
+        );
+        // Stale acknowledgements fall back again.
+        let later = now + Duration::from_secs(6);
+        assert_eq!(
+            s.snapshot("d", 0, 700, later).latency_source,
+            LatencySource::QueueRtt
+        );
+    }
+
+    #[test]
+    fn congestion_is_queue_delay_over_the_drop_threshold_capped_at_1() {
+        let mut s = StatsInner::new();
+        s.queue_ms = 350;
+        assert_eq!(s.snapshot("d", 0, 700, Instant::now()).congestion, 0.5);
+        s.queue_ms = 1400;
+        assert_eq!(s.snapshot("d", 0, 700, Instant::now()).congestion, 1.0);
+    }
+
+    #[test]
+    fn bitrate_is_bytes_written_per_second_over_the_window() {
+        let t0 = Instant::now();
+        let mut s = StatsInner::new();
+        s.samples.clear();
+        s.snapshot("d", 0, 700, t0);
+        s.bytes_sent = 375_000;
+        let snap = s.snapshot("d", 0, 700, t0 + Duration::from_secs(1));
+        assert_eq!(snap.bitrate_kbps, 3000.0);
+    }
 }
