@@ -177,3 +177,32 @@ fn memory_stays_flat_for_60_seconds_while_the_server_is_down() {
         "RSS grew from {at_10s} KiB to {peak} KiB"
     );
 }
+
+#[test]
+fn a_publisher_dropped_by_the_server_reconnects_and_goes_live_again() {
+    let nginx = Nginx::start();
+    let mut run = OnairRun::stream(&[
+        "--size".into(),
+        "640x360".into(),
+        "--video-bitrate".into(),
+        "800".into(),
+        nginx.url(GOOD_KEY),
+    ]);
+    run.wait_for(Duration::from_secs(10), |v| {
+        v["uptime_s"].as_u64() >= Some(1)
+    })
+    .expect("live");
+    let dropped = nginx.drop_publisher(GOOD_KEY);
+    assert_eq!(dropped.trim(), "1", "nginx dropped {dropped:?} publishers");
+    let at = Instant::now();
+    let (when, _) = run
+        .wait_for(Duration::from_secs(10), |v| v["event"] == "connected")
+        .expect("reconnected after the drop");
+    assert!(when - at < Duration::from_secs(3), "took {:?}", when - at);
+    run.wait_for(Duration::from_secs(10), |v| {
+        v["state"] == "live" && v["reconnects"].as_u64() >= Some(1)
+    })
+    .expect("live again with the reconnect counted");
+    let (status, _) = run.terminate();
+    assert!(status.success());
+}
