@@ -49,11 +49,20 @@ pub struct Nginx {
     pub rtmp_port: u16,
     /// HTTP port (auth, stat page).
     pub http_port: u16,
+    /// TLS front ports, in the order given.
+    pub tls_ports: Vec<u16>,
 }
 
 impl Nginx {
     /// Writes a config into a temp folder and starts nginx in the foreground.
     pub fn start() -> Self {
+        Self::start_with_tls(&[])
+    }
+
+    /// Like [`start`](Self::start), plus one TLS front (nginx `stream`
+    /// module, terminating TLS and passing to the RTMP port) per
+    /// (certificate PEM, key PEM); their ports are in `tls_ports`.
+    pub fn start_with_tls(fronts: &[(String, String)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let rtmp_port = free_port();
         let http_port = free_port();
@@ -62,9 +71,28 @@ impl Nginx {
             std::fs::create_dir_all(d.join(sub)).unwrap();
         }
         let p = d.display();
+        let mut tls_ports = Vec::new();
+        let mut stream_block = String::new();
+        for (i, (cert, key)) in fronts.iter().enumerate() {
+            let port = free_port();
+            std::fs::write(d.join(format!("front{i}.crt")), cert).unwrap();
+            std::fs::write(d.join(format!("front{i}.key")), key).unwrap();
+            stream_block.push_str(&format!(
+                "  server {{ listen 127.0.0.1:{port} ssl; ssl_certificate {p}/front{i}.crt; \
+                 ssl_certificate_key {p}/front{i}.key; proxy_pass 127.0.0.1:{rtmp_port}; }}\n"
+            ));
+            tls_ports.push(port);
+        }
+        let stream_conf = if fronts.is_empty() {
+            String::new()
+        } else {
+            format!("stream {{\n{stream_block}}}\n")
+        };
         let conf = format!(
             r#"
 load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+{stream_conf}
 daemon off;
 master_process off;
 worker_processes 1;
@@ -104,6 +132,7 @@ http {{
             dir,
             rtmp_port,
             http_port,
+            tls_ports,
         };
         n.wait_listening();
         n
@@ -325,9 +354,15 @@ pub struct OnairRun {
 impl OnairRun {
     /// Starts `onair stream --stats json <args>`.
     pub fn stream(args: &[String]) -> Self {
+        Self::stream_env(args, &[])
+    }
+
+    /// The same with extra environment variables.
+    pub fn stream_env(args: &[String], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(binary("onair"))
             .args(["stream", "--stats", "json"])
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -52,7 +52,7 @@ export type OutputState =
 "live" | 
 /**  Waiting to retry. */
 "reconnecting" | 
-/**  Failed for good (rejected key, unsupported transport). */
+/**  Failed for good (the server rejected the key). */
 "failed" | 
 /**  Stopped by the user. */
 "stopped";

@@ -25,6 +25,7 @@ mod dest;
 mod output;
 mod queue;
 mod stats;
+mod tls;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, RwLock};

@@ -42,9 +42,9 @@ pub enum OutputError {
     /// The RTMP session failed.
     #[error(transparent)]
     Session(#[from] onair_rtmp::Error),
-    /// The transport is not available yet.
+    /// TLS failed: certificate expired, untrusted, for another host...
     #[error("{0}")]
-    Unsupported(String),
+    Tls(String),
     /// Nothing could be written for too long, or the queue overflowed.
     #[error("connection stalled: the server is not taking data")]
     Stalled,
@@ -55,7 +55,6 @@ impl OutputError {
     pub fn is_retryable(&self) -> bool {
         match self {
             OutputError::Session(e) => e.is_retryable(),
-            OutputError::Unsupported(_) => false,
             _ => true,
         }
     }
@@ -113,6 +112,10 @@ impl OutputShared {
         }
     }
 }
+
+/// A byte stream an Output can run over: TCP or TLS over TCP.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 
 /// Backoff before retry number `attempt` (0-based): about 0.5 s, then x1.5
 /// with up to 20 % jitter, capped at 30 s.
@@ -185,11 +188,6 @@ async fn connect_once(
     went_live: &mut bool,
 ) -> Result<(), OutputError> {
     let dest = &shared.dest;
-    if dest.scheme == Scheme::Rtmps {
-        return Err(OutputError::Unsupported(
-            "rtmps:// is not supported yet".into(),
-        ));
-    }
     let connect = TcpStream::connect((dest.host.as_str(), dest.port));
     let tcp = tokio::select! {
         r = tokio::time::timeout(CONNECT_TIMEOUT, connect) => match r {
@@ -206,7 +204,20 @@ async fn connect_once(
     // autotuned multi-megabyte socket buffer.
     let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(SEND_BUFFER);
     let fd = std::os::fd::AsRawFd::as_raw_fd(&tcp);
-    let (mut rd, mut wr) = tcp.into_split();
+    let io: Box<dyn Io> = match dest.scheme {
+        Scheme::Rtmp => Box::new(tcp),
+        Scheme::Rtmps => {
+            tokio::select! {
+                r = tokio::time::timeout(CONNECT_TIMEOUT, crate::tls::connect(&dest.host, tcp)) => match r {
+                    Ok(Ok(s)) => Box::new(s),
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => return Err(OutputError::Tls("TLS handshake timed out".into())),
+                },
+                _ = shared.stop_notify.notified() => return Ok(()),
+            }
+        }
+    };
+    let (mut rd, mut wr) = tokio::io::split(io);
     let mut last_rtt_probe = Instant::now();
 
     let mut cfg = ClientConfig::new(dest.tc_url(), dest.app.clone(), dest.key.clone());

@@ -14,7 +14,7 @@ pub enum OutputState {
     Live,
     /// Waiting to retry.
     Reconnecting,
-    /// Failed for good (rejected key, unsupported transport).
+    /// Failed for good (the server rejected the key).
     Failed,
     /// Stopped by the user.
     Stopped,
