@@ -206,3 +206,49 @@ fn a_publisher_dropped_by_the_server_reconnects_and_goes_live_again() {
     let (status, _) = run.terminate();
     assert!(status.success());
 }
+
+/// SIGTERM, then the time until the process has exited cleanly.
+fn stop_time(run: &mut OnairRun) -> Duration {
+    let at = Instant::now();
+    let (status, stderr) = run.terminate();
+    assert!(status.success(), "{status:?} {stderr}");
+    at.elapsed()
+}
+
+#[test]
+fn stop_is_bounded_mid_backoff_mid_rtmp_handshake_and_mid_tls_handshake() {
+    // Mid-backoff: a closed port, stopped while a retry is ~seconds away.
+    let closed = free_port();
+    let mut run = OnairRun::stream(&[
+        "--size".into(),
+        "320x180".into(),
+        format!("rtmp://127.0.0.1:{closed}/live/{GOOD_KEY}"),
+    ]);
+    run.wait_for(Duration::from_secs(15), |v| {
+        v["state"] == "reconnecting" && v["next_retry_ms"].as_u64() >= Some(500)
+    })
+    .expect("waiting to retry");
+    let took = stop_time(&mut run);
+    assert!(
+        took < Duration::from_secs(2),
+        "mid-backoff stop took {took:?}"
+    );
+
+    // A server that accepts TCP and never answers: the RTMP handshake and
+    // the TLS handshake both hang until stopped.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    for url in [
+        format!("rtmp://127.0.0.1:{port}/live/{GOOD_KEY}"),
+        format!("rtmps://localhost:{port}/live/{GOOD_KEY}"),
+    ] {
+        let mut run = OnairRun::stream(&["--size".into(), "320x180".into(), url.clone()]);
+        run.wait_for(Duration::from_secs(10), |v| {
+            v["state"] == "connecting" && v["t"].as_f64() >= Some(2.0)
+        })
+        .expect("stuck connecting");
+        let took = stop_time(&mut run);
+        assert!(took < Duration::from_secs(2), "{url}: stop took {took:?}");
+    }
+    drop(silent);
+}
