@@ -104,6 +104,53 @@ impl H264Encoder {
         self.config
     }
 
+    /// Changes the target bitrate at run time (dynamic bitrate). openh264
+    /// takes this only through its raw option API, and refuses a target above
+    /// the maximum: going up the maximum is raised first, going down the
+    /// target is lowered first.
+    pub fn set_bitrate(&mut self, kbps: u32) -> Result<(), MediaError> {
+        use openh264_sys2::{
+            SBitrateInfo, ENCODER_OPTION, ENCODER_OPTION_BITRATE, ENCODER_OPTION_MAX_BITRATE,
+            SPATIAL_LAYER_ALL,
+        };
+        let bps = i32::try_from(u64::from(kbps) * 1000)
+            .map_err(|_| MediaError::Encoder(format!("bitrate {kbps} kbps out of range")))?;
+        if kbps == 0 {
+            return Err(MediaError::Encoder("bitrate must be above 0".into()));
+        }
+        if self.frames == 0 {
+            // openh264-rs initialises the encoder on the first frame.
+            return Err(MediaError::Encoder("set_bitrate before the first frame".into()));
+        }
+        let up = kbps > self.config.bitrate_kbps;
+        let order: [ENCODER_OPTION; 2] = if up {
+            [ENCODER_OPTION_MAX_BITRATE, ENCODER_OPTION_BITRATE]
+        } else {
+            [ENCODER_OPTION_BITRATE, ENCODER_OPTION_MAX_BITRATE]
+        };
+        for option in order {
+            let mut info = SBitrateInfo {
+                iLayer: SPATIAL_LAYER_ALL,
+                iBitrate: bps,
+            };
+            // SAFETY: the encoder is initialised (it encoded a frame or was
+            // created by `new`), and `info` is a valid SBitrateInfo that
+            // outlives the call; openh264 only reads it.
+            let rc = unsafe {
+                self.encoder
+                    .raw_api()
+                    .set_option(option, (&mut info as *mut SBitrateInfo).cast())
+            };
+            if rc != 0 {
+                return Err(MediaError::Encoder(format!(
+                    "openh264 refused bitrate {kbps} kbps (option {option}, code {rc})"
+                )));
+            }
+        }
+        self.config.bitrate_kbps = kbps;
+        Ok(())
+    }
+
     /// Encodes one frame. Frame `n` with `n % gop == 0` is always an IDR.
     pub fn encode(
         &mut self,

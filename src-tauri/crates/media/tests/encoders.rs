@@ -140,3 +140,40 @@ fn pipeline_with_duration_ends_by_itself_with_config_first_and_full_coverage() {
         .count();
     assert_eq!(ends, 2);
 }
+
+#[test]
+fn h264_bitrate_changes_at_run_time_both_ways() {
+    let cfg = H264Config {
+        width: 640,
+        height: 360,
+        fps: 30,
+        bitrate_kbps: 2000,
+        keyframe_interval_s: 2,
+    };
+    let mut enc = H264Encoder::new(cfg).unwrap();
+    assert!(enc.set_bitrate(500).is_err(), "not before the first frame");
+    let mut pattern = TestPattern::new(640, 360, 30);
+    let mut frame = I420Frame::black(640, 360);
+    let mut n = 0u64;
+    let mut encode_secs = |enc: &mut H264Encoder, secs: u64| -> usize {
+        let mut bytes = 0;
+        for _ in 0..secs * 30 {
+            pattern.next_frame(&mut frame, at(n, 30)).unwrap();
+            bytes += enc.encode(&frame, (n * 1000 / 30) as i64).unwrap().unwrap().annex_b.len();
+            n += 1;
+        }
+        bytes
+    };
+    let kbps = |bytes: usize, secs: u64| bytes as f64 * 8.0 / 1000.0 / secs as f64;
+    encode_secs(&mut enc, 2);
+    let high = kbps(encode_secs(&mut enc, 4), 4);
+    enc.set_bitrate(400).unwrap();
+    encode_secs(&mut enc, 2);
+    let low = kbps(encode_secs(&mut enc, 4), 4);
+    enc.set_bitrate(2000).unwrap();
+    encode_secs(&mut enc, 2);
+    let back = kbps(encode_secs(&mut enc, 4), 4);
+    assert!(low < high * 0.4, "high {high:.0} kbps, low {low:.0} kbps");
+    assert!(back > low * 2.0, "low {low:.0} kbps, back up {back:.0} kbps");
+    eprintln!("2000 kbps -> {high:.0}, 400 -> {low:.0}, 2000 again -> {back:.0}");
+}
