@@ -252,3 +252,43 @@ fn stop_is_bounded_mid_backoff_mid_rtmp_handshake_and_mid_tls_handshake() {
     }
     drop(silent);
 }
+
+#[test]
+fn dynamic_bitrate_follows_a_congested_link_down_and_climbs_back_once_clear() {
+    let nginx = Nginx::start();
+    let proxy = FaultProxy::start(nginx.rtmp_port);
+    proxy.throttle(125_000); // 1 Mbit/s under a 3 Mbit/s stream
+    let mut run = OnairRun::stream(&[
+        "--dynamic-bitrate".into(),
+        format!("rtmp://127.0.0.1:{}/live/{GOOD_KEY}", proxy.port),
+    ]);
+    let Some((_, down)) = run.wait_for(Duration::from_secs(30), |v| {
+        v["event"] == "bitrate" && v["video_kbps"].as_u64() <= Some(900)
+    }) else {
+        let tail: Vec<String> = run
+            .lines
+            .iter()
+            .rev()
+            .take(8)
+            .map(|(_, v)| v.to_string())
+            .collect();
+        panic!("bitrate not lowered towards the 1 Mbit/s the link carries: {tail:#?}");
+    };
+    let low = down["video_kbps"].as_u64().unwrap();
+    assert!(
+        low >= 300,
+        "lowered to {low} kbps, below what the link carries"
+    );
+
+    proxy.throttle(0);
+    let (_, up) = run
+        .wait_for(Duration::from_secs(30), |v| {
+            v["event"] == "bitrate" && v["video_kbps"].as_u64() > Some(low)
+        })
+        .expect("bitrate climbs back once the link is clear");
+    eprintln!("lowered to {low} kbps, climbing: {up}");
+    let (status, _) = run.terminate();
+    assert!(status.success());
+    let errors = decode_errors(&nginx.recording(GOOD_KEY));
+    assert!(errors.is_empty(), "{errors}");
+}

@@ -66,6 +66,9 @@ struct StreamArgs {
     /// One line per destination per second on stdout
     #[arg(long, value_enum)]
     stats: Option<StatsFormat>,
+    /// Lower the video bitrate while a destination stays congested; climb back once clear
+    #[arg(long)]
+    dynamic_bitrate: bool,
 }
 
 #[derive(Args)]
@@ -163,6 +166,7 @@ fn engine_config(args: &StreamArgs) -> Result<EngineConfig, String> {
         },
         video,
         audio,
+        dynamic_bitrate: args.dynamic_bitrate,
         ..EngineConfig::default()
     })
 }
@@ -274,6 +278,11 @@ async fn run(
                     Ok(OutputEvent::Connected { dest, ts_base_ms }) => {
                         if let Some(StatsFormat::Json) = format {
                             println!("{}", serde_json::json!({"event": "connected", "dest": dest, "ts_base_ms": ts_base_ms}));
+                        }
+                    }
+                    Ok(OutputEvent::VideoBitrate { kbps }) => {
+                        if let Some(StatsFormat::Json) = format {
+                            println!("{}", serde_json::json!({"event": "bitrate", "video_kbps": kbps}));
                         }
                     }
                     Ok(OutputEvent::Failed { .. }) => {

@@ -120,7 +120,9 @@ impl H264Encoder {
         }
         if self.frames == 0 {
             // openh264-rs initialises the encoder on the first frame.
-            return Err(MediaError::Encoder("set_bitrate before the first frame".into()));
+            return Err(MediaError::Encoder(
+                "set_bitrate before the first frame".into(),
+            ));
         }
         let up = kbps > self.config.bitrate_kbps;
         let order: [ENCODER_OPTION; 2] = if up {

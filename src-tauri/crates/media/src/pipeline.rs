@@ -1,6 +1,6 @@
 //! The capture + encode threads.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -56,6 +56,9 @@ pub struct PipelineStats {
     pub frames_dropped_lag: AtomicU64,
     /// Microseconds spent encoding video (for the overload warning).
     pub encode_us: AtomicU64,
+    /// Video bitrate asked of the encoder, kbit/s (dynamic bitrate writes it;
+    /// the video thread applies it before the next frame).
+    pub video_kbps: AtomicU32,
 }
 
 /// Sample rate of everything after the source.
@@ -130,6 +133,9 @@ impl Pipeline {
     ) -> Result<Self, MediaError> {
         let stop = Arc::new(StopSignal::default());
         let stats = Arc::new(PipelineStats::default());
+        stats
+            .video_kbps
+            .store(config.video.bitrate_kbps, Ordering::Relaxed);
         let h264 = H264Encoder::new(config.video)?;
         let mut threads = Vec::new();
         {
@@ -177,6 +183,11 @@ impl Pipeline {
     /// The counters.
     pub fn stats(&self) -> Arc<PipelineStats> {
         self.stats.clone()
+    }
+
+    /// Asks the video encoder for a new bitrate (applied before the next frame).
+    pub fn set_video_bitrate(&self, kbps: u32) {
+        self.stats.video_kbps.store(kbps, Ordering::Relaxed);
     }
 
     /// Asks the threads to stop (they finish within one frame).
@@ -257,6 +268,15 @@ fn video_thread(
             wall_unix_ms: clock.origin_unix_ms() + pts_us / 1000,
         };
         source.next_frame(&mut frame, t)?;
+        let want_kbps = stats.video_kbps.load(Ordering::Relaxed);
+        if n > 0 && want_kbps != encoder.config().bitrate_kbps {
+            if let Err(e) = encoder.set_bitrate(want_kbps) {
+                tracing::warn!(error = %e, "bitrate change refused");
+                stats
+                    .video_kbps
+                    .store(encoder.config().bitrate_kbps, Ordering::Relaxed);
+            }
+        }
         let started = Instant::now();
         let encoded = encoder.encode(&frame, pts_ms)?;
         stats

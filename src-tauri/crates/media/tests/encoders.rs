@@ -159,7 +159,12 @@ fn h264_bitrate_changes_at_run_time_both_ways() {
         let mut bytes = 0;
         for _ in 0..secs * 30 {
             pattern.next_frame(&mut frame, at(n, 30)).unwrap();
-            bytes += enc.encode(&frame, (n * 1000 / 30) as i64).unwrap().unwrap().annex_b.len();
+            bytes += enc
+                .encode(&frame, (n * 1000 / 30) as i64)
+                .unwrap()
+                .unwrap()
+                .annex_b
+                .len();
             n += 1;
         }
         bytes
@@ -174,6 +179,9 @@ fn h264_bitrate_changes_at_run_time_both_ways() {
     encode_secs(&mut enc, 2);
     let back = kbps(encode_secs(&mut enc, 4), 4);
     assert!(low < high * 0.4, "high {high:.0} kbps, low {low:.0} kbps");
-    assert!(back > low * 2.0, "low {low:.0} kbps, back up {back:.0} kbps");
+    assert!(
+        back > low * 2.0,
+        "low {low:.0} kbps, back up {back:.0} kbps"
+    );
     eprintln!("2000 kbps -> {high:.0}, 400 -> {low:.0}, 2000 again -> {back:.0}");
 }

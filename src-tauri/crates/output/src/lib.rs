@@ -22,6 +22,7 @@
 //! ```
 
 mod dest;
+pub mod dynamic;
 mod output;
 mod queue;
 mod stats;
@@ -85,6 +86,11 @@ pub enum OutputEvent {
         dest: String,
         /// Media time of RTMP timestamp 0 on this connection.
         ts_base_ms: i64,
+    },
+    /// Dynamic bitrate changed the video encoder's bitrate.
+    VideoBitrate {
+        /// The new bitrate, kbit/s.
+        kbps: u32,
     },
     /// A destination failed for good.
     Failed {
@@ -320,6 +326,9 @@ pub struct EngineConfig {
     pub audio: AudioInput,
     /// Drop threshold of the send queues.
     pub drop_threshold_ms: u32,
+    /// Lower the video bitrate while a destination stays congested, and
+    /// climb back once clear.
+    pub dynamic_bitrate: bool,
 }
 
 impl Default for EngineConfig {
@@ -329,6 +338,7 @@ impl Default for EngineConfig {
             video: VideoInput::TestPattern,
             audio: AudioInput::Tone,
             drop_threshold_ms: DEFAULT_DROP_THRESHOLD_MS,
+            dynamic_bitrate: false,
         }
     }
 }
@@ -339,6 +349,7 @@ pub struct Engine {
     pipeline: Option<Pipeline>,
     manager: Arc<OutputManager>,
     media_kinds: usize,
+    controller: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Engine {
@@ -362,6 +373,8 @@ impl Engine {
             }
         };
         let media_kinds = 1 + usize::from(audio.is_some());
+        let video_kbps = config.pipeline.video.bitrate_kbps;
+        let audio_kbps = config.pipeline.audio.map_or(0, |a| a.bitrate_kbps);
         let pipeline = Pipeline::start(
             config.pipeline,
             video,
@@ -369,10 +382,28 @@ impl Engine {
             MediaClock::start_now(),
             manager.clone(),
         )?;
+        let controller = config.dynamic_bitrate.then(|| {
+            let (manager, stats) = (manager.clone(), pipeline.stats());
+            tokio::spawn(async move {
+                let mut ctl = dynamic::BitrateController::new(video_kbps, audio_kbps);
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    if let Some(kbps) = ctl.tick(&manager.stats()) {
+                        tracing::info!(kbps, "dynamic bitrate");
+                        stats
+                            .video_kbps
+                            .store(kbps, std::sync::atomic::Ordering::Relaxed);
+                        let _ = manager.events.send(OutputEvent::VideoBitrate { kbps });
+                    }
+                }
+            })
+        });
         Ok(Self {
             pipeline: Some(pipeline),
             manager,
             media_kinds,
+            controller,
         })
     }
 
@@ -398,6 +429,9 @@ impl Engine {
 
     /// Stops encoding, then every Output cleanly; bounded (about 2 s).
     pub async fn stop(mut self) {
+        if let Some(c) = self.controller.take() {
+            c.abort();
+        }
         if let Some(p) = self.pipeline.take() {
             p.stop();
             let _ = tokio::task::spawn_blocking(move || p.join()).await;

@@ -23,8 +23,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes handed to the session and not yet written before we stop pulling
 /// from the queue (the rest waits in the queue, where the drop policy acts).
 const HIGH_WATER: usize = 64 * 1024;
-/// SO_SNDBUF of every Output socket (the kernel doubles it).
-const SEND_BUFFER: usize = 256 * 1024;
+/// TCP_NOTSENT_LOWAT of every Output socket.
+const NOTSENT_LOWAT: u32 = 64 * 1024;
 /// How long a clean stop may spend flushing and unpublishing.
 const STOP_FLUSH: Duration = Duration::from_millis(1500);
 /// No byte written for this long while data waits: the connection is stalled.
@@ -199,10 +199,12 @@ async fn connect_once(
     };
     tcp.set_nodelay(true)
         .map_err(|e| OutputError::Io(e.to_string()))?;
-    // A bounded kernel send buffer: media waiting for a slow link waits in
-    // our queue, where the drop policy and the indicators see it, not in an
-    // autotuned multi-megabyte socket buffer.
-    let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(SEND_BUFFER);
+    // Keep unsent bytes in the kernel small: media waiting for a slow link
+    // then waits in our queue, where the drop policy and the indicators see
+    // it, instead of in a multi-megabyte socket buffer (seconds of hidden
+    // latency). In-flight data (the path's bandwidth-delay product) is not
+    // limited.
+    set_notsent_lowat(&tcp, NOTSENT_LOWAT);
     let fd = std::os::fd::AsRawFd::as_raw_fd(&tcp);
     let io: Box<dyn Io> = match dest.scheme {
         Scheme::Rtmp => Box::new(tcp),
@@ -279,6 +281,32 @@ async fn connect_once(
         }
     }
 }
+
+/// Sets TCP_NOTSENT_LOWAT (Linux, macOS); elsewhere a no-op.
+#[cfg(target_os = "linux")]
+fn set_notsent_lowat(tcp: &TcpStream, bytes: u32) {
+    use std::os::fd::AsRawFd;
+    let v = bytes as libc::c_int;
+    // SAFETY: a valid socket fd and a c_int option value of the right size.
+    let r = unsafe {
+        libc::setsockopt(
+            tcp.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NOTSENT_LOWAT,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        tracing::debug!(
+            "TCP_NOTSENT_LOWAT not set: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_notsent_lowat(_tcp: &TcpStream, _bytes: u32) {}
 
 /// How often the TCP round trip is read.
 const RTT_PROBE_EVERY: Duration = Duration::from_millis(500);
