@@ -292,3 +292,83 @@ fn dynamic_bitrate_follows_a_congested_link_down_and_climbs_back_once_clear() {
     let errors = decode_errors(&nginx.recording(GOOD_KEY));
     assert!(errors.is_empty(), "{errors}");
 }
+
+fn median(mut v: Vec<f64>) -> f64 {
+    assert!(!v.is_empty());
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+#[test]
+fn reported_latency_agrees_with_a_subscriber_within_10_ms() {
+    use std::io::BufRead;
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nginx = Nginx::start();
+    let mut run = OnairRun::stream(&["--duration".into(), "14".into(), nginx.url(GOOD_KEY)]);
+    let (_, start) = run
+        .wait_for(Duration::from_secs(10), |v| v["event"] == "start")
+        .expect("start line");
+    let origin = start["clock_origin_unix_ms"].as_u64().unwrap() as f64;
+    let (_, connected) = run
+        .wait_for(Duration::from_secs(10), |v| v["event"] == "connected")
+        .expect("connected");
+    let ts_base = connected["ts_base_ms"].as_f64().unwrap();
+
+    // The subscriber: ffprobe printing each video packet's pts as it
+    // arrives (line-buffered), stamped here with the wall clock.
+    let mut sub = std::process::Command::new("stdbuf")
+        .args(["-oL", "ffprobe", "-v", "error", "-select_streams", "v"])
+        .args(["-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+        .arg(nginx.url(GOOD_KEY))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("ffprobe");
+    let out = sub.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64()
+                * 1000.0;
+            if let Ok(pts) = line.trim().parse::<f64>() {
+                seen.push((now, pts * 1000.0));
+            }
+        }
+        seen
+    });
+    let (status, _) = run.finish();
+    assert!(status.success());
+    let _ = sub.kill();
+    let _ = sub.wait();
+    let seen = reader.join().unwrap();
+
+    // Skip the subscriber's first 2 s (its probing buffers a burst).
+    let first = seen.first().expect("the subscriber got packets").0;
+    let measured: Vec<f64> = seen
+        .iter()
+        .filter(|(at, _)| *at > first + 2000.0)
+        .map(|(at, pts)| at - (origin + ts_base + pts))
+        .collect();
+    let first_pts = seen.iter().find(|(at, _)| *at > first + 2000.0).unwrap().1;
+    let reported: Vec<f64> = run
+        .stats_of(&format!(":{}/", nginx.rtmp_port))
+        .iter()
+        .filter(|v| v["t"].as_f64() >= Some((ts_base + first_pts) / 1000.0 + 1.0))
+        .filter(|v| v["latency_source"] == "ack")
+        .filter_map(|v| v["latency_ms"].as_f64())
+        .collect();
+    assert!(
+        measured.len() > 100 && reported.len() >= 5,
+        "{} / {}",
+        measured.len(),
+        reported.len()
+    );
+    let (m, r) = (median(measured), median(reported));
+    eprintln!("subscriber median {m:.1} ms, reported median {r:.1} ms");
+    assert!(
+        (m - r).abs() <= 10.0,
+        "subscriber {m:.1} ms vs reported {r:.1} ms"
+    );
+}

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
-use onair_rtmp::{ClientConfig, ClientSession, SessionEvent, SessionOutput};
+use onair_rtmp::{
+    ClientConfig, ClientSession, SessionEvent, SessionOutput, CLIENT_HANDSHAKE_BYTES,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, Notify};
@@ -230,12 +232,13 @@ async fn connect_once(
         wbytes: 0,
         live: false,
         ts_base: None,
-        inflight: VecDeque::new(),
         deadline: None,
         last_progress: Instant::now(),
-        handed: 0,
         written: 0,
-        sock_inflight: VecDeque::new(),
+        unwritten_video: VecDeque::new(),
+        written_video: VecDeque::new(),
+        write_log: VecDeque::new(),
+        rtt: Duration::ZERO,
     };
     let mut rbuf = vec![0u8; 64 * 1024];
     loop {
@@ -251,6 +254,7 @@ async fn connect_once(
             last_rtt_probe = Instant::now();
             // The fd belongs to `rd`/`wr`, both alive here.
             if let Some(rtt) = tcp_rtt(fd) {
+                driver.rtt = rtt;
                 shared.with_stats(|s| s.record_rtt(rtt));
             }
         }
@@ -358,16 +362,20 @@ struct Driver {
     wbytes: usize,
     live: bool,
     ts_base: Option<i64>,
-    /// (end offset, capture time) of video tags not yet acknowledged.
-    inflight: VecDeque<(u64, Instant)>,
     deadline: Option<Instant>,
     last_progress: Instant,
-    /// Bytes handed to the socket buffer so far, and written.
-    handed: u64,
+    /// Bytes written to the socket, handshake included.
     written: u64,
-    /// (socket offset at which a video tag ends, capture time), for the
-    /// capture-to-socket latency the benchmark reports.
-    sock_inflight: VecDeque<(u64, Instant)>,
+    /// Video tags queued in the session: (session offset where the tag
+    /// ends, capture time).
+    unwritten_video: VecDeque<(u64, Instant)>,
+    /// Video tags written to the socket, not yet acknowledged: (end offset,
+    /// capture time, when the write covering its last byte returned).
+    written_video: VecDeque<(u64, Instant, Instant)>,
+    /// (session offset written up to, when), one entry per socket write.
+    write_log: VecDeque<(u64, Instant)>,
+    /// Latest smoothed TCP round trip.
+    rtt: Duration,
 }
 
 const MAX_INFLIGHT: usize = 4096;
@@ -386,7 +394,6 @@ impl Driver {
                         self.last_progress = Instant::now();
                     }
                     self.wbytes += b.len();
-                    self.handed += b.len() as u64;
                     self.wbuf.push_back(b);
                 }
                 SessionOutput::Timeout(t) => self.deadline = Some(t),
@@ -398,17 +405,8 @@ impl Driver {
                         tracing::info!(dest = %shared.dest, "publishing");
                     }
                     SessionEvent::Acknowledged { bytes } => {
-                        let mut last = None;
-                        while let Some(&(end, cap)) = self.inflight.front() {
-                            if end > bytes {
-                                break;
-                            }
-                            last = Some(cap);
-                            self.inflight.pop_front();
-                        }
-                        if let Some(cap) = last {
-                            let now = Instant::now();
-                            shared.with_stats(|s| s.record_latency(now, now - cap));
+                        if let Some(latency) = self.ack_latency(bytes, Instant::now()) {
+                            shared.with_stats(|s| s.record_latency(Instant::now(), latency));
                         }
                     }
                     SessionEvent::Status { level, code, .. } => {
@@ -493,15 +491,10 @@ impl Driver {
         match tag.kind {
             TagKind::Video => {
                 let end = session.publish_video(ts, tag.body)?;
-                if self.inflight.len() >= MAX_INFLIGHT {
-                    self.inflight.pop_front();
+                if self.unwritten_video.len() >= MAX_INFLIGHT {
+                    self.unwritten_video.pop_front();
                 }
-                self.inflight.push_back((end, tag.capture));
-                self.drain(session, shared, events)?;
-                if self.sock_inflight.len() >= MAX_INFLIGHT {
-                    self.sock_inflight.pop_front();
-                }
-                self.sock_inflight.push_back((self.handed, tag.capture));
+                self.unwritten_video.push_back((end, tag.capture));
             }
             TagKind::Audio => {
                 session.publish_audio(ts, tag.body)?;
@@ -528,13 +521,22 @@ impl Driver {
         }
         self.written += written;
         let now = Instant::now();
+        let done = self.written.saturating_sub(CLIENT_HANDSHAKE_BYTES);
+        if self.write_log.len() >= MAX_INFLIGHT {
+            self.write_log.pop_front();
+        }
+        self.write_log.push_back((done, now));
         let mut samples = Vec::new();
-        while let Some(&(end, cap)) = self.sock_inflight.front() {
-            if end > self.written {
+        while let Some(&(end, cap)) = self.unwritten_video.front() {
+            if end > done {
                 break;
             }
             samples.push(now - cap);
-            self.sock_inflight.pop_front();
+            self.unwritten_video.pop_front();
+            if self.written_video.len() >= MAX_INFLIGHT {
+                self.written_video.pop_front();
+            }
+            self.written_video.push_back((end, cap, now));
         }
         shared.with_stats(|s| {
             s.bytes_sent += written;
@@ -542,6 +544,38 @@ impl Driver {
                 s.record_socket_latency(l);
             }
         });
+    }
+
+    /// Capture-to-server latency of the newest video tag an acknowledgement
+    /// of `acked` bytes (received at `now`) covers.
+    ///
+    /// The server acknowledges when its window fills, often well after that
+    /// tag arrived, so `now - capture` would overstate it by up to a frame
+    /// interval. Instead: the path delay is what the acknowledged byte took
+    /// from our write to the server (`now - written(acked) - rtt/2`), and the
+    /// tag's latency is its capture-to-write time plus that delay.
+    fn ack_latency(&mut self, acked: u64, now: Instant) -> Option<Duration> {
+        let mut last = None;
+        while let Some(&(end, cap, wrote)) = self.written_video.front() {
+            if end > acked {
+                break;
+            }
+            last = Some((cap, wrote));
+            self.written_video.pop_front();
+        }
+        while self.write_log.len() > 1 && self.write_log[1].0 <= acked {
+            self.write_log.pop_front();
+        }
+        let written_at = self
+            .write_log
+            .iter()
+            .find(|(done, _)| *done >= acked)
+            .map(|(_, t)| *t)?;
+        let (capture, wrote) = last?;
+        let path = now
+            .saturating_duration_since(written_at)
+            .saturating_sub(self.rtt / 2);
+        Some(wrote.saturating_duration_since(capture) + path)
     }
 
     /// Clean stop: send what is queued, unpublish, flush, close; bounded.

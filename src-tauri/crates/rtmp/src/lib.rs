@@ -47,6 +47,10 @@ pub use session::{
     ClientConfig, ClientSession, SessionEvent, SessionOutput, StreamKey, MAX_PONGS_PER_INPUT,
 };
 
+/// Bytes a client writes in the handshake (C0, C1, C2). Acknowledgement
+/// sequence numbers and [`ClientSession::bytes_sent`] count the bytes after it.
+pub const CLIENT_HANDSHAKE_BYTES: u64 = 1 + 2 * handshake::HANDSHAKE_SIZE as u64;
+
 /// Which step of setting up a publish was under way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
