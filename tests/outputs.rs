@@ -372,3 +372,50 @@ fn reported_latency_agrees_with_a_subscriber_within_10_ms() {
         "subscriber {m:.1} ms vs reported {r:.1} ms"
     );
 }
+
+#[test]
+fn a_stalled_connection_is_detected_and_replaced() {
+    let nginx = Nginx::start();
+    let proxy = FaultProxy::start(nginx.rtmp_port);
+    let mut run = OnairRun::stream(&[
+        "--size".into(),
+        "640x360".into(),
+        "--video-bitrate".into(),
+        "800".into(),
+        format!("rtmp://127.0.0.1:{}/live/{GOOD_KEY}", proxy.port),
+    ]);
+    run.wait_for(Duration::from_secs(10), |v| {
+        v["uptime_s"].as_u64() >= Some(1)
+    })
+    .expect("live");
+    // The link stops carrying anything; no error, no close: only a stall.
+    proxy.stall(true);
+    // Stats come once a second: the brief Reconnecting state may fall between
+    // two lines; the counted reconnect and its reason do not.
+    let Some((_, stalled)) = run.wait_for(Duration::from_secs(20), |v| {
+        v["reconnects"].as_u64() >= Some(1) && v["state"] != "live"
+    }) else {
+        let tail: Vec<String> = run
+            .lines
+            .iter()
+            .rev()
+            .take(4)
+            .map(|(_, v)| v.to_string())
+            .collect();
+        panic!("the stall was not detected: {tail:#?}");
+    };
+    assert!(
+        stalled["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("stalled")),
+        "{stalled}"
+    );
+    proxy.stall(false);
+    proxy.cut();
+    run.wait_for(Duration::from_secs(15), |v| {
+        v["state"] == "live" && v["reconnects"].as_u64() >= Some(1)
+    })
+    .expect("live again over a new connection");
+    let (status, _) = run.terminate();
+    assert!(status.success());
+}

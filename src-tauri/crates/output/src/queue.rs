@@ -153,10 +153,15 @@ impl SendQueue {
         }
     }
 
-    /// Media time between the oldest and newest queued tags, ms.
+    /// Media time waiting to be sent, ms: between the oldest and newest
+    /// queued tags, not counting the group of pictures cached while down
+    /// (0 while down).
     pub fn queued_ms(&self) -> i64 {
+        if !self.accepting {
+            return 0;
+        }
         match (self.tags.front(), self.tags.back()) {
-            (Some(a), Some(b)) => (b.pts_ms - a.pts_ms).max(0),
+            (Some(a), Some(b)) => (b.pts_ms - a.pts_ms.max(self.live_from_ms)).max(0),
             _ => 0,
         }
     }
@@ -279,5 +284,7 @@ mod tests {
         }
         assert_eq!((q.len(), q.dropped_frames()), (20, 0));
         assert_eq!(q.queued_ms(), 19 * 33);
+        q.set_accepting(false);
+        assert_eq!(q.queued_ms(), 0, "nothing waits to be sent while down");
     }
 }

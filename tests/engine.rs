@@ -1,0 +1,78 @@
+//! The engine as the app drives it: destinations started and stopped on
+//! their own while the others stay live.
+
+use std::time::{Duration, Instant};
+
+use onair_media::{H264Config, PipelineConfig};
+use onair_output::{Destination, Engine, EngineConfig, OutputManager, OutputState};
+use onair_tests::{Nginx, GOOD_KEY};
+
+async fn wait_state(m: &OutputManager, index: usize, want: OutputState, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if m.stats().get(index).map(|s| s.state) == Some(want) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destinations_start_and_stop_on_their_own_while_the_others_stay_live() {
+    let nginx = Nginx::start();
+    let (a, b, c) = (
+        format!("{GOOD_KEY}_a"),
+        format!("{GOOD_KEY}_b"),
+        format!("{GOOD_KEY}_c"),
+    );
+    let config = EngineConfig {
+        pipeline: PipelineConfig {
+            video: H264Config {
+                width: 640,
+                height: 360,
+                fps: 30,
+                bitrate_kbps: 800,
+                keyframe_interval_s: 1,
+            },
+            ..PipelineConfig::default()
+        },
+        ..EngineConfig::default()
+    };
+    let dest = |k: &str| Destination::parse(&nginx.url(k)).unwrap();
+    let engine = Engine::start(config, vec![dest(&a), dest(&b)]).unwrap();
+    let m = engine.manager().clone();
+    assert!(wait_state(&m, 0, OutputState::Live, Duration::from_secs(10)).await);
+    assert!(wait_state(&m, 1, OutputState::Live, Duration::from_secs(10)).await);
+
+    // Stop A: it ends cleanly, B stays live and keeps sending.
+    let stopped = Instant::now();
+    m.stop_one(0).await;
+    assert!(stopped.elapsed() < Duration::from_secs(2));
+    assert_eq!(m.stats()[0].state, OutputState::Stopped);
+    let b_before = m.stats()[1].bytes_sent;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let b_now = &m.stats()[1];
+    assert_eq!(b_now.state, OutputState::Live);
+    assert!(
+        b_now.bytes_sent > b_before + 100_000,
+        "B stalled when A stopped"
+    );
+    assert!(
+        !nginx.stat().contains(&format!("<name>{a}</name>")),
+        "A still publishing"
+    );
+
+    // Start C while B is live: it goes live too, starting at a keyframe.
+    let ci = m.add(dest(&c));
+    assert!(wait_state(&m, ci, OutputState::Live, Duration::from_secs(10)).await);
+    assert_eq!(m.stats()[1].reconnects, 0);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    engine.stop().await;
+
+    let frames = onair_tests::video_frames(&nginx.recording(&c));
+    // C starts at the first keyframe after it was added (one per second here).
+    assert!(frames.len() > 20, "C recorded {} frames", frames.len());
+    assert!(frames[0].0, "C starts with a keyframe");
+    assert!(onair_tests::decode_errors(&nginx.recording(&c)).is_empty());
+}
