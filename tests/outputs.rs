@@ -265,13 +265,7 @@ fn dynamic_bitrate_follows_a_congested_link_down_and_climbs_back_once_clear() {
     let Some((_, down)) = run.wait_for(Duration::from_secs(30), |v| {
         v["event"] == "bitrate" && v["video_kbps"].as_u64() <= Some(900)
     }) else {
-        let tail: Vec<String> = run
-            .lines
-            .iter()
-            .rev()
-            .take(8)
-            .map(|(_, v)| v.to_string())
-            .collect();
+        let tail = run.tail(8);
         panic!("bitrate not lowered towards the 1 Mbit/s the link carries: {tail:#?}");
     };
     let low = down["video_kbps"].as_u64().unwrap();
@@ -395,13 +389,7 @@ fn a_stalled_connection_is_detected_and_replaced() {
     let Some((_, stalled)) = run.wait_for(Duration::from_secs(20), |v| {
         v["reconnects"].as_u64() >= Some(1) && v["state"] != "live"
     }) else {
-        let tail: Vec<String> = run
-            .lines
-            .iter()
-            .rev()
-            .take(4)
-            .map(|(_, v)| v.to_string())
-            .collect();
+        let tail = run.tail(4);
         panic!("the stall was not detected: {tail:#?}");
     };
     assert!(

@@ -446,6 +446,16 @@ impl OnairRun {
         (status, err)
     }
 
+    /// The last `n` lines read, newest first, for failure messages.
+    pub fn tail(&self, n: usize) -> Vec<String> {
+        self.lines
+            .iter()
+            .rev()
+            .take(n)
+            .map(|(_, v)| v.to_string())
+            .collect()
+    }
+
     /// Stats lines of the destination whose redacted URL contains `needle`.
     pub fn stats_of(&self, needle: &str) -> Vec<&serde_json::Value> {
         self.lines
