@@ -379,6 +379,12 @@ impl ChunkReader {
         self.chunk_size
     }
 
+    /// Chunk streams whose headers are remembered (bounded by
+    /// [`MAX_TRACKED_CHUNK_STREAMS`]).
+    pub fn tracked_streams(&self) -> usize {
+        self.streams.len()
+    }
+
     /// Bytes held waiting for the rest of a chunk.
     pub fn buffered(&self) -> usize {
         self.buf.len()
