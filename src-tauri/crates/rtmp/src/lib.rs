@@ -36,6 +36,8 @@
 //! ```
 
 pub mod chunk;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handshake;
 pub mod message;
 mod session;
