@@ -2,6 +2,7 @@
 //! loopback port (config written into a temp folder, `on_publish` auth that
 //! accepts one key, `record all`), ffprobe helpers, and the built binaries.
 
+pub mod hostile;
 pub mod proxy;
 pub mod webdriver;
 
