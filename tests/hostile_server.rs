@@ -26,6 +26,21 @@ fn play(m: Misbehaviour, seconds: u32, want_error: Option<&str>, fails_for_good:
         ],
         &[("ONAIR_LOG", "debug")],
     );
+    // Memory stays bounded whatever the server sends.
+    let mut peak_kib = 0;
+    while run
+        .wait_for(Duration::from_secs(2), |v| {
+            v["t"].as_f64() >= Some(f64::from(seconds) - 1.0)
+        })
+        .is_none()
+    {
+        peak_kib = peak_kib.max(run.rss_kib());
+        if run.lines.len() > 10_000 {
+            break;
+        }
+    }
+    peak_kib = peak_kib.max(run.rss_kib());
+    assert!(peak_kib < 64 * 1024, "{m:?}: RSS reached {peak_kib} KiB");
     let (status, stderr) = run.finish();
     let stdout: String = run.lines.iter().map(|(_, v)| format!("{v}\n")).collect();
     assert!(status.success(), "{m:?}: {status:?}\n{stderr}");
