@@ -288,11 +288,8 @@ fn a_wrong_handshake_version_is_a_clear_error() {
 
 #[test]
 fn server_descriptions_never_echo_the_key() {
-    let mut p = connected_pair();
-    p.server.command("_result", 1.0, vec![]);
-    p.pump().unwrap();
-    p.server.command("_result", 4.0, vec![Value::Number(1.0)]);
-    p.pump().unwrap();
+    let mut p = Pair::new();
+    p.until_publish();
     p.server.status(
         "error",
         "NetStream.Publish.Denied",

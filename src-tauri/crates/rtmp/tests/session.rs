@@ -199,11 +199,7 @@ fn server_acknowledgement_becomes_an_event_with_the_byte_count() {
 #[test]
 fn bad_name_on_publish_is_a_rejected_key_without_the_key_in_the_message() {
     let mut p = Pair::new();
-    p.pump().unwrap();
-    p.server.command("_result", 1.0, vec![]);
-    p.pump().unwrap();
-    p.server.command("_result", 4.0, vec![Value::Number(1.0)]);
-    p.pump().unwrap();
+    p.until_publish();
     p.server.status(
         "error",
         "NetStream.Publish.BadName",
@@ -235,11 +231,7 @@ fn connect_error_is_a_rejected_key() {
 #[test]
 fn connection_closed_right_after_publish_is_a_rejected_key() {
     let mut p = Pair::new();
-    p.pump().unwrap();
-    p.server.command("_result", 1.0, vec![]);
-    p.pump().unwrap();
-    p.server.command("_result", 4.0, vec![Value::Number(1.0)]);
-    p.pump().unwrap();
+    p.until_publish();
     assert!(matches!(p.client.handle_eof(), Error::KeyRejected { .. }));
 }
 

@@ -160,6 +160,17 @@ impl Pair {
         }
     }
 
+    /// Answers `connect` and `createStream`: the client has sent `publish`
+    /// and waits for its status.
+    pub fn until_publish(&mut self) {
+        self.pump().unwrap();
+        self.server.command("_result", 1.0, vec![]);
+        self.pump().unwrap();
+        self.server
+            .command("_result", 4.0, vec![Value::Number(1.0)]);
+        self.pump().unwrap();
+    }
+
     /// Runs the usual server answers up to Publish.Start.
     pub fn go_live(&mut self) {
         self.pump().unwrap();
