@@ -26,7 +26,10 @@
 //! ```
 
 mod aac;
+pub mod camera;
+mod camera_nokhwa;
 mod clock;
+pub mod convert;
 mod frame;
 mod h264;
 pub mod pattern;
@@ -38,7 +41,10 @@ use std::time::Instant;
 use bytes::Bytes;
 
 pub use aac::{AacEncoder, EncodedAudio, AAC_FRAME_SAMPLES};
+pub use camera::{CameraMode, CameraSource, CameraStats};
+pub use camera_nokhwa::{list_cameras, CameraInfo, NokhwaOpener};
 pub use clock::MediaClock;
+pub use convert::PixelFormat;
 pub use frame::I420Frame;
 pub use h264::{EncodedVideo, H264Config, H264Encoder};
 pub use pattern::TestPattern;
@@ -73,6 +79,12 @@ pub enum SourceError {
     /// The device went away.
     #[error("source lost: {0}")]
     Lost(String),
+    /// No such device.
+    #[error("{0}")]
+    NotFound(String),
+    /// The device is there but cannot be used as asked.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// When a video frame is captured.
