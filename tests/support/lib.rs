@@ -4,6 +4,7 @@
 
 pub mod hostile;
 pub mod proxy;
+pub mod pulse;
 pub mod webdriver;
 
 use std::io::{Read, Write};

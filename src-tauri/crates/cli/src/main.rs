@@ -3,6 +3,7 @@
 //! ```text
 //! onair stream [OPTIONS] <DEST>...     publish to one or more rtmp:// URLs
 //! onair bench  [OPTIONS] <DEST>        stream, then print CPU, RSS and latency figures
+//! onair devices                        list cameras (with their modes) and microphones, as JSON
 //! ```
 //!
 //! Exit status: 0 after a clean stop, 2 bad usage, 3 every destination
@@ -32,6 +33,8 @@ enum Command {
     /// Stream to a destination for a while, then print CPU seconds per media
     /// second, peak RSS and capture-to-socket latency of video packets.
     Bench(BenchArgs),
+    /// List cameras (with their modes) and microphones, as JSON.
+    Devices,
 }
 
 #[derive(Args, Clone)]
@@ -39,10 +42,11 @@ struct StreamArgs {
     /// rtmp://host[:port]/app[/...]/<key> (the last path segment, query string included, is the key)
     #[arg(required = true, value_name = "DEST")]
     dests: Vec<String>,
-    /// Video source: test | camera[:N]
+    /// Video source: test | camera[:N] (N from `onair devices`; default 0)
     #[arg(long)]
     video: Option<String>,
-    /// Audio source: tone | mic[:NAME] | none
+    /// Audio source: tone | mic[:NAME] | none (NAME: a device id from
+    /// `onair devices`, or part of its name; default: the system's input)
     #[arg(long)]
     audio: Option<String>,
     /// Output size, WxH
@@ -124,26 +128,57 @@ fn main() -> ExitCode {
             args.duration = Some(b.seconds);
             stream(args, Some(b.seconds))
         }
+        Command::Devices => devices(),
     }
 }
 
+fn devices() -> ExitCode {
+    let cameras: Vec<_> = onair_media::list_cameras()
+        .into_iter()
+        .map(|c| {
+            serde_json::json!({
+                "index": c.index,
+                "name": c.name,
+                "modes": c.modes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let mics: Vec<_> = onair_media::mic::list_microphones()
+        .into_iter()
+        .map(|m| serde_json::json!({"id": m.id, "name": m.name, "default": m.default}))
+        .collect();
+    println!(
+        "{}",
+        serde_json::json!({"cameras": cameras, "microphones": mics})
+    );
+    ExitCode::SUCCESS
+}
+
 fn engine_config(args: &StreamArgs) -> Result<EngineConfig, String> {
-    let video =
-        match args.video.as_deref() {
-            None | Some("test") => VideoInput::TestPattern,
-            Some(v) if v == "camera" || v.starts_with("camera:") => return Err(
-                "no camera found (camera capture is not available in this build); use --video test"
-                    .into(),
-            ),
-            Some(v) => return Err(format!("unknown video source '{v}' (test | camera[:N])")),
-        };
+    let video = match args.video.as_deref() {
+        None | Some("test") => VideoInput::TestPattern,
+        Some("camera") => VideoInput::Camera { index: 0 },
+        Some(v) => match v.strip_prefix("camera:").map(str::parse::<u32>) {
+            Some(Ok(index)) => VideoInput::Camera { index },
+            Some(Err(_)) => return Err(format!("bad camera number in '{v}' (camera:N)")),
+            None => return Err(format!("unknown video source '{v}' (test | camera[:N])")),
+        },
+    };
     let audio = match args.audio.as_deref() {
         None | Some("tone") => AudioInput::Tone,
         Some("none") => AudioInput::None,
-        Some(a) if a == "mic" || a.starts_with("mic:") => {
-            return Err("no microphone found (microphone capture is not available in this build); use --audio tone".into())
-        }
-        Some(a) => return Err(format!("unknown audio source '{a}' (tone | mic[:NAME] | none)")),
+        Some("mic") => AudioInput::Mic { name: None },
+        Some(a) => match a.strip_prefix("mic:") {
+            Some(name) if !name.is_empty() => AudioInput::Mic {
+                name: Some(name.to_string()),
+            },
+            Some(_) => return Err("empty microphone name in 'mic:' (mic[:NAME])".into()),
+            None => {
+                return Err(format!(
+                    "unknown audio source '{a}' (tone | mic[:NAME] | none)"
+                ))
+            }
+        },
     };
     let duration = match args.duration {
         None => None,
@@ -209,6 +244,49 @@ fn print_stats(format: Option<StatsFormat>, t: f64, stats: &[OutputStats]) {
     }
 }
 
+/// One line per second about the camera and the microphone, when used.
+fn print_source_stats(format: Option<StatsFormat>, t: f64, engine: &Engine) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let t = (t * 10.0).round() / 10.0;
+    let finite = |x: f32| x.is_finite().then_some((x * 10.0).round() / 10.0);
+    let mut lines = Vec::new();
+    if let Some(m) = engine.mic_stats() {
+        lines.push(serde_json::json!({
+            "t": t,
+            "source": "mic",
+            "peak_dbfs": finite(m.peak_dbfs()),
+            "rms_dbfs": finite(m.rms_dbfs()),
+            "offset_ms": m.offset_us.load(Relaxed) as f64 / 1000.0,
+            "ratio_ppm": m.ratio_ppm.load(Relaxed),
+            "device_rate": m.device_rate.load(Relaxed),
+            "device_channels": m.device_channels.load(Relaxed),
+            "underruns": m.underruns.load(Relaxed),
+            "hard_corrections": m.hard_corrections.load(Relaxed),
+            "losses": m.losses.load(Relaxed),
+            "lost": m.lost.load(Relaxed),
+        }));
+    }
+    if let Some(c) = engine.camera_stats() {
+        lines.push(serde_json::json!({
+            "t": t,
+            "source": "camera",
+            "captured": c.captured.load(Relaxed),
+            "dropped": c.dropped.load(Relaxed),
+            "repeated": c.repeated.load(Relaxed),
+            "bad": c.bad.load(Relaxed),
+            "losses": c.losses.load(Relaxed),
+            "lost": c.lost.load(Relaxed),
+        }));
+    }
+    for l in lines {
+        match format {
+            Some(StatsFormat::Json) => println!("{l}"),
+            Some(StatsFormat::Text) => println!("{t:6.1}s {l}"),
+            None => {}
+        }
+    }
+}
+
 fn stream(args: StreamArgs, bench_seconds: Option<f64>) -> ExitCode {
     let mut dests = Vec::new();
     for d in &args.dests {
@@ -252,6 +330,11 @@ async fn run(
     let cpu_before = cpu_seconds();
     let engine = match Engine::start(config, dests) {
         Ok(e) => e,
+        Err(onair_media::MediaError::Source(e)) => {
+            // A missing or unusable camera or microphone: nothing went live.
+            eprintln!("onair: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
         Err(e) => {
             eprintln!("onair: cannot start encoding: {e}");
             return ExitCode::FAILURE;
@@ -294,7 +377,9 @@ async fn run(
                 }
             }
             _ = tick.tick() => {
-                print_stats(format, started.elapsed().as_secs_f64(), &engine.manager().stats());
+                let t = started.elapsed().as_secs_f64();
+                print_stats(format, t, &engine.manager().stats());
+                print_source_stats(format, t, &engine);
             }
         }
     };

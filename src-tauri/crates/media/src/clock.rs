@@ -47,4 +47,13 @@ impl MediaClock {
     pub fn media_us(&self, t: Instant) -> u64 {
         t.saturating_duration_since(self.origin).as_micros() as u64
     }
+
+    /// Media time of `t` in µs, negative before the origin.
+    pub fn media_us_signed(&self, t: Instant) -> i64 {
+        if t >= self.origin {
+            (t - self.origin).as_micros() as i64
+        } else {
+            -((self.origin - t).as_micros() as i64)
+        }
+    }
 }

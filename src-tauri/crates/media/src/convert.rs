@@ -178,10 +178,10 @@ impl Converter {
             *out = I420Frame::black(dw, dh);
         }
         match self.staging.take() {
-            None => self.to_i420(data, out),
+            None => self.decode(data, out),
             Some(mut staging) => {
                 let r = self
-                    .to_i420(data, &mut staging)
+                    .decode(data, &mut staging)
                     .and_then(|()| self.scale(&staging, out));
                 self.staging = Some(staging);
                 r
@@ -189,7 +189,7 @@ impl Converter {
         }
     }
 
-    fn to_i420(&mut self, data: &[u8], out: &mut I420Frame) -> Result<(), ConvertError> {
+    fn decode(&mut self, data: &[u8], out: &mut I420Frame) -> Result<(), ConvertError> {
         let (w, h) = self.src;
         if let Some(want) = self.format.frame_bytes(w, h) {
             if data.len() < want {
@@ -314,8 +314,8 @@ fn yuyv_to_i420(data: &[u8], w: usize, h: usize, out: &mut I420Frame) {
             yt[1] = t[2];
             yb[0] = b[0];
             yb[1] = b[2];
-            *u = ((u16::from(t[1]) + u16::from(b[1]) + 1) / 2) as u8;
-            *v = ((u16::from(t[3]) + u16::from(b[3]) + 1) / 2) as u8;
+            *u = (u16::from(t[1]) + u16::from(b[1])).div_ceil(2) as u8;
+            *v = (u16::from(t[3]) + u16::from(b[3])).div_ceil(2) as u8;
         }
     }
 }

@@ -26,12 +26,14 @@
 //! ```
 
 mod aac;
+pub mod align;
 pub mod camera;
 mod camera_nokhwa;
 mod clock;
 pub mod convert;
 mod frame;
 mod h264;
+pub mod mic;
 pub mod pattern;
 mod pipeline;
 mod tone;

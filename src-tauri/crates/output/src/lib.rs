@@ -34,9 +34,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use onair_flv::{AvcConfig, Metadata};
+use onair_media::mic::{MicSource, MicStats};
 use onair_media::{
-    AudioConfig, AudioSource, MediaClock, MediaError, MediaKind, MediaMessage, MediaSink, Pipeline,
-    PipelineConfig, PipelineStats, TestPattern, Tone, VideoConfig,
+    AudioConfig, AudioSource, CameraSource, CameraStats, MediaClock, MediaError, MediaKind,
+    MediaMessage, MediaSink, NokhwaOpener, Pipeline, PipelineConfig, PipelineStats, TestPattern,
+    Tone, VideoConfig, VideoSource,
 };
 use tokio::sync::{broadcast, Notify};
 
@@ -303,14 +305,25 @@ pub enum VideoInput {
     /// The moving test pattern.
     #[default]
     TestPattern,
+    /// Camera number `index` (see [`onair_media::list_cameras`]).
+    Camera {
+        /// Index.
+        index: u32,
+    },
 }
 
 /// Which audio source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum AudioInput {
     /// 440 Hz with a beep every second.
     #[default]
     Tone,
+    /// A microphone: `None` is the system's default input, else a device id
+    /// or part of its name (see [`onair_media::mic::list_microphones`]).
+    Mic {
+        /// Device.
+        name: Option<String>,
+    },
     /// No audio track.
     None,
 }
@@ -350,12 +363,40 @@ pub struct Engine {
     manager: Arc<OutputManager>,
     media_kinds: usize,
     controller: Option<tokio::task::JoinHandle<()>>,
+    camera_stats: Option<Arc<CameraStats>>,
+    mic_stats: Option<Arc<MicStats>>,
 }
 
 impl Engine {
     /// Starts encoding and every destination. Must be called inside a tokio
     /// runtime.
     pub fn start(mut config: EngineConfig, dests: Vec<Destination>) -> Result<Self, MediaError> {
+        // Sources first: a missing device is an error before anything goes live.
+        let clock = MediaClock::start_now();
+        let v = config.pipeline.video;
+        let mut camera_stats = None;
+        let video: Box<dyn VideoSource> = match config.video {
+            VideoInput::TestPattern => Box::new(TestPattern::new(v.width, v.height, v.fps)),
+            VideoInput::Camera { index } => {
+                let opener = NokhwaOpener::new(index)?;
+                let cam = CameraSource::start(Box::new(opener), v.width, v.height, v.fps, clock)?;
+                camera_stats = Some(cam.stats());
+                Box::new(cam)
+            }
+        };
+        let mut mic_stats = None;
+        let audio: Option<Box<dyn AudioSource>> = match &config.audio {
+            AudioInput::Tone => Some(Box::new(Tone::new(48_000))),
+            AudioInput::Mic { name } => {
+                let mic = MicSource::open(name.as_deref(), clock)?;
+                mic_stats = Some(mic.stats());
+                Some(Box::new(mic))
+            }
+            AudioInput::None => {
+                config.pipeline.audio = None;
+                None
+            }
+        };
         let manager = Arc::new(OutputManager::new(
             tokio::runtime::Handle::current(),
             config.drop_threshold_ms,
@@ -363,25 +404,10 @@ impl Engine {
         for d in dests {
             manager.add(d);
         }
-        let v = config.pipeline.video;
-        let video = Box::new(TestPattern::new(v.width, v.height, v.fps));
-        let audio: Option<Box<dyn AudioSource>> = match config.audio {
-            AudioInput::Tone => Some(Box::new(Tone::new(48_000))),
-            AudioInput::None => {
-                config.pipeline.audio = None;
-                None
-            }
-        };
         let media_kinds = 1 + usize::from(audio.is_some());
         let video_kbps = config.pipeline.video.bitrate_kbps;
         let audio_kbps = config.pipeline.audio.map_or(0, |a| a.bitrate_kbps);
-        let pipeline = Pipeline::start(
-            config.pipeline,
-            video,
-            audio,
-            MediaClock::start_now(),
-            manager.clone(),
-        )?;
+        let pipeline = Pipeline::start(config.pipeline, video, audio, clock, manager.clone())?;
         let controller = config.dynamic_bitrate.then(|| {
             let (manager, stats) = (manager.clone(), pipeline.stats());
             tokio::spawn(async move {
@@ -404,6 +430,8 @@ impl Engine {
             manager,
             media_kinds,
             controller,
+            camera_stats,
+            mic_stats,
         })
     }
 
@@ -415,6 +443,16 @@ impl Engine {
     /// The media clock (media time 0 = Go Live).
     pub fn clock(&self) -> Option<MediaClock> {
         self.pipeline.as_ref().map(Pipeline::clock)
+    }
+
+    /// Camera counters, when streaming a camera.
+    pub fn camera_stats(&self) -> Option<&Arc<CameraStats>> {
+        self.camera_stats.as_ref()
+    }
+
+    /// Microphone meter and health, when streaming a microphone.
+    pub fn mic_stats(&self) -> Option<&Arc<MicStats>> {
+        self.mic_stats.as_ref()
     }
 
     /// Encoder counters.

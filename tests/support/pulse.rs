@@ -1,0 +1,177 @@
+//! A real PulseAudio daemon with a virtual microphone, private to one test:
+//! its own runtime folder and socket, a null sink `v` whose monitor is the
+//! default source. Whatever is played into `v` (with `pacat`, which plays in
+//! real time) is what a program reading the default microphone hears —
+//! through cpal's ALSA host and the ALSA `pulse` plugin, as on a desktop.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The daemon.
+pub struct PulseAudio {
+    dir: tempfile::TempDir,
+    daemon: Option<Child>,
+    players: Vec<Child>,
+}
+
+const CONFIG: &str = "load-module module-native-protocol-unix
+load-module module-null-sink sink_name=v
+load-module module-always-sink
+set-default-source v.monitor
+";
+
+impl PulseAudio {
+    /// Starts a daemon and waits until it answers.
+    pub fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("onair-pulse-")
+            .tempdir()
+            .expect("temp dir");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+                .expect("chmod 700");
+        }
+        std::fs::write(dir.path().join("v.pa"), CONFIG).expect("write v.pa");
+        let mut p = Self {
+            dir,
+            daemon: None,
+            players: Vec::new(),
+        };
+        p.launch();
+        p
+    }
+
+    fn launch(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("daemon.log")).expect("log file");
+        let child = Command::new("pulseaudio")
+            .args([
+                "-n",
+                "--daemonize=no",
+                "--exit-idle-time=-1",
+                "--log-target=stderr",
+                "-F",
+            ])
+            .arg(self.dir.path().join("v.pa"))
+            .envs(self.env())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("pulseaudio must be installed (./quickstart.sh test installs it)");
+        self.daemon = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let ok = Command::new("pactl")
+                .arg("info")
+                .envs(self.env())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.daemon.as_mut().map(Child::try_wait) {
+                panic!("pulseaudio exited with {status}: {}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pulseaudio did not answer: {}",
+                self.log()
+            );
+            // pactl itself takes a few ms; the daemon needs ~100 ms to start.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The daemon's log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    fn runtime(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Environment for a client of this daemon (and only this one).
+    pub fn env(&self) -> Vec<(String, String)> {
+        let rt = self.runtime().display().to_string();
+        vec![
+            ("XDG_RUNTIME_DIR".into(), rt.clone()),
+            ("HOME".into(), rt.clone()),
+            ("PULSE_SERVER".into(), format!("unix:{rt}/pulse/native")),
+        ]
+    }
+
+    /// Plays a sox synth spec (e.g. `["sine", "750"]`) at `gain_db` into the
+    /// virtual microphone for `seconds`, in real time, mono 48 kHz.
+    pub fn play(&mut self, seconds: u32, gain_db: f32, synth: &[&str]) {
+        let mut sox = Command::new("sox")
+            .args([
+                "-q", "-n", "-t", "raw", "-r", "48000", "-c", "1", "-b", "16", "-e", "signed", "-",
+            ])
+            .args(["synth", &seconds.to_string()])
+            .args(synth)
+            .args(["gain", &gain_db.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sox must be installed");
+        let pcm = sox.stdout.take().expect("sox stdout");
+        let pacat = Command::new("pacat")
+            .args([
+                "--playback",
+                "-d",
+                "v",
+                "--rate",
+                "48000",
+                "--channels",
+                "1",
+                "--format",
+                "s16le",
+                "--latency-msec",
+                "20",
+            ])
+            .envs(self.env())
+            .stdin(pcm)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pacat must be installed");
+        self.players.push(sox);
+        self.players.push(pacat);
+    }
+
+    /// Stops the daemon, as a desktop's sound server going away does.
+    pub fn kill(&mut self) {
+        for mut c in self.players.drain(..) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if let Some(mut d) = self.daemon.take() {
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+    }
+
+    /// Starts it again (same socket) after [`kill`](Self::kill).
+    pub fn restart(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(self.runtime().join("pulse"));
+        self.launch();
+    }
+
+    /// The runtime folder.
+    pub fn dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+}
+
+impl Drop for PulseAudio {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
