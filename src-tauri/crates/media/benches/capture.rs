@@ -1,0 +1,125 @@
+//! Cost of the capture path: a camera picture to an I420 frame of the output
+//! size (decode or de-interleave, colour conversion, scaling), and the
+//! microphone's resampling. Run: `cargo bench -p onair-media --bench capture`.
+use std::path::PathBuf;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use onair_media::convert::{Converter, PixelFormat};
+use onair_media::mic::new_resampler;
+use onair_media::I420Frame;
+use rubato::audioadapter_buffers::direct::InterleavedSlice;
+use rubato::Resampler;
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/camera")
+            .join(name),
+    )
+    .expect("fixture")
+}
+
+/// A raw picture of a size: grey ramp with coloured chroma, YUYV or NV12.
+fn raw(format: PixelFormat, w: usize, h: usize) -> Vec<u8> {
+    match format {
+        PixelFormat::Yuyv => (0..w * h / 2)
+            .flat_map(|i| [(i % 220 + 16) as u8, 100, ((i + 7) % 220 + 16) as u8, 160])
+            .collect(),
+        _ => (0..w * h * 3 / 2).map(|i| (i % 200 + 20) as u8).collect(),
+    }
+}
+
+fn camera(c: &mut Criterion) {
+    let mut g = c.benchmark_group("camera");
+    g.sample_size(30);
+    let cases: Vec<(String, Vec<u8>, (u32, u32), PixelFormat, (u32, u32))> = vec![
+        (
+            "mjpeg 720p -> 720p".into(),
+            fixture("cam_1280x720.mjpg"),
+            (1280, 720),
+            PixelFormat::Mjpeg,
+            (1280, 720),
+        ),
+        (
+            "mjpeg 1080p -> 720p".into(),
+            fixture("cam_1920x1080.mjpg"),
+            (1920, 1080),
+            PixelFormat::Mjpeg,
+            (1280, 720),
+        ),
+        (
+            "mjpeg 1080p -> 1080p".into(),
+            fixture("cam_1920x1080.mjpg"),
+            (1920, 1080),
+            PixelFormat::Mjpeg,
+            (1920, 1080),
+        ),
+        (
+            "yuyv 720p -> 720p".into(),
+            raw(PixelFormat::Yuyv, 1280, 720),
+            (1280, 720),
+            PixelFormat::Yuyv,
+            (1280, 720),
+        ),
+        (
+            "yuyv 1080p -> 720p".into(),
+            raw(PixelFormat::Yuyv, 1920, 1080),
+            (1920, 1080),
+            PixelFormat::Yuyv,
+            (1280, 720),
+        ),
+        (
+            "yuyv 1080p -> 1080p".into(),
+            raw(PixelFormat::Yuyv, 1920, 1080),
+            (1920, 1080),
+            PixelFormat::Yuyv,
+            (1920, 1080),
+        ),
+        (
+            "yuyv 640x480 -> 720p".into(),
+            raw(PixelFormat::Yuyv, 640, 480),
+            (640, 480),
+            PixelFormat::Yuyv,
+            (1280, 720),
+        ),
+        (
+            "nv12 1080p -> 720p".into(),
+            raw(PixelFormat::Nv12, 1920, 1080),
+            (1920, 1080),
+            PixelFormat::Nv12,
+            (1280, 720),
+        ),
+    ];
+    for (name, data, src, format, dst) in cases {
+        let mut conv = Converter::new(src, format, dst).unwrap();
+        let mut out = I420Frame::black(dst.0 as usize, dst.1 as usize);
+        g.bench_function(name, |b| b.iter(|| conv.convert(&data, &mut out).unwrap()));
+    }
+    g.finish();
+}
+
+fn resample(c: &mut Criterion) {
+    let mut g = c.benchmark_group("microphone");
+    for rate in [44_100u32, 48_000] {
+        let mut r = new_resampler(rate).unwrap();
+        let input: Vec<f32> = (0..4096 * 2)
+            .map(|i| ((i as f32) * 0.01).sin() * 0.3)
+            .collect();
+        let mut out = vec![0f32; 1024 * 2];
+        g.bench_function(
+            format!("resample {rate} -> 48000, 1024 frames stereo"),
+            |b| {
+                b.iter(|| {
+                    let n = r.input_frames_next();
+                    let i = InterleavedSlice::new(&input[..n * 2], 2, n).unwrap();
+                    let mut o = InterleavedSlice::new_mut(&mut out, 2, 1024).unwrap();
+                    r.process_into_buffer(&i, &mut o, None).unwrap()
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(benches, camera, resample);
+criterion_main!(benches);
