@@ -697,3 +697,99 @@ impl Drop for MicSource {
         drop(self.thread.take());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(rate: u32) -> Shared {
+        Shared {
+            incoming: Mutex::new(Incoming {
+                rate,
+                ..Incoming::default()
+            }),
+            reader: Mutex::new(None),
+            lost: AtomicBool::new(false),
+            stats: Arc::new(MicStats::default()),
+        }
+    }
+
+    fn info(delay_ms: u64) -> cpal::InputCallbackInfo {
+        cpal::InputCallbackInfo::new(cpal::InputStreamTimestamp {
+            callback: cpal::StreamInstant::from_millis(1000 + delay_ms),
+            capture: cpal::StreamInstant::from_millis(1000),
+        })
+    }
+
+    #[test]
+    fn mono_i16_becomes_stereo_f32() {
+        let s = shared(48_000);
+        on_data(&s, &[i16::MAX, 0, i16::MIN], 1, &info(10));
+        let inc = s.incoming.lock().unwrap();
+        let got: Vec<f32> = inc.samples.iter().copied().collect();
+        assert_eq!(got.len(), 6);
+        assert!((got[0] - 1.0).abs() < 1e-4 && got[0] == got[1]);
+        assert_eq!((got[2], got[3]), (0.0, 0.0));
+        assert_eq!((got[4], got[5]), (-1.0, -1.0));
+        assert_eq!(inc.offered, 3);
+        // The capture time of the first frame is the callback time minus the
+        // driver's delay.
+        let (index, at) = inc.anchors[0];
+        assert_eq!(index, 0);
+        let age = at.elapsed();
+        assert!(
+            age >= Duration::from_millis(10) && age < Duration::from_millis(500),
+            "{age:?}"
+        );
+    }
+
+    #[test]
+    fn four_channel_u8_keeps_front_left_and_right() {
+        let s = shared(44_100);
+        // Two frames of 4 channels: L R C LFE.
+        on_data(&s, &[255u8, 0, 128, 128, 128, 255, 0, 0], 4, &info(0));
+        let got: Vec<f32> = s.incoming.lock().unwrap().samples.iter().copied().collect();
+        assert_eq!(got.len(), 4);
+        assert!(got[0] > 0.99 && got[1] < -0.99);
+        assert!(got[2].abs() < 0.01 && got[3] > 0.99);
+    }
+
+    #[test]
+    fn unread_input_is_bounded() {
+        let s = shared(48_000);
+        let block = vec![0.25f32; 4800 * 2];
+        for _ in 0..100 {
+            on_data(&s, &block, 2, &info(0));
+        }
+        let inc = s.incoming.lock().unwrap();
+        assert_eq!(inc.samples.len(), MAX_BUFFER_S * 48_000 * 2);
+        assert_eq!(inc.offered, 480_000);
+        assert_eq!(inc.dropped_front, 480_000 - MAX_BUFFER_S as u64 * 48_000);
+        assert!(inc.anchors.len() <= 256);
+    }
+
+    #[test]
+    fn meter_reads_a_sine_in_dbfs() {
+        let stats = MicStats::default();
+        let mut m = Meter::default();
+        let sine: Vec<f32> = (0..9600)
+            .flat_map(|i| {
+                let v = 0.5 * (i as f32 * 2.0 * std::f32::consts::PI * 1000.0 / 48_000.0).sin();
+                [v, v]
+            })
+            .collect();
+        m.feed(&sine, &stats);
+        assert!(
+            (stats.peak_dbfs() + 6.02).abs() < 0.1,
+            "{}",
+            stats.peak_dbfs()
+        );
+        assert!(
+            (stats.rms_dbfs() + 9.03).abs() < 0.1,
+            "{}",
+            stats.rms_dbfs()
+        );
+        m.feed(&vec![0.0; 9600 * 2], &stats);
+        assert_eq!(stats.peak_dbfs(), f32::NEG_INFINITY);
+    }
+}
