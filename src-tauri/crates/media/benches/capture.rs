@@ -29,10 +29,13 @@ fn raw(format: PixelFormat, w: usize, h: usize) -> Vec<u8> {
     }
 }
 
+/// Name, picture, camera size, format, output size.
+type Case = (String, Vec<u8>, (u32, u32), PixelFormat, (u32, u32));
+
 fn camera(c: &mut Criterion) {
     let mut g = c.benchmark_group("camera");
     g.sample_size(30);
-    let cases: Vec<(String, Vec<u8>, (u32, u32), PixelFormat, (u32, u32))> = vec![
+    let cases: Vec<Case> = vec![
         (
             "mjpeg 720p -> 720p".into(),
             fixture("cam_1280x720.mjpg"),
