@@ -3,6 +3,7 @@
 //! accepts one key, `record all`), ffprobe helpers, and the built binaries.
 
 pub mod hostile;
+pub mod keyring;
 pub mod proxy;
 pub mod pulse;
 pub mod webdriver;

@@ -251,11 +251,12 @@ fn print_source_stats(format: Option<StatsFormat>, t: f64, engine: &Engine) {
     let finite = |x: f32| x.is_finite().then_some((x * 10.0).round() / 10.0);
     let mut lines = Vec::new();
     if let Some(m) = engine.mic_stats() {
+        let level = engine.audio_level();
         lines.push(serde_json::json!({
             "t": t,
             "source": "mic",
-            "peak_dbfs": finite(m.peak_dbfs()),
-            "rms_dbfs": finite(m.rms_dbfs()),
+            "peak_dbfs": level.and_then(|l| finite(l.peak_dbfs())),
+            "rms_dbfs": level.and_then(|l| finite(l.rms_dbfs())),
             "offset_ms": m.offset_us.load(Relaxed) as f64 / 1000.0,
             "ratio_ppm": m.ratio_ppm.load(Relaxed),
             "device_rate": m.device_rate.load(Relaxed),

@@ -273,6 +273,15 @@ impl Converter {
         }
     }
 
+    /// Scales an I420 frame (any size) into `out` (any size).
+    pub fn scale_frame(
+        &mut self,
+        src: &I420Frame,
+        out: &mut I420Frame,
+    ) -> Result<(), ConvertError> {
+        self.scale(src, out)
+    }
+
     fn scale(&mut self, src: &I420Frame, out: &mut I420Frame) -> Result<(), ConvertError> {
         let (sw, sh) = (src.width as u32, src.height as u32);
         let (dw, dh) = (out.width as u32, out.height as u32);

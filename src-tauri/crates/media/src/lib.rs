@@ -33,9 +33,11 @@ mod clock;
 pub mod convert;
 mod frame;
 mod h264;
+pub mod meter;
 pub mod mic;
 pub mod pattern;
 mod pipeline;
+pub mod preview;
 mod tone;
 
 use std::time::Instant;

@@ -1,12 +1,12 @@
 //! The microphone as an [`AudioSource`]: cpal capture in any sample format
 //! and channel count, resampled to 48 kHz stereo by rubato with its ratio
-//! steered by the [`Aligner`] so audio stays on the media clock, and a
-//! peak/RMS meter.
+//! steered by the [`Aligner`] so audio stays on the media clock.
 //!
 //! cpal calls back on its own thread with each device buffer; the callback
 //! converts it to f32 stereo and appends it, with its capture time, to a
 //! bounded buffer. The audio thread asks for 1024 frames at a time; they are
-//! resampled from that buffer. A lost device (unplugged, its server gone)
+//! resampled from that buffer (the engine puts a [`crate::meter::Metered`]
+//! on it for the level meter). A lost device (unplugged, its server gone)
 //! gives silence and a warning, and a capture thread reopens it every two
 //! seconds: the stream never stops for it.
 
@@ -116,11 +116,9 @@ fn find_device(name: Option<&str>) -> Result<cpal::Device, SourceError> {
     }
 }
 
-/// Meter and health of the microphone, for the UI and the CLI.
+/// Health of the microphone path, for the UI and the CLI.
 #[derive(Debug)]
 pub struct MicStats {
-    peak_bits: AtomicU32,
-    rms_bits: AtomicU32,
     /// Last aligner error, µs (capture time − media time).
     pub offset_us: AtomicI64,
     /// Resampling ratio relative to nominal, parts per million off 1.
@@ -142,8 +140,6 @@ pub struct MicStats {
 impl Default for MicStats {
     fn default() -> Self {
         Self {
-            peak_bits: AtomicU32::new(f32::NEG_INFINITY.to_bits()),
-            rms_bits: AtomicU32::new(f32::NEG_INFINITY.to_bits()),
             offset_us: AtomicI64::new(0),
             ratio_ppm: AtomicI64::new(0),
             underruns: AtomicU64::new(0),
@@ -152,54 +148,6 @@ impl Default for MicStats {
             lost: AtomicBool::new(false),
             device_rate: AtomicU32::new(0),
             device_channels: AtomicU32::new(0),
-        }
-    }
-}
-
-impl MicStats {
-    /// Peak of the last ~100 ms, dBFS (−inf for silence).
-    pub fn peak_dbfs(&self) -> f32 {
-        f32::from_bits(self.peak_bits.load(Ordering::Relaxed))
-    }
-
-    /// RMS of the last ~100 ms, dBFS.
-    pub fn rms_dbfs(&self) -> f32 {
-        f32::from_bits(self.rms_bits.load(Ordering::Relaxed))
-    }
-}
-
-fn dbfs(x: f32) -> f32 {
-    if x > 0.0 {
-        20.0 * x.log10()
-    } else {
-        f32::NEG_INFINITY
-    }
-}
-
-/// Peak and RMS over windows of about 100 ms.
-#[derive(Debug, Default)]
-struct Meter {
-    peak: f32,
-    sum_sq: f64,
-    n: usize,
-}
-
-impl Meter {
-    const WINDOW: usize = 4800 * 2;
-
-    fn feed(&mut self, samples: &[f32], stats: &MicStats) {
-        for &s in samples {
-            self.peak = self.peak.max(s.abs());
-            self.sum_sq += f64::from(s) * f64::from(s);
-        }
-        self.n += samples.len();
-        if self.n >= Self::WINDOW {
-            let rms = (self.sum_sq / self.n as f64).sqrt() as f32;
-            stats
-                .peak_bits
-                .store(dbfs(self.peak).to_bits(), Ordering::Relaxed);
-            stats.rms_bits.store(dbfs(rms).to_bits(), Ordering::Relaxed);
-            *self = Self::default();
         }
     }
 }
@@ -482,7 +430,6 @@ pub struct MicSource {
     shared: Arc<Shared>,
     clock: MediaClock,
     reader: Option<Reader>,
-    meter: Meter,
     warned_lost: bool,
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -525,7 +472,6 @@ impl MicSource {
             shared,
             clock,
             reader: None,
-            meter: Meter::default(),
             warned_lost: false,
             stop: Some(tx),
             thread: Some(thread),
@@ -533,7 +479,7 @@ impl MicSource {
         })
     }
 
-    /// Meter and health.
+    /// Health of the microphone path.
     pub fn stats(&self) -> Arc<MicStats> {
         self.shared.stats.clone()
     }
@@ -684,7 +630,6 @@ impl AudioSource for MicSource {
         } else {
             self.warned_lost = false;
         }
-        self.meter.feed(out, &self.shared.stats);
         Ok(())
     }
 }
@@ -766,30 +711,5 @@ mod tests {
         assert_eq!(inc.offered, 480_000);
         assert_eq!(inc.dropped_front, 480_000 - MAX_BUFFER_S as u64 * 48_000);
         assert!(inc.anchors.len() <= 256);
-    }
-
-    #[test]
-    fn meter_reads_a_sine_in_dbfs() {
-        let stats = MicStats::default();
-        let mut m = Meter::default();
-        let sine: Vec<f32> = (0..9600)
-            .flat_map(|i| {
-                let v = 0.5 * (i as f32 * 2.0 * std::f32::consts::PI * 1000.0 / 48_000.0).sin();
-                [v, v]
-            })
-            .collect();
-        m.feed(&sine, &stats);
-        assert!(
-            (stats.peak_dbfs() + 6.02).abs() < 0.1,
-            "{}",
-            stats.peak_dbfs()
-        );
-        assert!(
-            (stats.rms_dbfs() + 9.03).abs() < 0.1,
-            "{}",
-            stats.rms_dbfs()
-        );
-        m.feed(&vec![0.0; 9600 * 2], &stats);
-        assert_eq!(stats.peak_dbfs(), f32::NEG_INFINITY);
     }
 }

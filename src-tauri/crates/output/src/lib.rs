@@ -25,7 +25,10 @@ mod dest;
 pub mod dynamic;
 mod output;
 mod queue;
+pub mod secrets;
+pub mod services;
 mod stats;
+pub mod store;
 mod tls;
 
 use std::collections::HashSet;
@@ -34,7 +37,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use onair_flv::{AvcConfig, Metadata};
+use onair_media::meter::{AudioLevel, Metered};
 use onair_media::mic::{MicSource, MicStats};
+use onair_media::preview::{Preview, PreviewTap};
 use onair_media::{
     AudioConfig, AudioSource, CameraSource, CameraStats, MediaClock, MediaError, MediaKind,
     MediaMessage, MediaSink, NokhwaOpener, Pipeline, PipelineConfig, PipelineStats, TestPattern,
@@ -49,6 +54,10 @@ pub use stats::{LatencySource, OutputState, OutputStats};
 
 /// Default queued media time past which non-key video is dropped (as OBS).
 pub const DEFAULT_DROP_THRESHOLD_MS: u32 = 700;
+/// Preview pictures per second.
+pub const PREVIEW_FPS: u32 = 15;
+/// Preview width (height follows the aspect ratio).
+pub const PREVIEW_WIDTH: u32 = 384;
 
 /// The sequence headers and metadata every (re)connect starts with.
 #[derive(Debug, Clone, Default)]
@@ -365,6 +374,8 @@ pub struct Engine {
     controller: Option<tokio::task::JoinHandle<()>>,
     camera_stats: Option<Arc<CameraStats>>,
     mic_stats: Option<Arc<MicStats>>,
+    audio_level: Option<Arc<AudioLevel>>,
+    preview: Preview,
 }
 
 impl Engine {
@@ -384,6 +395,8 @@ impl Engine {
                 Box::new(cam)
             }
         };
+        let (video, preview) = PreviewTap::new(video, v.fps, PREVIEW_FPS, PREVIEW_WIDTH);
+        let video: Box<dyn VideoSource> = Box::new(video);
         let mut mic_stats = None;
         let audio: Option<Box<dyn AudioSource>> = match &config.audio {
             AudioInput::Tone => Some(Box::new(Tone::new(48_000))),
@@ -404,6 +417,14 @@ impl Engine {
         for d in dests {
             manager.add(d);
         }
+        let (audio, audio_level): (Option<Box<dyn AudioSource>>, _) = match audio {
+            Some(a) => {
+                let m = Metered::new(a);
+                let level = m.level();
+                (Some(Box::new(m)), Some(level))
+            }
+            None => (None, None),
+        };
         let media_kinds = 1 + usize::from(audio.is_some());
         let video_kbps = config.pipeline.video.bitrate_kbps;
         let audio_kbps = config.pipeline.audio.map_or(0, |a| a.bitrate_kbps);
@@ -432,6 +453,8 @@ impl Engine {
             controller,
             camera_stats,
             mic_stats,
+            audio_level,
+            preview,
         })
     }
 
@@ -453,6 +476,16 @@ impl Engine {
     /// Microphone meter and health, when streaming a microphone.
     pub fn mic_stats(&self) -> Option<&Arc<MicStats>> {
         self.mic_stats.as_ref()
+    }
+
+    /// The audio meter (any source), when there is an audio track.
+    pub fn audio_level(&self) -> Option<&Arc<AudioLevel>> {
+        self.audio_level.as_ref()
+    }
+
+    /// Small copies of the outgoing picture, a few times a second.
+    pub fn preview(&self) -> &Preview {
+        &self.preview
     }
 
     /// Encoder counters.
