@@ -13,6 +13,18 @@ pub enum ErrorKind {
     NotLive,
     /// The encoders could not start.
     Media,
+    /// A camera or microphone is missing or unusable.
+    Source,
+    /// Settings or a destination do not fit the platform (see the message).
+    Invalid,
+    /// A destination has no stream key yet.
+    NoKey,
+    /// The OS credential store is missing or refused.
+    KeyStore,
+    /// The profiles file could not be written.
+    Store,
+    /// No such profile.
+    NotFound,
 }
 
 /// A command's error.

@@ -11,7 +11,18 @@ mod state;
 pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
     tauri_specta::Builder::<tauri::Wry>::new().commands(tauri_specta::collect_commands![
         commands::stream::go_live,
-        commands::stream::stop
+        commands::stream::stop,
+        commands::profiles::app_info,
+        commands::profiles::list_profiles,
+        commands::profiles::save_profile,
+        commands::profiles::set_key,
+        commands::profiles::delete_profile,
+        commands::settings::get_settings,
+        commands::settings::save_settings,
+        commands::settings::list_sources,
+        commands::studio::start_stream,
+        commands::studio::set_destination_live,
+        commands::studio::end_stream,
     ])
 }
 
@@ -37,7 +48,14 @@ pub fn run() {
         .init();
     let builder = specta_builder();
     let result = tauri::Builder::default()
-        .manage(state::AppState::default())
+        .setup(|app| {
+            use tauri::Manager;
+            let dir = app.path().app_config_dir()?;
+            let store = onair_output::store::Store::new(dir.join("profiles.json"));
+            let keys = std::sync::Arc::new(onair_output::secrets::OsKeyStore);
+            app.manage(state::AppState::load(store, keys));
+            Ok(())
+        })
         .invoke_handler(builder.invoke_handler())
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -1,16 +1,69 @@
-//! What the app holds while running.
+//! What the app holds while running: the profiles store and its contents,
+//! the credential store, and the live stream.
 
+use std::sync::{Arc, Mutex};
+
+use onair_output::secrets::KeyStore;
+use onair_output::store::{LoadNotice, Store, StoreData};
 use onair_output::Engine;
-use tokio::sync::Mutex;
 
-/// The live stream, if any.
-#[derive(Default)]
+/// Everything the commands share.
 pub struct AppState {
-    pub live: Mutex<Option<Live>>,
+    /// The profiles file.
+    pub store: Store,
+    /// Its contents (the file is rewritten on every change).
+    pub data: Mutex<StoreData>,
+    /// Said to the user once: the file was loaded from its backup, or could
+    /// not be read at all.
+    pub notice: Mutex<Option<String>>,
+    /// Where stream keys live.
+    pub keys: Arc<dyn KeyStore>,
+    /// The live stream, if any.
+    pub live: tokio::sync::Mutex<Option<Live>>,
+    /// The single-destination stream of `go_live` (server URL + key typed in).
+    pub quick: tokio::sync::Mutex<Option<Quick>>,
 }
 
-/// A running stream and its stats task.
+impl AppState {
+    /// Loads the profiles at `store` (from its backup if the file is
+    /// corrupt; defaults, and a notice, if neither can be read: the files
+    /// are then left alone until the user saves).
+    pub fn load(store: Store, keys: Arc<dyn KeyStore>) -> Self {
+        let (data, notice) = match store.load() {
+            Ok((d, LoadNotice::Clean)) => (d, None),
+            Ok((d, LoadNotice::FromBackup { why })) => (
+                d,
+                Some(format!(
+                    "Your destinations file was damaged ({why}); the last good copy was loaded."
+                )),
+            ),
+            Err(e) => (
+                StoreData::default(),
+                Some(format!("Your destinations could not be loaded: {e}")),
+            ),
+        };
+        Self {
+            store,
+            data: Mutex::new(data),
+            notice: Mutex::new(notice),
+            keys,
+            live: tokio::sync::Mutex::new(None),
+            quick: tokio::sync::Mutex::new(None),
+        }
+    }
+}
+
+/// A live multistream: the engine, which profile each Output belongs to,
+/// and the tasks feeding the UI.
 pub struct Live {
+    pub engine: Engine,
+    /// (profile id, Output index, on) in the order they were started.
+    pub outputs: crate::commands::studio::OutputMap,
+    pub tasks: Vec<tauri::async_runtime::JoinHandle<()>>,
+}
+
+/// The stream started by `go_live`.
+pub struct Quick {
     pub engine: Engine,
     pub stats_task: tauri::async_runtime::JoinHandle<()>,
 }

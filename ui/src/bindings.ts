@@ -10,6 +10,34 @@ export const commands = {
 	goLive: (serverUrl: string, streamKey: string, onStats: Channel<StatsUpdate_Deserialize>) => typedError<null, AppError>(__TAURI_INVOKE("go_live", { serverUrl, streamKey, onStats })),
 	/**  Stops the stream cleanly (bounded, about 2 s). */
 	stop: () => typedError<null, AppError>(__TAURI_INVOKE("stop")),
+	/**  Presets, a notice from loading, and whether keys can be stored. */
+	appInfo: () => __TAURI_INVOKE<AppInfo_Serialize>("app_info"),
+	/**  Every saved destination. */
+	listProfiles: () => __TAURI_INVOKE<ProfileView[]>("list_profiles"),
+	/**
+	 *  Creates or updates a destination; stores a new key in the credential
+	 *  store (a key pasted into the URL is moved there).
+	 */
+	saveProfile: (input: ProfileInput_Deserialize) => typedError<Saved, AppError>(__TAURI_INVOKE("save_profile", { input })),
+	/**  Stores (or replaces) a destination's stream key. */
+	setKey: (id: string, streamKey: string) => typedError<null, AppError>(__TAURI_INVOKE("set_key", { id, streamKey })),
+	/**  Deletes a destination and its key. */
+	deleteProfile: (id: string) => typedError<null, AppError>(__TAURI_INVOKE("delete_profile", { id })),
+	/**  The current settings. */
+	getSettings: () => __TAURI_INVOKE<Settings_Serialize>("get_settings"),
+	/**  Checks and saves the settings. */
+	saveSettings: (settings: Settings_Deserialize) => typedError<Settings_Serialize, AppError>(__TAURI_INVOKE("save_settings", { settings })),
+	/**  Cameras and microphones (and the test sources). */
+	listSources: () => __TAURI_INVOKE<Sources>("list_sources"),
+	/**  Starts every enabled destination at once. */
+	startStream: (onUpdate: Channel<LiveUpdate_Deserialize>, onPreview: Channel<PreviewUpdate>) => typedError<null, AppError>(__TAURI_INVOKE("start_stream", { onUpdate, onPreview })),
+	/**
+	 *  Switches one destination off (cleanly) or back on while the others stay
+	 *  live.
+	 */
+	setDestinationLive: (id: string, on: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_destination_live", { id, on })),
+	/**  Ends the stream on every destination (bounded, about 2 s). */
+	endStream: () => typedError<null, AppError>(__TAURI_INVOKE("end_stream")),
 };
 
 /* Types */
@@ -21,6 +49,69 @@ export type AppError = {
 	message: string,
 };
 
+/**  What the UI needs at start. */
+export type AppInfo = AppInfo_Serialize | AppInfo_Deserialize;
+
+/**  What the UI needs at start. */
+export type AppInfo_Deserialize = {
+	/**  Platform presets, Custom last. */
+	platforms: Platform_Deserialize[],
+	/**  A notice to show once (profiles loaded from the backup…). */
+	notice?: string | null,
+	/**  `None` when the credential store works, else why it does not. */
+	key_store_problem?: string | null,
+};
+
+/**  What the UI needs at start. */
+export type AppInfo_Serialize = {
+	/**  Platform presets, Custom last. */
+	platforms: Platform_Serialize[],
+	/**  A notice to show once (profiles loaded from the backup…). */
+	notice: string | null,
+	/**  `None` when the credential store works, else why it does not. */
+	key_store_problem: string | null,
+};
+
+/**  One destination card. */
+export type DestinationUpdate = DestinationUpdate_Serialize | DestinationUpdate_Deserialize;
+
+/**  One destination card. */
+export type DestinationUpdate_Deserialize = {
+	/**  Profile id. */
+	id: string,
+	/**  Whether it is switched on in this stream. */
+	on: boolean,
+	/**  Its indicators. */
+	stats: OutputStats_Deserialize,
+};
+
+/**  One destination card. */
+export type DestinationUpdate_Serialize = {
+	/**  Profile id. */
+	id: string,
+	/**  Whether it is switched on in this stream. */
+	on: boolean,
+	/**  Its indicators. */
+	stats: OutputStats_Serialize,
+};
+
+/**  The kinds of destination error a user needs told apart. */
+export type ErrorClass = 
+/**  The server refused the stream key: fix the key (not retried). */
+"key_rejected" | 
+/**  The server refused the stream for another reason (not retried). */
+"refused" | 
+/**  TLS: certificate expired, untrusted or for another host. */
+"tls" | 
+/**  The server could not be reached (DNS, refused, unreachable). */
+"unreachable" | 
+/**  The server closed or dropped the connection. */
+"server_closed" | 
+/**  The connection stalled or the server did not answer in time. */
+"stalled" | 
+/**  The server spoke RTMP wrongly. */
+"protocol";
+
 /**  What kind of failure, for the UI to branch on. */
 export type ErrorKind = 
 /**  The server URL and key do not make a destination. */
@@ -30,7 +121,19 @@ export type ErrorKind =
 /**  Stop while not live. */
 "not_live" | 
 /**  The encoders could not start. */
-"media";
+"media" | 
+/**  A camera or microphone is missing or unusable. */
+"source" | 
+/**  Settings or a destination do not fit the platform (see the message). */
+"invalid" | 
+/**  A destination has no stream key yet. */
+"no_key" | 
+/**  The OS credential store is missing or refused. */
+"key_store" | 
+/**  The profiles file could not be written. */
+"store" | 
+/**  No such profile. */
+"not_found";
 
 /**  Where the latency figure comes from. */
 export type LatencySource = 
@@ -43,6 +146,61 @@ export type LatencySource =
 "queue_rtt" | 
 /**  No measurement yet. */
 "none";
+
+/**  What a platform accepts. */
+export type Limits = {
+	/**  Highest video bitrate, kbit/s. */
+	max_video_kbps: number,
+	/**  Highest audio bitrate, kbit/s. */
+	max_audio_kbps: number,
+	/**  Longest keyframe interval, s. */
+	max_keyframe_interval_s: number,
+	/**  Widest picture. */
+	max_width: number,
+	/**  Tallest picture. */
+	max_height: number,
+	/**  Highest frame rate. */
+	max_fps: number,
+};
+
+/**  Pushed once a second while live. */
+export type LiveUpdate = LiveUpdate_Serialize | LiveUpdate_Deserialize;
+
+/**  Pushed once a second while live. */
+export type LiveUpdate_Deserialize = {
+	/**  One per destination started in this stream. */
+	destinations: DestinationUpdate_Deserialize[],
+	/**  Audio meter, dBFS (null: silence or no audio). */
+	audio_peak_dbfs?: number | null,
+	/**  Audio meter, dBFS. */
+	audio_rms_dbfs?: number | null,
+	/**  Encoding fell behind real time in the last second. */
+	encoder_overloaded: boolean,
+	/**  The camera is gone (the slate is shown). */
+	camera_lost: boolean,
+	/**  The microphone is gone (silence is sent). */
+	mic_lost: boolean,
+	/**  Video bitrate the encoder runs at now, kbit/s. */
+	video_kbps: number,
+};
+
+/**  Pushed once a second while live. */
+export type LiveUpdate_Serialize = {
+	/**  One per destination started in this stream. */
+	destinations: DestinationUpdate_Serialize[],
+	/**  Audio meter, dBFS (null: silence or no audio). */
+	audio_peak_dbfs: number | null,
+	/**  Audio meter, dBFS. */
+	audio_rms_dbfs: number | null,
+	/**  Encoding fell behind real time in the last second. */
+	encoder_overloaded: boolean,
+	/**  The camera is gone (the slate is shown). */
+	camera_lost: boolean,
+	/**  The microphone is gone (silence is sent). */
+	mic_lost: boolean,
+	/**  Video bitrate the encoder runs at now, kbit/s. */
+	video_kbps: number,
+};
 
 /**  Connection state of an Output. */
 export type OutputState = 
@@ -100,6 +258,8 @@ export type OutputStats_Deserialize = {
 	uptime_s?: number | null,
 	/**  Last error, key redacted. */
 	error?: string | null,
+	/**  What kind of error `error` is, for the UI to tell them apart. */
+	error_kind?: ErrorClass | null,
 };
 
 /**
@@ -138,6 +298,209 @@ export type OutputStats_Serialize = {
 	uptime_s: number | null,
 	/**  Last error, key redacted. */
 	error: string | null,
+	/**  What kind of error `error` is, for the UI to tell them apart. */
+	error_kind: ErrorClass | null,
+};
+
+/**  A platform preset. */
+export type Platform = Platform_Serialize | Platform_Deserialize;
+
+/**  A platform preset. */
+export type Platform_Deserialize = {
+	/**  Stable id stored in profiles (`twitch`, `youtube`, … `custom`). */
+	id: string,
+	/**  Display name. */
+	name: string,
+	/**  Allowed transports. */
+	transport: Transport,
+	/**  Known ingest servers (empty: the user types the URL). */
+	servers: Server[],
+	/**  Limits (`None` for Custom). */
+	limits?: Limits | null,
+	/**  Where the user finds the key. */
+	key_hint: string,
+};
+
+/**  A platform preset. */
+export type Platform_Serialize = {
+	/**  Stable id stored in profiles (`twitch`, `youtube`, … `custom`). */
+	id: string,
+	/**  Display name. */
+	name: string,
+	/**  Allowed transports. */
+	transport: Transport,
+	/**  Known ingest servers (empty: the user types the URL). */
+	servers: Server[],
+	/**  Limits (`None` for Custom). */
+	limits: Limits | null,
+	/**  Where the user finds the key. */
+	key_hint: string,
+};
+
+/**  A preview picture: I420, base64. */
+export type PreviewUpdate = {
+	/**  Width. */
+	width: number,
+	/**  Height. */
+	height: number,
+	/**  Y, U, V planes one after the other, base64. */
+	i420: string,
+};
+
+/**  One thing a preset does not accept. */
+export type Problem = {
+	/**  How bad. */
+	severity: Severity,
+	/**
+	 *  Which setting (`server_url`, `video_kbps`, `keyframe_interval_s`,
+	 *  `resolution`, `fps`, `audio_kbps`).
+	 */
+	field: string,
+	/**  For the user. */
+	message: string,
+};
+
+/**  A profile to create (`id` null) or update. */
+export type ProfileInput = ProfileInput_Serialize | ProfileInput_Deserialize;
+
+/**  A profile to create (`id` null) or update. */
+export type ProfileInput_Deserialize = {
+	/**  Existing profile, or null for a new one. */
+	id?: string | null,
+	/**  Name. */
+	name: string,
+	/**  Platform preset id. */
+	platform: string,
+	/**  Server URL (a key pasted at its end is moved to the key store). */
+	server_url: string,
+	/**  Included in Go Live. */
+	enabled: boolean,
+	/**  A new stream key, or null to keep the stored one. */
+	stream_key?: string | null,
+};
+
+/**  A profile to create (`id` null) or update. */
+export type ProfileInput_Serialize = {
+	/**  Existing profile, or null for a new one. */
+	id: string | null,
+	/**  Name. */
+	name: string,
+	/**  Platform preset id. */
+	platform: string,
+	/**  Server URL (a key pasted at its end is moved to the key store). */
+	server_url: string,
+	/**  Included in Go Live. */
+	enabled: boolean,
+	/**  A new stream key, or null to keep the stored one. */
+	stream_key: string | null,
+};
+
+/**  A profile as the UI sees it: never the key, only whether one is set. */
+export type ProfileView = {
+	/**  Id. */
+	id: string,
+	/**  Name. */
+	name: string,
+	/**  Platform preset id. */
+	platform: string,
+	/**  Server URL. */
+	server_url: string,
+	/**  Included in Go Live. */
+	enabled: boolean,
+	/**  Whether a stream key is stored for it. */
+	has_key: boolean,
+	/**  What its platform does not accept in the current settings. */
+	problems: Problem[],
+};
+
+/**  The result of saving a profile. */
+export type Saved = {
+	/**  The profile as stored. */
+	profile: ProfileView,
+	/**  A key was found in the server URL and moved to the key field. */
+	key_moved_from_url: boolean,
+};
+
+/**  One ingest server of a platform. */
+export type Server = {
+	/**  Shown in the picker. */
+	name: string,
+	/**  Server URL without the key. */
+	url: string,
+};
+
+/**  Stream settings. */
+export type Settings = Settings_Serialize | Settings_Deserialize;
+
+/**  Stream settings. */
+export type Settings_Deserialize = {
+	/**  Output width. */
+	width?: number,
+	/**  Output height. */
+	height?: number,
+	/**  Frames per second. */
+	fps?: number,
+	/**  Video bitrate, kbit/s. */
+	video_kbps?: number,
+	/**  Keyframe interval, s. */
+	keyframe_interval_s?: number,
+	/**  Audio bitrate, kbit/s. */
+	audio_kbps?: number,
+	/**  Lower the bitrate while a destination is congested. */
+	dynamic_bitrate?: boolean,
+	/**  Queued media past which non-key video is dropped, ms. */
+	drop_threshold_ms?: number,
+	/**  `test` or `camera:N`. */
+	video_source?: string,
+	/**  `tone`, `mic`, `mic:NAME` or `none`. */
+	audio_source?: string,
+};
+
+/**  Stream settings. */
+export type Settings_Serialize = {
+	/**  Output width. */
+	width: number,
+	/**  Output height. */
+	height: number,
+	/**  Frames per second. */
+	fps: number,
+	/**  Video bitrate, kbit/s. */
+	video_kbps: number,
+	/**  Keyframe interval, s. */
+	keyframe_interval_s: number,
+	/**  Audio bitrate, kbit/s. */
+	audio_kbps: number,
+	/**  Lower the bitrate while a destination is congested. */
+	dynamic_bitrate: boolean,
+	/**  Queued media past which non-key video is dropped, ms. */
+	drop_threshold_ms: number,
+	/**  `test` or `camera:N`. */
+	video_source: string,
+	/**  `tone`, `mic`, `mic:NAME` or `none`. */
+	audio_source: string,
+};
+
+/**  How bad a problem is. */
+export type Severity = 
+/**  The platform will refuse the stream or cut it: do not go live. */
+"error" | 
+/**  It will probably work, worse (the platform re-encodes or warns). */
+"warning";
+
+/**  A camera or microphone the system has. */
+export type SourceOption = {
+	/**  Value for the settings (`camera:0`, `mic:alsa:default`, `test`, `tone`). */
+	value: string,
+	/**  Shown in the picker. */
+	label: string,
+};
+
+/**  What can be picked. */
+export type Sources = {
+	/**  Video sources: the test pattern, then cameras. */
+	video: SourceOption[],
+	/**  Audio sources: the tone, no audio, then microphones. */
+	audio: SourceOption[],
 };
 
 /**  Pushed to the UI once a second while live. */
@@ -154,6 +517,13 @@ export type StatsUpdate_Serialize = {
 	/**  One entry per destination. */
 	outputs: OutputStats_Serialize[],
 };
+
+/**  How a platform may be reached. */
+export type Transport = 
+/**  `rtmp://` or `rtmps://`. */
+"either" | 
+/**  `rtmps://` only. */
+"rtmps";
 
 /* Tauri Specta runtime */
 async function typedError<T, E>(result: Promise<T>): Promise<{ status: "ok"; data: T } | { status: "error"; error: E }> {

@@ -1,2 +1,4 @@
-//! Commands the UI can call, one file per group.
+pub mod profiles;
+pub mod settings;
 pub mod stream;
+pub mod studio;

@@ -1,4 +1,5 @@
-//! Go Live / Stop, with stats pushed over a Tauri channel once a second.
+//! The quick path: Go Live to one server URL + key typed in (test pattern
+//! and tone), Stop; stats pushed over a Tauri channel once a second.
 
 use std::time::Duration;
 
@@ -6,7 +7,7 @@ use onair_output::{Destination, Engine, EngineConfig, OutputStats};
 use tauri::ipc::Channel;
 
 use crate::error::{AppError, ErrorKind};
-use crate::state::{AppState, Live};
+use crate::state::{AppState, Quick};
 
 /// Pushed to the UI once a second while live.
 #[derive(Clone, serde::Serialize, specta::Type)]
@@ -38,8 +39,8 @@ pub async fn go_live(
     stream_key: String,
     on_stats: Channel<StatsUpdate>,
 ) -> Result<(), AppError> {
-    let mut live = state.live.lock().await;
-    if live.is_some() {
+    let mut live = state.quick.lock().await;
+    if live.is_some() || state.live.lock().await.is_some() {
         return Err(AppError::new(ErrorKind::AlreadyLive, "already live"));
     }
     let dest = destination(&server_url, &stream_key)?;
@@ -60,7 +61,7 @@ pub async fn go_live(
             }
         }
     });
-    *live = Some(Live { engine, stats_task });
+    *live = Some(Quick { engine, stats_task });
     Ok(())
 }
 
@@ -68,7 +69,7 @@ pub async fn go_live(
 #[tauri::command]
 #[specta::specta]
 pub async fn stop(state: tauri::State<'_, AppState>) -> Result<(), AppError> {
-    let Some(live) = state.live.lock().await.take() else {
+    let Some(live) = state.quick.lock().await.take() else {
         return Err(AppError::new(ErrorKind::NotLive, "not live"));
     };
     live.engine.stop().await;

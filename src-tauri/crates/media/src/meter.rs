@@ -153,12 +153,24 @@ mod tests {
             src.read(&mut buf, i * 1024).unwrap();
         }
         // The first 100 ms hold the 60 ms beep at 0.5 (-6 dBFS peak).
-        assert!((level.peak_dbfs() + 6.02).abs() < 0.1, "{}", level.peak_dbfs());
+        assert!(
+            (level.peak_dbfs() + 6.02).abs() < 0.1,
+            "{}",
+            level.peak_dbfs()
+        );
         for i in 5..20 {
             src.read(&mut buf, i * 1024).unwrap();
         }
         // Then the 440 Hz bed at 0.1: -20 dBFS peak, -23 dBFS RMS.
-        assert!((level.peak_dbfs() + 20.0).abs() < 0.1, "{}", level.peak_dbfs());
-        assert!((level.rms_dbfs() + 23.0).abs() < 0.1, "{}", level.rms_dbfs());
+        assert!(
+            (level.peak_dbfs() + 20.0).abs() < 0.1,
+            "{}",
+            level.peak_dbfs()
+        );
+        assert!(
+            (level.rms_dbfs() + 23.0).abs() < 0.1,
+            "{}",
+            level.rms_dbfs()
+        );
     }
 }

@@ -138,6 +138,7 @@ mod tests {
             next_retry_ms: None,
             uptime_s: None,
             error: None,
+            error_kind: None,
         }
     }
 

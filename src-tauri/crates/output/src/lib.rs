@@ -50,7 +50,7 @@ use tokio::sync::{broadcast, Notify};
 pub use dest::{DestError, Destination, Scheme};
 pub use output::{backoff, OutputError, OutputShared};
 pub use queue::{SendQueue, Tag, TagKind, MAX_QUEUED_BYTES};
-pub use stats::{LatencySource, OutputState, OutputStats};
+pub use stats::{ErrorClass, LatencySource, OutputState, OutputStats};
 
 /// Default queued media time past which non-key video is dropped (as OBS).
 pub const DEFAULT_DROP_THRESHOLD_MS: u32 = 700;

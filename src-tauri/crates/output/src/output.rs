@@ -53,6 +53,25 @@ pub enum OutputError {
 }
 
 impl OutputError {
+    /// The kind of error, for the user.
+    pub fn class(&self) -> crate::stats::ErrorClass {
+        use crate::stats::ErrorClass as C;
+        use onair_rtmp::Error as E;
+        match self {
+            OutputError::Connect(_) => C::Unreachable,
+            OutputError::Io(_) => C::ServerClosed,
+            OutputError::Tls(_) => C::Tls,
+            OutputError::Stalled => C::Stalled,
+            OutputError::Session(e) => match e {
+                E::KeyRejected { .. } => C::KeyRejected,
+                E::Rejected { .. } => C::Refused,
+                E::PeerClosed { .. } | E::Closed => C::ServerClosed,
+                E::Timeout { .. } => C::Stalled,
+                _ => C::Protocol,
+            },
+        }
+    }
+
     /// Whether a retry can help.
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -147,7 +166,10 @@ pub(crate) async fn run(
             Err(e) if !e.is_retryable() => {
                 let msg = shared.dest.key.redact(&e.to_string());
                 tracing::warn!(dest = %shared.dest, error = %msg, "destination failed");
-                shared.with_stats(|s| s.set_state(OutputState::Failed, Some(msg)));
+                shared.with_stats(|s| {
+                    s.set_state(OutputState::Failed, Some(msg));
+                    s.error_kind = Some(e.class());
+                });
                 let _ = events.send(OutputEvent::Failed {
                     dest: shared.dest.redacted(),
                 });
@@ -169,6 +191,7 @@ pub(crate) async fn run(
                     s.reconnects += 1;
                     s.next_retry = Some(until);
                     s.set_state(OutputState::Reconnecting, Some(msg));
+                    s.error_kind = Some(e.class());
                 });
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}

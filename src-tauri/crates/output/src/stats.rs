@@ -76,6 +76,29 @@ pub struct OutputStats {
     pub uptime_s: Option<u64>,
     /// Last error, key redacted.
     pub error: Option<String>,
+    /// What kind of error `error` is, for the UI to tell them apart.
+    pub error_kind: Option<ErrorClass>,
+}
+
+/// The kinds of destination error a user needs told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// The server refused the stream key: fix the key (not retried).
+    KeyRejected,
+    /// The server refused the stream for another reason (not retried).
+    Refused,
+    /// TLS: certificate expired, untrusted or for another host.
+    Tls,
+    /// The server could not be reached (DNS, refused, unreachable).
+    Unreachable,
+    /// The server closed or dropped the connection.
+    ServerClosed,
+    /// The connection stalled or the server did not answer in time.
+    Stalled,
+    /// The server spoke RTMP wrongly.
+    Protocol,
 }
 
 /// Latency older than this is not shown.
@@ -91,6 +114,7 @@ pub(crate) struct StatsInner {
     pub next_retry: Option<Instant>,
     pub live_since: Option<Instant>,
     pub error: Option<String>,
+    pub error_kind: Option<ErrorClass>,
     pub rtt: Option<Duration>,
     samples: VecDeque<(Instant, u64)>,
     /// Capture-to-socket latencies of video tags (µs), for benchmarks.
@@ -111,6 +135,7 @@ impl StatsInner {
             next_retry: None,
             live_since: None,
             error: None,
+            error_kind: None,
             rtt: None,
             samples: VecDeque::from([(Instant::now(), 0)]),
             socket_latency_us: VecDeque::new(),
@@ -133,6 +158,9 @@ impl StatsInner {
         self.state = state;
         if error.is_some() || state == OutputState::Live {
             self.error = error;
+        }
+        if state == OutputState::Live {
+            self.error_kind = None;
         }
     }
 
@@ -222,6 +250,7 @@ impl StatsInner {
                 .live_since
                 .map(|t| now.saturating_duration_since(t).as_secs()),
             error: self.error.clone(),
+            error_kind: self.error_kind,
         }
     }
 }

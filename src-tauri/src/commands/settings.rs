@@ -1,0 +1,130 @@
+//! Stream settings (remembered between runs) and the sources to pick from.
+
+use onair_output::store::Settings;
+
+use crate::error::{AppError, ErrorKind};
+use crate::state::AppState;
+
+/// A camera or microphone the system has.
+#[derive(Clone, serde::Serialize, specta::Type)]
+pub struct SourceOption {
+    /// Value for the settings (`camera:0`, `mic:alsa:default`, `test`, `tone`).
+    pub value: String,
+    /// Shown in the picker.
+    pub label: String,
+}
+
+/// What can be picked.
+#[derive(Clone, serde::Serialize, specta::Type)]
+pub struct Sources {
+    /// Video sources: the test pattern, then cameras.
+    pub video: Vec<SourceOption>,
+    /// Audio sources: the tone, no audio, then microphones.
+    pub audio: Vec<SourceOption>,
+}
+
+/// The current settings.
+#[tauri::command]
+#[specta::specta]
+pub fn get_settings(state: tauri::State<'_, AppState>) -> Settings {
+    state
+        .data
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .settings
+        .clone()
+}
+
+/// Checks and saves the settings.
+#[tauri::command]
+#[specta::specta]
+pub fn save_settings(
+    state: tauri::State<'_, AppState>,
+    settings: Settings,
+) -> Result<Settings, AppError> {
+    let s = settings;
+    let bad = |m: &str| Err(AppError::new(ErrorKind::Invalid, m));
+    if !(16..=3840).contains(&s.width)
+        || !(16..=2160).contains(&s.height)
+        || s.width % 2 == 1
+        || s.height % 2 == 1
+    {
+        return bad("The resolution must be even, from 16x16 to 3840x2160.");
+    }
+    if !(1..=120).contains(&s.fps) {
+        return bad("The frame rate must be 1 to 120.");
+    }
+    if !(100..=50_000).contains(&s.video_kbps) {
+        return bad("The video bitrate must be 100 to 50000 kbps.");
+    }
+    if !(32..=320).contains(&s.audio_kbps) {
+        return bad("The audio bitrate must be 32 to 320 kbps.");
+    }
+    if !(1..=10).contains(&s.keyframe_interval_s) {
+        return bad("The keyframe interval must be 1 to 10 s.");
+    }
+    if !(100..=10_000).contains(&s.drop_threshold_ms) {
+        return bad("The drop threshold must be 100 to 10000 ms.");
+    }
+    if crate::commands::studio::video_input(&s.video_source).is_none() {
+        return bad("Unknown video source.");
+    }
+    if crate::commands::studio::audio_input(&s.audio_source).is_none() {
+        return bad("Unknown audio source.");
+    }
+    let mut data = state.data.lock().unwrap_or_else(|e| e.into_inner());
+    let mut next = data.clone();
+    // Fields this version does not know stay as they were.
+    let extra = std::mem::take(&mut next.settings.extra);
+    next.settings = Settings { extra, ..s };
+    state
+        .store
+        .save(&next)
+        .map_err(|e| AppError::new(ErrorKind::Store, e.to_string()))?;
+    *data = next;
+    Ok(data.settings.clone())
+}
+
+/// Cameras and microphones (and the test sources).
+#[tauri::command]
+#[specta::specta]
+pub async fn list_sources() -> Sources {
+    tauri::async_runtime::spawn_blocking(|| {
+        let mut video = vec![SourceOption {
+            value: "test".into(),
+            label: "Test pattern".into(),
+        }];
+        for c in onair_media::list_cameras() {
+            video.push(SourceOption {
+                value: format!("camera:{}", c.index),
+                label: c.name,
+            });
+        }
+        let mut audio = vec![
+            SourceOption {
+                value: "tone".into(),
+                label: "Test tone".into(),
+            },
+            SourceOption {
+                value: "none".into(),
+                label: "No audio".into(),
+            },
+        ];
+        for m in onair_media::mic::list_microphones() {
+            audio.push(SourceOption {
+                value: format!("mic:{}", m.id),
+                label: if m.default {
+                    format!("{} (default)", m.name)
+                } else {
+                    m.name
+                },
+            });
+        }
+        Sources { video, audio }
+    })
+    .await
+    .unwrap_or(Sources {
+        video: Vec::new(),
+        audio: Vec::new(),
+    })
+}
