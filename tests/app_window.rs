@@ -1,49 +1,267 @@
 //! The real app window, driven through tauri-driver + WebKitWebDriver under
-//! Xvfb, streaming to a real nginx-rtmp.
+//! Xvfb, with a real Secret Service for the keys, streaming to two real
+//! nginx-rtmp servers. Set `ONAIR_SCREENSHOTS=dir` to keep screenshots.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use onair_tests::keyring::SecretService;
 use onair_tests::webdriver::{Session, TauriDriver, Xvfb};
-use onair_tests::{binary, Nginx, GOOD_KEY};
+use onair_tests::{binary, decode_errors, Nginx, GOOD_KEY};
 
-#[test]
-fn go_live_from_the_window_reaches_live_and_stop_ends_the_stream() {
-    let nginx = Nginx::start();
-    let xvfb = Xvfb::start();
-    let driver = TauriDriver::start(&xvfb.display);
-    let app = binary("onair-app");
-    let s = Session::new(&driver, &app);
+struct App {
+    _keyring: SecretService,
+    config: tempfile::TempDir,
+    xvfb: Xvfb,
+    driver: TauriDriver,
+}
 
-    s.type_into(
-        "#server-url",
-        &format!("rtmp://127.0.0.1:{}/live", nginx.rtmp_port),
-    );
-    s.type_into("#stream-key", GOOD_KEY);
-    s.click("#go-live");
-
-    let live = s.wait_until(Duration::from_secs(10), |s| {
-        s.text("#state") == "live" && s.text("#bitrate").parse::<f64>().unwrap_or(0.0) > 0.0
-    });
-    assert!(
-        live,
-        "state {:?} bitrate {:?}",
-        s.text("#state"),
-        s.text("#bitrate")
-    );
-    let stat = nginx.stat();
-    assert!(
-        stat.contains(&format!("<name>{GOOD_KEY}</name>")),
-        "stat page: {stat}"
-    );
-    if let Ok(path) = std::env::var("ONAIR_SCREENSHOT") {
-        let _ = std::fs::write(path, s.screenshot_png());
+impl App {
+    fn start() -> Self {
+        let keyring = SecretService::start();
+        let config = tempfile::tempdir().unwrap();
+        let xvfb = Xvfb::start();
+        let mut env = keyring.env();
+        env.push((
+            "XDG_CONFIG_HOME".into(),
+            config.path().display().to_string(),
+        ));
+        let driver = TauriDriver::start_with_env(&xvfb.display, &env);
+        Self {
+            _keyring: keyring,
+            config,
+            xvfb,
+            driver,
+        }
     }
 
-    s.click("#stop");
-    assert!(s.wait_until(Duration::from_secs(5), |s| s.text("#state") == "stopped"));
-    let gone = s.wait_until(Duration::from_secs(5), |_| {
-        !nginx.stat().contains(&format!("<name>{GOOD_KEY}</name>"))
+    fn open(&self) -> Session {
+        let s = Session::new(&self.driver, &binary("onair-app"));
+        // The app has loaded its profiles once the platform list is filled.
+        assert!(
+            s.wait_until(Duration::from_secs(20), |s| s.count("#platform option")
+                >= 6)
+        );
+        s
+    }
+
+    fn profiles_file(&self) -> PathBuf {
+        self.config.path().join("app.onair.studio/profiles.json")
+    }
+}
+
+/// Grabs the X display (the whole 1280x900 screen with the window on it)
+/// into `$ONAIR_SCREENSHOTS/name` with ffmpeg's x11grab.
+fn screenshot(app: &App, name: &str) {
+    let Ok(dir) = std::env::var("ONAIR_SCREENSHOTS") else {
+        return;
+    };
+    let out = std::process::Command::new("ffmpeg")
+        .args([
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "x11grab",
+            "-video_size",
+            "1280x900",
+            "-i",
+        ])
+        .arg(&app.xvfb.display)
+        .args(["-frames:v", "1"])
+        .arg(Path::new(&dir).join(name))
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn add_custom(s: &Session, name: &str, url: &str, key: &str) {
+    s.click("#tab-destinations");
+    s.click("#new-profile");
+    s.click("#platform option[value=custom]");
+    s.type_into("#profile-name", name);
+    s.type_into("#server-url", url);
+    s.type_into("#stream-key", key);
+    s.click("#save-profile");
+    assert!(
+        s.wait_until(Duration::from_secs(5), |s| s
+            .text("#profile-message")
+            .starts_with("Saved")),
+        "save failed: {}",
+        s.text("#profile-error")
+    );
+}
+
+fn card(i: usize, part: &str) -> String {
+    format!("#cards .card:nth-child({i}) {part}")
+}
+
+/// An element's text whether or not it is scrolled into view.
+fn content(s: &Session, css: &str) -> String {
+    s.prop(css, "textContent").unwrap_or_default()
+}
+
+/// kbps from "612 kbps" or "3.22 Mbps" (0 for "—").
+fn kbps(text: &str) -> f64 {
+    let (n, unit) = text.split_once(' ').unwrap_or((text, ""));
+    let n: f64 = n.parse().unwrap_or(0.0);
+    if unit == "Mbps" {
+        n * 1000.0
+    } else {
+        n
+    }
+}
+
+fn live_with_bitrate(s: &Session, i: usize) -> bool {
+    content(s, &card(i, ".card-state")) == "Live" && kbps(&content(s, &card(i, ".f-bitrate"))) > 0.0
+}
+
+fn listed(nginx: &Nginx) -> bool {
+    nginx.stat().contains(&format!("<name>{GOOD_KEY}</name>"))
+}
+
+#[test]
+fn creator_flow_two_destinations_toggle_wrong_key_restart_and_corrupt_file() {
+    let (a, b) = (Nginx::start(), Nginx::start());
+    let app = App::start();
+
+    // First launch: no destinations yet, the Destinations screen is shown.
+    let s = app.open();
+    assert_eq!(
+        s.attr("#tab-destinations", "aria-selected").as_deref(),
+        Some("true")
+    );
+    add_custom(
+        &s,
+        "Server A",
+        &format!("rtmp://127.0.0.1:{}/live", a.rtmp_port),
+        GOOD_KEY,
+    );
+    // A key pasted at the end of the URL is moved to the key store.
+    s.click("#tab-destinations");
+    s.click("#new-profile");
+    s.click("#platform option[value=custom]");
+    s.type_into("#profile-name", "Server B");
+    s.type_into(
+        "#server-url",
+        &format!("rtmp://127.0.0.1:{}/live/{GOOD_KEY}", b.rtmp_port),
+    );
+    s.click("#save-profile");
+    assert!(s.wait_until(Duration::from_secs(5), |s| s
+        .text("#profile-message")
+        .contains("moved")));
+    assert_eq!(
+        s.prop("#server-url", "value"),
+        Some(format!("rtmp://127.0.0.1:{}/live", b.rtmp_port))
+    );
+    assert_eq!(s.count("#profile-list li"), 2);
+    assert!(content(&s, "#profile-list").matches("key set").count() == 2);
+    screenshot(&app, "destinations.png");
+    let file = std::fs::read_to_string(app.profiles_file()).unwrap();
+    assert!(!file.contains(GOOD_KEY), "no key in the profiles file");
+
+    // Go Live: both cards reach Live with bitrate, both servers record.
+    s.click("#tab-studio");
+    s.click("#go-live");
+    let both = s.wait_until(Duration::from_secs(15), |s| {
+        live_with_bitrate(s, 1) && live_with_bitrate(s, 2)
     });
-    assert!(gone, "stream still listed after Stop: {}", nginx.stat());
-    assert!(nginx.recording(GOOD_KEY).exists());
+    assert!(
+        both,
+        "cards: {:?} {:?} / {:?} {:?} {}",
+        content(&s, &card(1, ".card-state")),
+        content(&s, &card(1, ".f-bitrate")),
+        content(&s, &card(2, ".card-state")),
+        content(&s, &card(2, ".f-bitrate")),
+        s.text("#studio-error")
+    );
+    assert!(listed(&a) && listed(&b));
+    assert_eq!(s.text("#go-live"), "End Stream");
+    assert!(
+        s.wait_until(Duration::from_secs(5), |s| s
+            .attr("#preview-idle", "hidden")
+            .is_some()),
+        "preview frames arrive"
+    );
+    if std::env::var_os("ONAIR_SCREENSHOTS").is_some() {
+        std::thread::sleep(Duration::from_secs(5)); // let the graphs fill
+        screenshot(&app, "studio-live.png");
+    }
+
+    // One destination off: it leaves its server, the other stays live.
+    s.click(&card(2, ".card-toggle"));
+    assert!(
+        s.wait_until(Duration::from_secs(5), |_| !listed(&b)),
+        "B still listed"
+    );
+    assert!(s.wait_until(Duration::from_secs(3), |s| content(
+        &s,
+        &card(2, ".card-state")
+    ) == "Off"));
+    assert!(listed(&a) && live_with_bitrate(&s, 1));
+
+    // End Stream: both gone, recordings decode.
+    s.click("#go-live");
+    assert!(s.wait_until(Duration::from_secs(5), |_| !listed(&a)));
+    assert_eq!(s.text("#go-live"), "Go Live");
+    for n in [&a, &b] {
+        let rec = n.recording(GOOD_KEY);
+        assert!(rec.exists());
+        assert_eq!(decode_errors(&rec), "");
+    }
+
+    // A wrong key: that card fails with "stream key rejected", the other is live.
+    s.click("#tab-destinations");
+    s.click("#profile-list li:nth-child(2) button");
+    s.type_into("#stream-key", "wrong_key_123");
+    s.click("#save-profile");
+    assert!(s.wait_until(Duration::from_secs(5), |s| s
+        .text("#profile-message")
+        .starts_with("Saved")));
+    s.click("#tab-studio");
+    s.click("#go-live");
+    let told = s.wait_until(Duration::from_secs(15), |s| {
+        content(&s, &card(2, ".card-state")) == "Failed" && live_with_bitrate(s, 1)
+    });
+    assert!(
+        told,
+        "card 2: {:?} {:?}",
+        content(&s, &card(2, ".card-state")),
+        content(&s, &card(2, ".card-detail"))
+    );
+    assert_eq!(content(&s, &card(2, ".card-detail")), "stream key rejected");
+    s.click("#go-live");
+    assert!(s.wait_until(Duration::from_secs(5), |_| !listed(&a)));
+    drop(s);
+
+    // Restart: profiles and keys are still there.
+    let s = app.open();
+    assert_eq!(s.count("#profile-list li"), 2);
+    assert_eq!(content(&s, "#profile-list").matches("key set").count(), 2);
+    assert_eq!(
+        s.attr("#tab-studio", "aria-selected").as_deref(),
+        Some("true")
+    );
+    drop(s);
+
+    // A corrupted file loads from the backup, and the user is told.
+    std::fs::write(
+        app.profiles_file(),
+        b"{\"version\": 1, \"profiles\": [ garbage",
+    )
+    .unwrap();
+    let s = app.open();
+    assert!(
+        s.wait_until(Duration::from_secs(5), |s| s
+            .text("#notice-text")
+            .contains("damaged")),
+        "notice: {:?}",
+        s.text("#notice-text")
+    );
+    assert_eq!(s.count("#profile-list li"), 2, "the backup's destinations");
 }

@@ -68,6 +68,11 @@ pub struct TauriDriver {
 impl TauriDriver {
     /// Starts tauri-driver on free ports with `DISPLAY`.
     pub fn start(display: &str) -> Self {
+        Self::start_with_env(display, &[])
+    }
+
+    /// The same, with extra environment for the app it launches.
+    pub fn start_with_env(display: &str, env: &[(String, String)]) -> Self {
         let port = free_port();
         let native = free_port();
         use std::os::unix::process::CommandExt;
@@ -83,6 +88,7 @@ impl TauriDriver {
             .env("DISPLAY", display)
             .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
             .env("LIBGL_ALWAYS_SOFTWARE", "1")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -212,6 +218,44 @@ impl Session {
             .as_str()
             .unwrap_or_default()
             .to_owned()
+    }
+
+    /// An element's attribute (`None` if absent).
+    pub fn attr(&self, css: &str, name: &str) -> Option<String> {
+        let e = self.find(css);
+        call(
+            "GET",
+            &self.url(&format!("/element/{e}/attribute/{name}")),
+            None,
+        )
+        .as_str()
+        .map(str::to_owned)
+    }
+
+    /// An element's DOM property, as a string (`None` if null).
+    pub fn prop(&self, css: &str, name: &str) -> Option<String> {
+        let e = self.find(css);
+        let v = call(
+            "GET",
+            &self.url(&format!("/element/{e}/property/{name}")),
+            None,
+        );
+        match v {
+            Value::String(s) => Some(s),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        }
+    }
+
+    /// How many elements match.
+    pub fn count(&self, css: &str) -> usize {
+        call(
+            "POST",
+            &self.url("/elements"),
+            Some(json!({"using": "css selector", "value": css})),
+        )
+        .as_array()
+        .map_or(0, Vec::len)
     }
 
     /// Polls `f` every 100 ms until it returns true or `timeout` passes.

@@ -1,0 +1,108 @@
+import { describe, expect, it } from "vitest";
+import {
+  cardState,
+  congestionTone,
+  errorLabel,
+  formatBitrate,
+  formatLatency,
+  formatUptime,
+  i420ToRgba,
+  meterFill,
+  pushHistory,
+  serverUrlProblem,
+} from "./format";
+
+describe("formatting", () => {
+  it("shows bitrates in kbps below 1 Mbps, in Mbps above, and a dash before data", () => {
+    expect(formatBitrate(2987.6)).toBe("2.99 Mbps");
+    expect(formatBitrate(612.4)).toBe("612 kbps");
+    expect(formatBitrate(12_345)).toBe("12.3 Mbps");
+    expect(formatBitrate(null)).toBe("—");
+    expect(formatBitrate(Number.NaN)).toBe("—");
+  });
+
+  it("says what the latency measures", () => {
+    expect(formatLatency(4.26, "ack")).toBe("4.3 ms");
+    expect(formatLatency(37.4, "ack")).toBe("37 ms");
+    expect(formatLatency(120, "queue_rtt")).toBe("120 ms (queue + RTT)");
+    expect(formatLatency(null, "ack")).toBe("—");
+  });
+
+  it("formats uptime as m:ss and h:mm:ss", () => {
+    expect(formatUptime(5)).toBe("0:05");
+    expect(formatUptime(65)).toBe("1:05");
+    expect(formatUptime(3_725)).toBe("1:02:05");
+    expect(formatUptime(null)).toBe("—");
+  });
+});
+
+describe("state display", () => {
+  it("tells the error kinds apart", () => {
+    expect(errorLabel("key_rejected")).toBe("stream key rejected");
+    expect(errorLabel("tls")).toBe("secure connection failed");
+    expect(errorLabel("unreachable")).toBe("cannot reach the server");
+    expect(errorLabel("server_closed")).toBe("the server closed the connection");
+    expect(errorLabel(null)).toBe("");
+  });
+
+  it("labels each state with a tone, and counts down a reconnect", () => {
+    expect(cardState({ state: "live" })).toEqual({ text: "Live", tone: "ok", detail: "" });
+    expect(cardState({ state: "connecting" }).tone).toBe("warn");
+    const r = cardState({ state: "reconnecting", next_retry_ms: 2_300, error_kind: "unreachable" });
+    expect(r).toEqual({ text: "Reconnecting in 3 s", tone: "warn", detail: "cannot reach the server" });
+    const f = cardState({ state: "failed", error_kind: "key_rejected", error: "stream key rejected by the server (NetStream.Publish.BadName)" });
+    expect(f).toEqual({ text: "Failed", tone: "bad", detail: "stream key rejected" });
+    expect(cardState({ state: "live" }, false).text).toBe("Off");
+  });
+
+  it("colours congestion and fills the meter", () => {
+    expect(congestionTone(0.1)).toBe("ok");
+    expect(congestionTone(0.6)).toBe("warn");
+    expect(congestionTone(1)).toBe("bad");
+    expect(meterFill(0)).toBe(1);
+    expect(meterFill(-30)).toBeCloseTo(0.5);
+    expect(meterFill(-90)).toBe(0);
+    expect(meterFill(null)).toBe(0);
+  });
+
+  it("keeps a bounded history for the graph", () => {
+    let h: number[] = [];
+    for (let i = 0; i < 100; i++) h = pushHistory(h, i, 60);
+    expect(h.length).toBe(60);
+    expect(h[0]).toBe(40);
+    expect(h[59]).toBe(99);
+  });
+});
+
+describe("validation", () => {
+  it("accepts rtmp and rtmps URLs with an application path", () => {
+    expect(serverUrlProblem("rtmp://live.twitch.tv/app")).toBeNull();
+    expect(serverUrlProblem("rtmps://a.rtmps.youtube.com:443/live2")).toBeNull();
+  });
+
+  it("explains what is wrong with a bad URL", () => {
+    expect(serverUrlProblem("")).toMatch(/Enter/);
+    expect(serverUrlProblem("http://x/app")).toMatch(/rtmp:\/\//);
+    expect(serverUrlProblem("rtmp://host")).toMatch(/application path/);
+    expect(serverUrlProblem("rtmp://host/a b")).toMatch(/no spaces/);
+  });
+});
+
+describe("preview", () => {
+  it("converts limited-range I420 grey, white and red", () => {
+    const w = 2;
+    const h = 2;
+    const px = (y: number, u: number, v: number) => {
+      const src = new Uint8Array([y, y, y, y, u, v]);
+      const out = new Uint8ClampedArray(w * h * 4);
+      i420ToRgba(src, w, h, out);
+      return Array.from(out.slice(0, 4));
+    };
+    expect(px(16, 128, 128)).toEqual([0, 0, 0, 255]);
+    expect(px(235, 128, 128)).toEqual([255, 255, 255, 255]);
+    const red = px(81, 90, 240);
+    expect(red[0]).toBeGreaterThan(250);
+    expect(red[1]).toBeLessThan(5);
+    expect(red[2]).toBeLessThan(5);
+  });
+});

@@ -1,0 +1,158 @@
+// Pure display logic: formatting, state labels, validation, the preview's
+// colour conversion. No DOM, no IPC: unit-tested with Vitest.
+
+export type Tone = "ok" | "warn" | "bad" | "idle";
+
+/** kbps below 1 Mbps, else Mbps; "—" before there is a figure. */
+export function formatBitrate(kbps: number | null | undefined): string {
+  if (kbps == null || !Number.isFinite(kbps)) return "—";
+  if (kbps >= 10_000) return `${(kbps / 1000).toFixed(1)} Mbps`;
+  if (kbps >= 1000) return `${(kbps / 1000).toFixed(2)} Mbps`;
+  return `${Math.round(kbps)} kbps`;
+}
+
+/** Latency with what it measures. */
+export function formatLatency(ms: number | null | undefined, source: string | null | undefined): string {
+  if (ms == null || !Number.isFinite(ms)) return "—";
+  const v = ms < 10 ? ms.toFixed(1) : Math.round(ms).toString();
+  return source === "queue_rtt" ? `${v} ms (queue + RTT)` : `${v} ms`;
+}
+
+/** What the latency figure means, for a tooltip. */
+export function latencyHelp(source: string | null | undefined): string {
+  return source === "queue_rtt"
+    ? "This server does not acknowledge often: time waiting in our queue plus the network round trip."
+    : "Capture to the server's receipt, from the server's acknowledgements.";
+}
+
+/** h:mm:ss or m:ss. */
+export function formatUptime(s: number | null | undefined): string {
+  if (s == null || !Number.isFinite(s) || s < 0) return "—";
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = Math.floor(s % 60);
+  const mm = h > 0 ? String(m).padStart(2, "0") : String(m);
+  return `${h > 0 ? `${h}:` : ""}${mm}:${String(sec).padStart(2, "0")}`;
+}
+
+/** The error kinds a user needs told apart, in their words. */
+export function errorLabel(kind: string | null | undefined): string {
+  switch (kind) {
+    case "key_rejected":
+      return "stream key rejected";
+    case "refused":
+      return "the server refused the stream";
+    case "tls":
+      return "secure connection failed";
+    case "unreachable":
+      return "cannot reach the server";
+    case "server_closed":
+      return "the server closed the connection";
+    case "stalled":
+      return "the connection stalled";
+    case "protocol":
+      return "the server misbehaved";
+    default:
+      return "";
+  }
+}
+
+export interface CardState {
+  text: string;
+  tone: Tone;
+  detail: string;
+}
+
+/** What a destination card says about its state. */
+export function cardState(
+  s: {
+    state: string;
+    next_retry_ms?: number | null;
+    error?: string | null;
+    error_kind?: string | null;
+  },
+  on = true,
+): CardState {
+  if (!on) return { text: "Off", tone: "idle", detail: "" };
+  switch (s.state) {
+    case "live":
+      return { text: "Live", tone: "ok", detail: "" };
+    case "connecting":
+      return { text: "Connecting", tone: "warn", detail: "" };
+    case "reconnecting": {
+      const secs = s.next_retry_ms == null ? null : Math.ceil(s.next_retry_ms / 1000);
+      const label = errorLabel(s.error_kind);
+      return {
+        text: secs == null || secs <= 0 ? "Reconnecting" : `Reconnecting in ${secs} s`,
+        tone: "warn",
+        detail: label || s.error || "",
+      };
+    }
+    case "failed":
+      return { text: "Failed", tone: "bad", detail: errorLabel(s.error_kind) || s.error || "" };
+    case "stopped":
+      return { text: "Stopped", tone: "idle", detail: "" };
+    default:
+      return { text: "Idle", tone: "idle", detail: "" };
+  }
+}
+
+/** Congestion 0..1 as a colour tone. */
+export function congestionTone(c: number | null | undefined): Tone {
+  if (c == null || !Number.isFinite(c)) return "idle";
+  if (c >= 0.9) return "bad";
+  if (c >= 0.5) return "warn";
+  return "ok";
+}
+
+/** Meter fill 0..1 from dBFS (−60 dB = empty). */
+export function meterFill(dbfs: number | null | undefined): number {
+  if (dbfs == null || !Number.isFinite(dbfs)) return 0;
+  return Math.min(1, Math.max(0, (dbfs + 60) / 60));
+}
+
+/** A problem with a server URL typed by the user, or null. */
+export function serverUrlProblem(url: string): string | null {
+  const u = url.trim();
+  if (u === "") return "Enter the server URL.";
+  const m = /^(rtmps?):\/\/([^/\s]+)(\/\S*)?$/.exec(u);
+  if (!m) return "The server URL starts with rtmp:// or rtmps:// and has no spaces.";
+  if (!m[3] || m[3] === "/") return "Add the application path, for example /live or /app.";
+  return null;
+}
+
+/** Converts I420 (Y, U, V planes) to RGBA for a canvas, BT.601 limited. */
+export function i420ToRgba(src: Uint8Array, w: number, h: number, out: Uint8ClampedArray): void {
+  const ySize = w * h;
+  const cw = w >> 1;
+  const uOff = ySize;
+  const vOff = ySize + (ySize >> 2);
+  for (let y = 0; y < h; y++) {
+    const crow = (y >> 1) * cw;
+    for (let x = 0; x < w; x++) {
+      const Y = 1.164 * (src[y * w + x] - 16);
+      const U = src[uOff + crow + (x >> 1)] - 128;
+      const V = src[vOff + crow + (x >> 1)] - 128;
+      const o = (y * w + x) * 4;
+      out[o] = Y + 1.596 * V;
+      out[o + 1] = Y - 0.392 * U - 0.813 * V;
+      out[o + 2] = Y + 2.017 * U;
+      out[o + 3] = 255;
+    }
+  }
+}
+
+/** Base64 to bytes. */
+export function fromBase64(b64: string): Uint8Array {
+  const s = atob(b64);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+/** A fixed-length history of numbers for the bitrate graph. */
+export function pushHistory(h: number[], v: number, max = 60): number[] {
+  const next = h.length >= max ? h.slice(h.length - max + 1) : h.slice();
+  next.push(Number.isFinite(v) ? v : 0);
+  return next;
+}
