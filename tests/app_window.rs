@@ -200,7 +200,7 @@ fn creator_flow_two_destinations_toggle_wrong_key_restart_and_corrupt_file() {
         "B still listed"
     );
     assert!(s.wait_until(Duration::from_secs(3), |s| content(
-        &s,
+        s,
         &card(2, ".card-state")
     ) == "Off"));
     assert!(listed(&a) && live_with_bitrate(&s, 1));
@@ -226,7 +226,7 @@ fn creator_flow_two_destinations_toggle_wrong_key_restart_and_corrupt_file() {
     s.click("#tab-studio");
     s.click("#go-live");
     let told = s.wait_until(Duration::from_secs(15), |s| {
-        content(&s, &card(2, ".card-state")) == "Failed" && live_with_bitrate(s, 1)
+        content(s, &card(2, ".card-state")) == "Failed" && live_with_bitrate(s, 1)
     });
     assert!(
         told,
