@@ -75,5 +75,6 @@ npm run --silent typecheck
 say "building (release, once)"
 cargo build --release --locked --workspace --bins
 say "running the tests"
+npm test --silent
 export ONAIR_BIN_DIR="$ROOT/target/release"
 cargo test --release --locked --workspace --no-fail-fast
