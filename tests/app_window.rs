@@ -265,3 +265,73 @@ fn creator_flow_two_destinations_toggle_wrong_key_restart_and_corrupt_file() {
     );
     assert_eq!(s.count("#profile-list li"), 2, "the backup's destinations");
 }
+
+/// The whole app's memory (the Rust process and its WebKit processes, by
+/// PSS from /proc/*/smaps_rollup) after ten minutes live at 720p30 to three
+/// destinations. A measurement, not a pass/fail test: run with
+/// `cargo test --release --test app_window -- --ignored --nocapture`.
+#[test]
+#[ignore = "takes ten minutes; prints the figure for the notes"]
+fn memory_after_ten_minutes_live_to_three_destinations() {
+    let servers = [Nginx::start(), Nginx::start(), Nginx::start()];
+    let app = App::start();
+    let s = app.open();
+    for (i, n) in servers.iter().enumerate() {
+        add_custom(
+            &s,
+            &format!("Server {i}"),
+            &format!("rtmp://127.0.0.1:{}/live", n.rtmp_port),
+            GOOD_KEY,
+        );
+    }
+    s.click("#tab-studio");
+    s.click("#go-live");
+    assert!(s.wait_until(Duration::from_secs(20), |s| (1..=3)
+        .all(|i| live_with_bitrate(s, i))));
+    let minutes = std::env::var("ONAIR_MEMORY_MINUTES")
+        .ok()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(10u64);
+    for m in 1..=minutes {
+        std::thread::sleep(Duration::from_secs(60));
+        let (pss, rss, procs) = app_memory_kib();
+        eprintln!(
+            "after {m} min: PSS {} MiB, RSS {} MiB over {procs:?}",
+            pss / 1024,
+            rss / 1024
+        );
+    }
+    assert!((1..=3).all(|i| live_with_bitrate(&s, i)));
+    for i in 1..=3 {
+        assert_eq!(content(&s, &card(i, ".f-dropped")), "0");
+        assert_eq!(content(&s, &card(i, ".f-reconnects")), "0");
+    }
+}
+
+/// (PSS KiB, RSS KiB, names) of onair-app and the WebKit processes.
+fn app_memory_kib() -> (u64, u64, Vec<String>) {
+    let (mut pss, mut rss, mut names) = (0, 0, Vec::new());
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let p = e.path();
+        let Ok(comm) = std::fs::read_to_string(p.join("comm")) else {
+            continue;
+        };
+        let comm = comm.trim().to_string();
+        if !(comm == "onair-app" || comm.starts_with("WebKit")) || comm == "WebKitWebDriver" {
+            continue;
+        }
+        let Ok(roll) = std::fs::read_to_string(p.join("smaps_rollup")) else {
+            continue;
+        };
+        for line in roll.lines() {
+            let mut it = line.split_whitespace();
+            match (it.next(), it.next().and_then(|v| v.parse::<u64>().ok())) {
+                (Some("Pss:"), Some(v)) => pss += v,
+                (Some("Rss:"), Some(v)) => rss += v,
+                _ => {}
+            }
+        }
+        names.push(comm);
+    }
+    (pss, rss, names)
+}
