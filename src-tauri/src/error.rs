@@ -5,8 +5,6 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, specta::Type)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
-    /// The server URL and key do not make a destination.
-    BadDestination,
     /// Go Live while already live.
     AlreadyLive,
     /// Stop while not live.

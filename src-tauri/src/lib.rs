@@ -10,8 +10,6 @@ mod state;
 /// The typed command set.
 pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
     tauri_specta::Builder::<tauri::Wry>::new().commands(tauri_specta::collect_commands![
-        commands::stream::go_live,
-        commands::stream::stop,
         commands::profiles::app_info,
         commands::profiles::list_profiles,
         commands::profiles::save_profile,

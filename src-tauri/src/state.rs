@@ -20,8 +20,6 @@ pub struct AppState {
     pub keys: Arc<dyn KeyStore>,
     /// The live stream, if any.
     pub live: tokio::sync::Mutex<Option<Live>>,
-    /// The single-destination stream of `go_live` (server URL + key typed in).
-    pub quick: tokio::sync::Mutex<Option<Quick>>,
 }
 
 impl AppState {
@@ -48,7 +46,6 @@ impl AppState {
             notice: Mutex::new(notice),
             keys,
             live: tokio::sync::Mutex::new(None),
-            quick: tokio::sync::Mutex::new(None),
         }
     }
 }
@@ -60,10 +57,4 @@ pub struct Live {
     /// (profile id, Output index, on) in the order they were started.
     pub outputs: crate::commands::studio::OutputMap,
     pub tasks: Vec<tauri::async_runtime::JoinHandle<()>>,
-}
-
-/// The stream started by `go_live`.
-pub struct Quick {
-    pub engine: Engine,
-    pub stats_task: tauri::async_runtime::JoinHandle<()>,
 }

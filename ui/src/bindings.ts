@@ -6,10 +6,6 @@ import { invoke as __TAURI_INVOKE, Channel } from "@tauri-apps/api/core";
 
 /** Commands */
 export const commands = {
-	/**  Starts streaming the test pattern and tone to `server_url` + `/` + `stream_key`. */
-	goLive: (serverUrl: string, streamKey: string, onStats: Channel<StatsUpdate_Deserialize>) => typedError<null, AppError>(__TAURI_INVOKE("go_live", { serverUrl, streamKey, onStats })),
-	/**  Stops the stream cleanly (bounded, about 2 s). */
-	stop: () => typedError<null, AppError>(__TAURI_INVOKE("stop")),
 	/**  Presets, a notice from loading, and whether keys can be stored. */
 	appInfo: () => __TAURI_INVOKE<AppInfo_Serialize>("app_info"),
 	/**  Every saved destination. */
@@ -114,8 +110,6 @@ export type ErrorClass =
 
 /**  What kind of failure, for the UI to branch on. */
 export type ErrorKind = 
-/**  The server URL and key do not make a destination. */
-"bad_destination" | 
 /**  Go Live while already live. */
 "already_live" | 
 /**  Stop while not live. */
@@ -501,21 +495,6 @@ export type Sources = {
 	video: SourceOption[],
 	/**  Audio sources: the tone, no audio, then microphones. */
 	audio: SourceOption[],
-};
-
-/**  Pushed to the UI once a second while live. */
-export type StatsUpdate = StatsUpdate_Serialize | StatsUpdate_Deserialize;
-
-/**  Pushed to the UI once a second while live. */
-export type StatsUpdate_Deserialize = {
-	/**  One entry per destination. */
-	outputs: OutputStats_Deserialize[],
-};
-
-/**  Pushed to the UI once a second while live. */
-export type StatsUpdate_Serialize = {
-	/**  One entry per destination. */
-	outputs: OutputStats_Serialize[],
 };
 
 /**  How a platform may be reached. */

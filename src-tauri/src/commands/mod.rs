@@ -1,4 +1,3 @@
 pub mod profiles;
 pub mod settings;
-pub mod stream;
 pub mod studio;

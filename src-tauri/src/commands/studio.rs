@@ -116,7 +116,7 @@ pub async fn start_stream(
     on_preview: Channel<PreviewUpdate>,
 ) -> Result<(), AppError> {
     let mut live = state.live.lock().await;
-    if live.is_some() || state.quick.lock().await.is_some() {
+    if live.is_some() {
         return Err(AppError::new(ErrorKind::AlreadyLive, "Already live."));
     }
     let data = state.data.lock().unwrap_or_else(|e| e.into_inner()).clone();
