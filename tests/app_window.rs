@@ -335,3 +335,46 @@ fn app_memory_kib() -> (u64, u64, Vec<String>) {
     }
     (pss, rss, names)
 }
+
+#[test]
+fn without_a_keyring_the_app_says_so_and_keeps_no_key() {
+    let nginx = Nginx::start();
+    let config = tempfile::tempdir().unwrap();
+    let xvfb = Xvfb::start();
+    let env = vec![
+        (
+            "DBUS_SESSION_BUS_ADDRESS".to_string(),
+            format!("unix:path={}/nobody-listens", config.path().display()),
+        ),
+        (
+            "XDG_CONFIG_HOME".to_string(),
+            config.path().display().to_string(),
+        ),
+    ];
+    let driver = TauriDriver::start_with_env(&xvfb.display, &env);
+    let s = Session::new(&driver, &binary("onair-app"));
+    assert!(s.wait_until(Duration::from_secs(20), |s| {
+        content(s, "#keystore-problem").contains("no credential store")
+    }));
+    assert_eq!(
+        s.attr("#keystore-problem", "hidden"),
+        None,
+        "the banner shows"
+    );
+    s.click("#platform option[value=custom]");
+    s.type_into("#profile-name", "No keyring");
+    s.type_into(
+        "#server-url",
+        &format!("rtmp://127.0.0.1:{}/live", nginx.rtmp_port),
+    );
+    s.type_into("#stream-key", GOOD_KEY);
+    s.click("#save-profile");
+    assert!(s.wait_until(Duration::from_secs(5), |s| {
+        content(s, "#profile-error").contains("never saved in plain text")
+    }));
+    // Nothing was saved: not the profile, and never the key.
+    assert_eq!(s.count("#profile-list li"), 0);
+    let file = config.path().join("app.onair.studio/profiles.json");
+    let text = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(!text.contains(GOOD_KEY));
+}
