@@ -159,6 +159,7 @@ pub async fn start_stream(
         audio: audio_input(&s.audio_source).unwrap_or_default(),
         drop_threshold_ms: s.drop_threshold_ms,
         dynamic_bitrate: s.dynamic_bitrate,
+        preview: true,
     };
     let engine = Engine::start(config, dests).map_err(|e| match e {
         onair_media::MediaError::Source(e) => AppError::new(ErrorKind::Source, e.to_string()),

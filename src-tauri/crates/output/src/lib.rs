@@ -351,6 +351,9 @@ pub struct EngineConfig {
     /// Lower the video bitrate while a destination stays congested, and
     /// climb back once clear.
     pub dynamic_bitrate: bool,
+    /// Keep small copies of the outgoing picture for a preview (the app);
+    /// headless runs leave it off and pay nothing for it.
+    pub preview: bool,
 }
 
 impl Default for EngineConfig {
@@ -361,6 +364,7 @@ impl Default for EngineConfig {
             audio: AudioInput::Tone,
             drop_threshold_ms: DEFAULT_DROP_THRESHOLD_MS,
             dynamic_bitrate: false,
+            preview: false,
         }
     }
 }
@@ -395,8 +399,12 @@ impl Engine {
                 Box::new(cam)
             }
         };
-        let (video, preview) = PreviewTap::new(video, v.fps, PREVIEW_FPS, PREVIEW_WIDTH);
-        let video: Box<dyn VideoSource> = Box::new(video);
+        let (video, preview): (Box<dyn VideoSource>, _) = if config.preview {
+            let (tap, preview) = PreviewTap::new(video, v.fps, PREVIEW_FPS, PREVIEW_WIDTH);
+            (Box::new(tap), preview)
+        } else {
+            (video, Preview::default())
+        };
         let mut mic_stats = None;
         let audio: Option<Box<dyn AudioSource>> = match &config.audio {
             AudioInput::Tone => Some(Box::new(Tone::new(48_000))),
@@ -483,7 +491,8 @@ impl Engine {
         self.audio_level.as_ref()
     }
 
-    /// Small copies of the outgoing picture, a few times a second.
+    /// Small copies of the outgoing picture, a few times a second (none
+    /// unless [`EngineConfig::preview`]).
     pub fn preview(&self) -> &Preview {
         &self.preview
     }
