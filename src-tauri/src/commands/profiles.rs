@@ -102,18 +102,7 @@ fn store_error(e: onair_output::store::StoreError) -> AppError {
 }
 
 fn new_id() -> String {
-    format!("p{:016x}", rand_id())
-}
-
-fn rand_id() -> u64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let t = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    // Mixed with the address of a stack value: unique within a process run.
-    let x = 0u8;
-    t ^ ((&x as *const u8 as u64).rotate_left(32))
+    format!("p{:016x}", rand::random::<u64>())
 }
 
 /// Presets, a notice from loading, and whether keys can be stored.
@@ -276,17 +265,17 @@ pub fn delete_profile(state: tauri::State<'_, AppState>, id: String) -> Result<(
     Ok(())
 }
 
-/// Errors (not warnings) of the enabled destinations under the current
-/// settings, as one message; `None` if they can go live.
-pub(crate) fn blocking_problems(views: &[ProfileView]) -> Option<String> {
-    let lines: Vec<String> = views
+/// Errors (not warnings) of the enabled destinations under `settings`, as
+/// one message; `None` if they can go live. Reads no keys.
+pub(crate) fn blocking_problems(profiles: &[Profile], settings: &Settings) -> Option<String> {
+    let lines: Vec<String> = profiles
         .iter()
-        .filter(|v| v.enabled)
-        .flat_map(|v| {
-            v.problems
-                .iter()
-                .filter(|p| p.severity == Severity::Error)
-                .map(move |p| format!("{}: {}", v.name, p.message))
+        .filter(|p| p.enabled)
+        .flat_map(|p| {
+            services::check(&p.platform, &p.server_url, &shape(settings))
+                .into_iter()
+                .filter(|x| x.severity == Severity::Error)
+                .map(move |x| format!("{}: {}", p.name, x.message))
         })
         .collect();
     (!lines.is_empty()).then(|| lines.join("\n"))

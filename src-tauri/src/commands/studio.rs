@@ -11,7 +11,7 @@ use onair_media::{AudioSettings, H264Config, PipelineConfig};
 use onair_output::{AudioInput, Destination, Engine, EngineConfig, OutputStats, VideoInput};
 use tauri::ipc::Channel;
 
-use crate::commands::profiles::{blocking_problems, view};
+use crate::commands::profiles::blocking_problems;
 use crate::error::{AppError, ErrorKind};
 use crate::state::{AppState, Live};
 
@@ -120,18 +120,13 @@ pub async fn start_stream(
         return Err(AppError::new(ErrorKind::AlreadyLive, "Already live."));
     }
     let data = state.data.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let views: Vec<_> = data
-        .profiles
-        .iter()
-        .map(|p| view(&state, p, &data.settings))
-        .collect();
-    if !views.iter().any(|v| v.enabled) {
+    if !data.profiles.iter().any(|p| p.enabled) {
         return Err(AppError::new(
             ErrorKind::Invalid,
             "Turn on at least one destination.",
         ));
     }
-    if let Some(msg) = blocking_problems(&views) {
+    if let Some(msg) = blocking_problems(&data.profiles, &data.settings) {
         return Err(AppError::new(ErrorKind::Invalid, msg));
     }
     let mut ids = Vec::new();

@@ -40,6 +40,17 @@ pub struct MicInfo {
     pub default: bool,
 }
 
+/// A device's id and readable name ("" where the host cannot tell; the
+/// name falls back to the id).
+fn id_and_name(d: &cpal::Device) -> (String, String) {
+    let id = d.id().map(|i| i.to_string()).unwrap_or_default();
+    let name = d
+        .description()
+        .map(|x| x.name().to_string())
+        .unwrap_or_else(|_| id.clone());
+    (id, name)
+}
+
 /// The inputs of the default host.
 pub fn list_microphones() -> Vec<MicInfo> {
     let host = cpal::default_host();
@@ -52,11 +63,10 @@ pub fn list_microphones() -> Vec<MicInfo> {
     };
     devices
         .filter_map(|d| {
-            let id = d.id().ok()?.to_string();
-            let name = d
-                .description()
-                .map(|x| x.name().to_string())
-                .unwrap_or_else(|_| id.clone());
+            let (id, name) = id_and_name(&d);
+            if id.is_empty() {
+                return None;
+            }
             Some(MicInfo {
                 default: Some(&id) == default_id.as_ref(),
                 id,
@@ -80,17 +90,7 @@ fn find_device(name: Option<&str>) -> Result<cpal::Device, SourceError> {
         .input_devices()
         .map_err(|e| SourceError::NotFound(format!("cannot list microphones: {e}")))?
         .collect();
-    let ids: Vec<(String, String)> = devices
-        .iter()
-        .map(|d| {
-            let id = d.id().map(|i| i.to_string()).unwrap_or_default();
-            let name = d
-                .description()
-                .map(|x| x.name().to_string())
-                .unwrap_or_default();
-            (id, name)
-        })
-        .collect();
+    let ids: Vec<(String, String)> = devices.iter().map(id_and_name).collect();
     let exact = ids
         .iter()
         .position(|(id, _)| id == want || id.split_once(':').is_some_and(|(_, rest)| rest == want));
