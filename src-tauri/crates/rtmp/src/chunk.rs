@@ -21,7 +21,11 @@ pub const MAX_CSID: u32 = 65599;
 /// Chunk streams the reader tracks at once; idle ones are evicted past this.
 pub const MAX_TRACKED_CHUNK_STREAMS: usize = 64;
 
+/// Largest audio/video/aggregate message a [`ChunkReader::for_media`] accepts.
+pub const MAX_INCOMING_MEDIA: u32 = 8 * 1024 * 1024;
+
 const EXTENDED_TIMESTAMP: u32 = 0xFF_FFFF;
+const VIDEO_TYPE: u8 = 9;
 
 /// Header fields of one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -323,6 +327,7 @@ struct ReaderState {
 #[derive(Debug)]
 pub struct ChunkReader {
     chunk_size: u32,
+    media_cap: u32,
     streams: HashMap<u32, ReaderState>,
     buf: BytesMut,
 }
@@ -360,8 +365,19 @@ impl ChunkReader {
     pub fn new() -> Self {
         Self {
             chunk_size: DEFAULT_CHUNK_SIZE,
+            media_cap: max_incoming_length(VIDEO_TYPE),
             streams: HashMap::new(),
             buf: BytesMut::new(),
+        }
+    }
+
+    /// A reader for a server receiving media: audio, video and aggregate
+    /// messages may be up to [`MAX_INCOMING_MEDIA`] bytes (a keyframe of a
+    /// high-bitrate stream passes 1 MiB), everything else keeps its cap.
+    pub fn for_media() -> Self {
+        Self {
+            media_cap: MAX_INCOMING_MEDIA,
+            ..Self::new()
         }
     }
 
@@ -520,7 +536,10 @@ impl ChunkReader {
             }
         }
 
-        let cap = max_incoming_length(st.type_id);
+        let cap = match st.type_id {
+            8 | 9 | 22 => self.media_cap,
+            t => max_incoming_length(t),
+        };
         if st.length > cap {
             return Err(ChunkError::MessageTooLarge {
                 csid,
@@ -558,7 +577,8 @@ impl ChunkReader {
         let mut partial = st
             .partial
             .take()
-            .unwrap_or_else(|| BytesMut::with_capacity(st.length as usize));
+            // Grows with what actually arrives, not with what the header claims.
+            .unwrap_or_else(|| BytesMut::with_capacity((st.length as usize).min(64 * 1024)));
         partial.extend_from_slice(&body);
         if partial.len() == st.length as usize {
             let header = MessageHeader {

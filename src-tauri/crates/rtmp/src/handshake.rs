@@ -1,4 +1,4 @@
-//! The RTMP handshake, client side (the "simple" handshake of the RTMP spec,
+//! The RTMP handshake, both sides (the "simple" handshake of the RTMP spec,
 //! section 5.2, which every server in use accepts for publishing).
 //!
 //! ```text
@@ -111,6 +111,83 @@ impl ClientHandshake {
         let s1 = &self.received[1..1 + HANDSHAKE_SIZE];
         Ok(HandshakeProgress::Done {
             c2: Bytes::copy_from_slice(s1),
+            rest: Bytes::copy_from_slice(rest),
+        })
+    }
+}
+
+/// Server handshake state: reads C0+C1, answers S0+S1+S2, then reads C2.
+#[derive(Debug)]
+pub struct ServerHandshake {
+    received: BytesMut,
+    answered: bool,
+    epoch_ms: u32,
+    seed: u64,
+}
+
+/// What feeding the server handshake bytes produced.
+#[derive(Debug)]
+pub enum ServerHandshakeProgress {
+    /// More bytes are needed; send `reply` first if there is one (S0+S1+S2,
+    /// once C1 is in).
+    NeedMore {
+        /// Bytes to send now.
+        reply: Option<Bytes>,
+    },
+    /// C2 received: the chunk stream starts with `rest`.
+    Done {
+        /// S0+S1+S2 if C0+C1+C2 all came in one piece.
+        reply: Option<Bytes>,
+        /// Bytes received after C2.
+        rest: Bytes,
+    },
+}
+
+impl ServerHandshake {
+    /// A server handshake; `epoch_ms` and `seed` fill S1.
+    pub fn new(epoch_ms: u32, seed: u64) -> Self {
+        Self {
+            received: BytesMut::with_capacity(1 + 2 * HANDSHAKE_SIZE),
+            answered: false,
+            epoch_ms,
+            seed,
+        }
+    }
+
+    /// Bytes received so far.
+    pub fn received(&self) -> usize {
+        self.received.len()
+    }
+
+    /// Feeds bytes from the client.
+    pub fn handle_input(
+        &mut self,
+        input: &[u8],
+    ) -> Result<ServerHandshakeProgress, HandshakeError> {
+        let total = 1 + 2 * HANDSHAKE_SIZE;
+        let want = total.saturating_sub(self.received.len());
+        let (mine, rest) = input.split_at(want.min(input.len()));
+        self.received.extend_from_slice(mine);
+        if let Some(&v) = self.received.first() {
+            if v != RTMP_VERSION {
+                return Err(HandshakeError::BadVersion(v));
+            }
+        }
+        let mut reply = None;
+        if !self.answered && self.received.len() > HANDSHAKE_SIZE {
+            self.answered = true;
+            // S0 + S1 (our time, zero, random) + S2 (echo of C1).
+            let (_, s0s1) = ClientHandshake::start(self.epoch_ms, self.seed);
+            let mut out = BytesMut::with_capacity(1 + 2 * HANDSHAKE_SIZE);
+            out.extend_from_slice(&s0s1);
+            out.extend_from_slice(&self.received[1..1 + HANDSHAKE_SIZE]);
+            reply = Some(out.freeze());
+        }
+        if self.received.len() < total {
+            return Ok(ServerHandshakeProgress::NeedMore { reply });
+        }
+        Ok(ServerHandshakeProgress::Done {
+            reply,
             rest: Bytes::copy_from_slice(rest),
         })
     }

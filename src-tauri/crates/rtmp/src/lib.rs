@@ -9,6 +9,10 @@
 //! and deadlines out. It never touches a socket and never reads the clock,
 //! so every behaviour is tested in memory against a scripted server.
 //!
+//! [`ServerSession`] is the other end, for an ingest inside the app (the
+//! stream check): handshake, `connect` / `createStream` / `publish` answers,
+//! acknowledgements, and every media message handed up as an event.
+//!
 //! It does not build FLV tag bodies (see `onair-flv`), queue or drop media,
 //! reconnect, or do TLS: RTMPS is this same session over a TLS stream, and
 //! the rest is the job of `onair-output`.
@@ -40,11 +44,13 @@ pub mod chunk;
 pub mod fuzzing;
 pub mod handshake;
 pub mod message;
+pub mod server;
 mod session;
 
 pub use chunk::ChunkError;
 pub use handshake::HandshakeError;
 pub use onair_flv::amf0;
+pub use server::{MediaType, ServerConfig, ServerError, ServerEvent, ServerOutput, ServerSession};
 pub use session::{
     ClientConfig, ClientSession, SessionEvent, SessionOutput, StreamKey, MAX_PONGS_PER_INPUT,
 };
