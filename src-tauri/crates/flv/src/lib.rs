@@ -25,6 +25,7 @@
 //! ```
 
 pub mod amf0;
+pub mod read;
 
 use amf0::Value;
 use bytes::{BufMut, Bytes, BytesMut};

@@ -21,10 +21,13 @@
 //! # }
 //! ```
 
+pub mod check;
 mod dest;
 pub mod dynamic;
+pub mod ingest;
 mod output;
 mod queue;
+pub mod record;
 pub mod secrets;
 pub mod services;
 mod stats;

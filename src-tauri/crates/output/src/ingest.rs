@@ -1,0 +1,236 @@
+//! The stream check's ingest: a real RTMP server on loopback, driving
+//! `onair_rtmp::ServerSession` over tokio TCP and feeding what it receives to
+//! a [`check::Analyzer`](crate::check::Analyzer).
+//!
+//! It listens on `127.0.0.1` at a port the OS picks and accepts only its own
+//! random stream key, so nothing else on the machine can publish into it.
+//! One publisher at a time; a new one (a reconnect) starts the figures over.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use onair_rtmp::{MediaType, ServerConfig, ServerEvent, ServerOutput, ServerSession, StreamKey};
+use rand::distr::{Alphanumeric, SampleString};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::check::{Analyzer, CheckReport};
+use crate::Destination;
+
+/// Application name of the check's URL.
+pub const CHECK_APP: &str = "check";
+
+/// Connections that did not get to publish (wrong key, garbage), kept to show.
+#[derive(Debug, Default)]
+struct Counters {
+    refused: u32,
+    last_refusal: Option<String>,
+}
+
+/// A running check ingest.
+#[derive(Debug)]
+pub struct CheckIngest {
+    addr: SocketAddr,
+    key: StreamKey,
+    analyzer: Arc<Mutex<Analyzer>>,
+    counters: Arc<Mutex<Counters>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CheckIngest {
+    /// Listens on 127.0.0.1 at a free port. Must be called in a tokio runtime.
+    pub async fn start() -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let key = StreamKey::new(Alphanumeric.sample_string(&mut rand::rng(), 24));
+        let analyzer = Arc::new(Mutex::new(Analyzer::new()));
+        let counters = Arc::new(Mutex::new(Counters::default()));
+        let task = tokio::spawn(accept_loop(
+            listener,
+            key.clone(),
+            analyzer.clone(),
+            counters.clone(),
+        ));
+        tracing::info!(%addr, "stream check ingest listening");
+        Ok(Self {
+            addr,
+            key,
+            analyzer,
+            counters,
+            task,
+        })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The destination to publish to (carries the ingest's key).
+    pub fn destination(&self) -> Destination {
+        let url = format!("rtmp://{}/{CHECK_APP}/{}", self.addr, self.key.expose());
+        // Our own well-formed URL; parse cannot fail on it.
+        Destination::parse(&url).unwrap_or_else(|e| unreachable!("check URL: {e}"))
+    }
+
+    /// The report as of now (no verdicts: see [`CheckReport::judge`]).
+    pub fn report(&self) -> CheckReport {
+        let mut r = self.analyzer.lock().map(|a| a.report()).unwrap_or_default();
+        if let Ok(c) = self.counters.lock() {
+            if c.refused > 0 {
+                r.problems.push(format!(
+                    "{} connection(s) refused{}",
+                    c.refused,
+                    c.last_refusal
+                        .as_deref()
+                        .map(|e| format!(" (last: {e})"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        r
+    }
+
+    /// Stops listening and drops every connection.
+    pub fn stop(self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for CheckIngest {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    key: StreamKey,
+    analyzer: Arc<Mutex<Analyzer>>,
+    counters: Arc<Mutex<Counters>>,
+) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((sock, peer)) = accepted else { continue };
+                // Bounded: a flood of connections cannot pile up tasks.
+                if conns.len() >= 8 {
+                    drop(sock);
+                    continue;
+                }
+                let (key, analyzer, counters) = (key.clone(), analyzer.clone(), counters.clone());
+                conns.spawn(async move {
+                    if let Err(e) = serve(sock, key, analyzer.clone()).await {
+                        tracing::info!(%peer, error = %e, "stream check connection ended");
+                        if let Ok(mut c) = counters.lock() {
+                            if matches!(e, ConnError::Refused(_)) {
+                                c.refused += 1;
+                                c.last_refusal = Some(e.to_string());
+                            }
+                        }
+                    }
+                });
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ConnError {
+    #[error("{0}")]
+    Refused(onair_rtmp::ServerError),
+    #[error("{0}")]
+    Protocol(onair_rtmp::ServerError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+async fn serve(
+    mut sock: TcpStream,
+    key: StreamKey,
+    analyzer: Arc<Mutex<Analyzer>>,
+) -> Result<(), ConnError> {
+    let _ = sock.set_nodelay(true);
+    let config = ServerConfig {
+        expected_key: Some(key),
+        // Acknowledge often: the publisher measures latency from acks.
+        ack_window: 64 * 1024,
+        ..ServerConfig::default()
+    };
+    let mut session = ServerSession::new(config, Instant::now());
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut live = false;
+    let result = loop {
+        // Flush and act on everything the session wants.
+        let mut deadline = None;
+        while let Some(out) = session.poll_output() {
+            match out {
+                ServerOutput::Transmit(b) => sock.write_all(&b).await?,
+                ServerOutput::Timeout(at) => deadline = Some(at),
+                ServerOutput::Event(ev) => {
+                    let now = Instant::now();
+                    let Ok(mut a) = analyzer.lock() else { continue };
+                    match ev {
+                        ServerEvent::Publishing { .. } => {
+                            live = true;
+                            a.on_publish();
+                        }
+                        ServerEvent::Data { body, .. } => a.on_data(&body),
+                        ServerEvent::Media {
+                            kind: MediaType::Video,
+                            timestamp,
+                            body,
+                        } => a.on_video(timestamp, &body, now),
+                        ServerEvent::Media {
+                            kind: MediaType::Audio,
+                            timestamp,
+                            body,
+                        } => a.on_audio(timestamp, &body, now),
+                        ServerEvent::Unpublished => a.on_end(),
+                        ServerEvent::Connected { .. } => {}
+                    }
+                }
+            }
+        }
+        let read = match deadline {
+            Some(at) => {
+                let wait = at.saturating_duration_since(Instant::now());
+                match tokio::time::timeout(wait.max(Duration::from_millis(1)), sock.read(&mut buf))
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(_) => {
+                        if let Err(e) = session.handle_timeout(Instant::now()) {
+                            break Err(ConnError::Protocol(e));
+                        }
+                        continue;
+                    }
+                }
+            }
+            None => sock.read(&mut buf).await,
+        };
+        let n = read?;
+        if n == 0 {
+            break Ok(());
+        }
+        if let Err(e) = session.handle_input(Instant::now(), &buf[..n]) {
+            // Say why before hanging up (a refused key gets its onStatus).
+            while let Some(ServerOutput::Transmit(b)) = session.poll_output() {
+                let _ = sock.write_all(&b).await;
+            }
+            break Err(match e {
+                onair_rtmp::ServerError::WrongKey => ConnError::Refused(e),
+                e => ConnError::Protocol(e),
+            });
+        }
+    };
+    if live {
+        if let Ok(mut a) = analyzer.lock() {
+            a.on_end();
+        }
+    }
+    result
+}
