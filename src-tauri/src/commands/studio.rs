@@ -155,9 +155,12 @@ pub async fn start_stream(
         drop_threshold_ms: s.drop_threshold_ms,
         dynamic_bitrate: s.dynamic_bitrate,
         preview: true,
+        record: None,
     };
     let engine = Engine::start(config, dests).map_err(|e| match e {
-        onair_media::MediaError::Source(e) => AppError::new(ErrorKind::Source, e.to_string()),
+        onair_output::EngineError::Media(onair_media::MediaError::Source(e)) => {
+            AppError::new(ErrorKind::Source, e.to_string())
+        }
         e => AppError::new(ErrorKind::Media, format!("Cannot start encoding: {e}")),
     })?;
     let outputs: OutputMap = Arc::new(Mutex::new(

@@ -3,8 +3,12 @@
 //! ```text
 //! onair stream [OPTIONS] <DEST>...     publish to one or more rtmp:// URLs
 //! onair bench  [OPTIONS] <DEST>        stream, then print CPU, RSS and latency figures
+//! onair check  [OPTIONS] [DEST]...     stream to the built-in stream check (and any DEST), print its report
 //! onair devices                        list cameras (with their modes) and microphones, as JSON
 //! ```
+//!
+//! `--record FILE` (stream and check) also records the encoded stream to a
+//! fragmented MP4 file.
 //!
 //! Exit status: 0 after a clean stop, 2 bad usage, 3 every destination
 //! failed for good (for example the key was rejected).
@@ -33,14 +37,25 @@ enum Command {
     /// Stream to a destination for a while, then print CPU seconds per media
     /// second, peak RSS and capture-to-socket latency of video packets.
     Bench(BenchArgs),
+    /// Stream to the built-in stream check (an RTMP ingest on loopback) and
+    /// any DEST, then print what it received: codec, profile, level,
+    /// resolution, frame rate, keyframe interval, bitrates, audio format,
+    /// A/V alignment, gaps, and pass/fail per saved destination.
+    Check(CheckArgs),
     /// List cameras (with their modes) and microphones, as JSON.
     Devices,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    stream: StreamArgs,
 }
 
 #[derive(Args, Clone)]
 struct StreamArgs {
     /// rtmp://host[:port]/app[/...]/<key> (the last path segment, query string included, is the key)
-    #[arg(required = true, value_name = "DEST")]
+    #[arg(value_name = "DEST")]
     dests: Vec<String>,
     /// Video source: test | camera[:N] (N from `onair devices`; default 0)
     #[arg(long)]
@@ -73,6 +88,18 @@ struct StreamArgs {
     /// Lower the video bitrate while a destination stays congested; climb back once clear
     #[arg(long)]
     dynamic_bitrate: bool,
+    /// Also record the encoded stream to this fragmented MP4 file (a new file)
+    #[arg(long, value_name = "FILE")]
+    record: Option<std::path::PathBuf>,
+    /// Also stream to the built-in stream check and print its report at the end
+    #[arg(long)]
+    check: bool,
+    /// Save the stream check's final report here, as JSON
+    #[arg(long, value_name = "FILE")]
+    report: Option<std::path::PathBuf>,
+    /// Profiles file to judge the stream against (default: the app's)
+    #[arg(long, value_name = "FILE")]
+    profiles: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -127,6 +154,12 @@ fn main() -> ExitCode {
             let mut args = b.stream;
             args.duration = Some(b.seconds);
             stream(args, Some(b.seconds))
+        }
+        Command::Check(c) => {
+            let mut args = c.stream;
+            args.check = true;
+            args.duration.get_or_insert(10.0);
+            stream(args, None)
         }
         Command::Devices => devices(),
     }
@@ -202,6 +235,7 @@ fn engine_config(args: &StreamArgs) -> Result<EngineConfig, String> {
         video,
         audio,
         dynamic_bitrate: args.dynamic_bitrate,
+        record: args.record.clone(),
         ..EngineConfig::default()
     })
 }
@@ -296,6 +330,17 @@ fn stream(args: StreamArgs, bench_seconds: Option<f64>) -> ExitCode {
             Err(e) => return usage_error(&format!("bad destination: {e}")),
         }
     }
+    if dests.is_empty() && !args.check && args.record.is_none() {
+        return usage_error("nothing to do: give a destination, --check or --record");
+    }
+    if args.report.is_some() && !args.check {
+        return usage_error("--report needs the stream check (onair check, or --check)");
+    }
+    if let Some(p) = &args.record {
+        if p.exists() {
+            return usage_error(&format!("{} exists; recordings never overwrite", p.display()));
+        }
+    }
     let config = match engine_config(&args) {
         Ok(c) => c,
         Err(e) => return usage_error(&e),
@@ -329,12 +374,32 @@ async fn run(
         return ExitCode::FAILURE;
     };
     let cpu_before = cpu_seconds();
+    let ingest = if args.check {
+        match onair_output::ingest::CheckIngest::start().await {
+            Ok(i) => Some(i),
+            Err(e) => {
+                eprintln!("onair: cannot start the stream check: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
+    let mut dests = dests;
+    if let Some(i) = &ingest {
+        dests.push(i.destination());
+    }
+    let targets = judge_targets(args.profiles.as_deref());
     let engine = match Engine::start(config, dests) {
         Ok(e) => e,
-        Err(onair_media::MediaError::Source(e)) => {
+        Err(onair_output::EngineError::Media(onair_media::MediaError::Source(e))) => {
             // A missing or unusable camera or microphone: nothing went live.
             eprintln!("onair: {e}");
             return ExitCode::from(EXIT_USAGE);
+        }
+        Err(onair_output::EngineError::Record(e)) => {
+            eprintln!("onair: {e}");
+            return ExitCode::FAILURE;
         }
         Err(e) => {
             eprintln!("onair: cannot start encoding: {e}");
@@ -381,13 +446,49 @@ async fn run(
                 let t = started.elapsed().as_secs_f64();
                 print_stats(format, t, &engine.manager().stats());
                 print_source_stats(format, t, &engine);
+                if let (Some(i), Some(StatsFormat::Json)) = (&ingest, format) {
+                    let mut r = i.report();
+                    r.judge(&targets);
+                    println!("{}", serde_json::json!({"t": (t * 10.0).round() / 10.0, "source": "check", "report": r}));
+                }
+                if let (Some(r), Some(StatsFormat::Json)) = (engine.manager().recording_status(), format) {
+                    println!("{}", serde_json::json!({"t": (t * 10.0).round() / 10.0, "source": "recording", "status": r}));
+                }
             }
         }
     };
     let manager = engine.manager().clone();
     let media_error = manager.media_error();
-    engine.stop().await;
+    let recording = engine.stop_with_recording().await;
     let stats = manager.stats();
+    if let Some(r) = &recording {
+        println!("{}", serde_json::json!({"event": "recording", "summary": r}));
+        if let Some(e) = &r.error {
+            eprintln!("onair: recording: {e}");
+        }
+    }
+    if let Some(i) = ingest {
+        // The stop's unpublish reaches the ingest within a few ms.
+        for _ in 0..50 {
+            if i.report().state != onair_output::check::CheckState::Receiving {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut r = i.report();
+        r.judge(&targets);
+        match format {
+            Some(StatsFormat::Json) => println!("{}", serde_json::json!({"event": "check", "report": r})),
+            _ => print!("{}", r.to_text()),
+        }
+        if let Some(path) = &args.report {
+            if let Err(e) = save_report(path, &r) {
+                eprintln!("onair: cannot save the report to {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+        i.stop();
+    }
     print_stats(format, started.elapsed().as_secs_f64(), &stats);
     for s in &stats {
         if let Some(e) = &s.error {
@@ -407,6 +508,28 @@ async fn run(
         return ExitCode::from(EXIT_ALL_FAILED);
     }
     ExitCode::SUCCESS
+}
+
+/// What the stream check judges against: the saved profiles (the app's,
+/// or `--profiles`), else every platform preset.
+fn judge_targets(path: Option<&std::path::Path>) -> Vec<(String, String, String)> {
+    let path = path
+        .map(std::path::Path::to_path_buf)
+        .or_else(onair_output::store::default_path);
+    let profiles = path
+        .filter(|p| p.exists())
+        .and_then(|p| onair_output::store::Store::new(p).load().ok())
+        .map(|(data, _)| data.profiles)
+        .unwrap_or_default();
+    onair_output::check::judge_targets(&profiles)
+}
+
+/// Writes the report as pretty JSON, atomically (temp file, rename).
+fn save_report(path: &std::path::Path, r: &onair_output::check::CheckReport) -> std::io::Result<()> {
+    let json = serde_json::to_vec_pretty(r).map_err(std::io::Error::other)?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, json)?;
+    std::fs::rename(&tmp, path)
 }
 
 fn rusage() -> libc::rusage {

@@ -622,6 +622,94 @@ impl Analyzer {
     }
 }
 
+/// What to judge the stream against: each saved destination, or, with none
+/// saved, every platform preset at its first server (so a new user sees
+/// where the stream would be accepted). `(name, platform id, server url)`.
+pub fn judge_targets(profiles: &[crate::store::Profile]) -> Vec<(String, String, String)> {
+    if !profiles.is_empty() {
+        return profiles
+            .iter()
+            .map(|p| (p.name.clone(), p.platform.clone(), p.server_url.clone()))
+            .collect();
+    }
+    services::platforms()
+        .iter()
+        .filter_map(|p| {
+            let server = p.servers.first()?;
+            Some((p.name.clone(), p.id.clone(), server.url.clone()))
+        })
+        .collect()
+}
+
+impl CheckReport {
+    /// The report for people, one fact per line.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let mut t = String::new();
+        let state = match self.state {
+            CheckState::Waiting => "waiting for the stream",
+            CheckState::Receiving => "receiving",
+            CheckState::Ended => "ended",
+        };
+        let _ = writeln!(t, "Stream check: {state}, {:.1} s received", self.duration_s);
+        match &self.video {
+            Some(v) => {
+                let _ = writeln!(
+                    t,
+                    "  video  {} {} level {}, {}x{}, {:.2} fps{}, keyframe every {:.2} s (max {:.2}), {:.0} kbps (peak {:.0})",
+                    v.codec,
+                    v.profile,
+                    v.level,
+                    v.width,
+                    v.height,
+                    v.fps,
+                    if v.fps_declared > 0.0 { format!(" (announced {})", v.fps_declared) } else { String::new() },
+                    v.keyframe_interval_s.avg,
+                    v.keyframe_interval_s.max,
+                    v.kbps.avg,
+                    v.kbps.max
+                );
+            }
+            None => {
+                let _ = writeln!(t, "  video  none received");
+            }
+        }
+        match &self.audio {
+            Some(a) => {
+                let _ = writeln!(
+                    t,
+                    "  audio  {} {}, {} Hz, {} channel(s), {:.0} kbps (peak {:.0})",
+                    a.codec, a.profile, a.sample_rate, a.channels, a.kbps.avg, a.kbps.max
+                );
+            }
+            None => {
+                let _ = writeln!(t, "  audio  none received");
+            }
+        }
+        let _ = writeln!(
+            t,
+            "  sync   audio starts {:+.0} ms from video, skew {:+.1} ms (largest {:.1} ms)",
+            self.alignment.start_offset_ms, self.alignment.skew_ms, self.alignment.max_skew_ms
+        );
+        let _ = writeln!(
+            t,
+            "  gaps   {} video, {} audio (longest {:.0} ms), {} backwards",
+            self.gaps.video, self.gaps.audio, self.gaps.largest_ms, self.gaps.backwards
+        );
+        let _ = writeln!(t, "  total  {:.0} kbps (peak {:.0})", self.total_kbps.avg, self.total_kbps.max);
+        for p in &self.problems {
+            let _ = writeln!(t, "  problem: {p}");
+        }
+        for v in &self.verdicts {
+            let _ = writeln!(t, "  {} {} ({})", if v.pass { "PASS" } else { "FAIL" }, v.name, v.platform);
+            for p in &v.problems {
+                let _ = writeln!(t, "       {:?}: {}", p.severity, p.message);
+            }
+        }
+        t
+    }
+}
+
 fn measured_fps(t: &Track) -> f64 {
     let span = t.span_ms();
     if t.frames < 2 || span <= 0 {

@@ -124,6 +124,9 @@ pub struct OutputManager {
     ended: Mutex<HashSet<MediaKind>>,
     media_failed: Mutex<Option<MediaError>>,
     ended_notify: Notify,
+    video_ready: Notify,
+    recording: Mutex<Option<record::Recording>>,
+    expect_audio: std::sync::atomic::AtomicBool,
 }
 
 impl OutputManager {
@@ -138,7 +141,77 @@ impl OutputManager {
             ended: Mutex::new(HashSet::new()),
             media_failed: Mutex::new(None),
             ended_notify: Notify::new(),
+            video_ready: Notify::new(),
+            recording: Mutex::new(None),
+            expect_audio: std::sync::atomic::AtomicBool::new(true),
         }
+    }
+
+    /// Starts recording the encoded stream to `path` (a new file, created
+    /// now): from the next keyframe, or from the first picture when the
+    /// encoder has not started yet. No second encode.
+    pub fn start_recording(&self, path: &std::path::Path) -> Result<(), record::RecordError> {
+        let mut slot = self.recording.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_some() {
+            return Err(record::RecordError::AlreadyRecording);
+        }
+        let rec = record::Recording::create(path)?;
+        if let Some((v, a)) = self.record_params() {
+            rec.set_params(v, a);
+        }
+        *slot = Some(rec);
+        Ok(())
+    }
+
+    fn record_params(&self) -> Option<(record::VideoParams, Option<record::AudioParams>)> {
+        let h = self.headers.lock().unwrap_or_else(|e| e.into_inner());
+        let v = h.video.clone()?;
+        Some((
+            record::VideoParams {
+                width: v.width as u32,
+                height: v.height as u32,
+                fps: v.fps,
+                sps: v.sps,
+                pps: v.pps,
+                bitrate: v.bitrate_kbps * 1000,
+            },
+            h.audio.clone().map(|a| record::AudioParams {
+                sample_rate: a.sample_rate,
+                channels: a.channels,
+                asc: a.asc,
+                bitrate: a.bitrate_kbps * 1000,
+            }),
+        ))
+    }
+
+    /// Waits until the encoder has given its video configuration (a
+    /// recording can start from then on).
+    pub async fn video_ready(&self) {
+        loop {
+            let notified = self.video_ready.notified();
+            if self.headers.lock().map(|h| h.video.is_some()).unwrap_or(true) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Finishes the recording; `None` when none was running.
+    pub async fn stop_recording(&self) -> Option<record::RecordingSummary> {
+        let rec = self
+            .recording
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()?;
+        tokio::task::spawn_blocking(move || rec.stop()).await.ok()
+    }
+
+    /// The running recording's figures.
+    pub fn recording_status(&self) -> Option<record::RecordingStatus> {
+        self.recording
+            .lock()
+            .ok()
+            .and_then(|r| r.as_ref().map(record::Recording::status))
     }
 
     /// Subscribes to connect/failure events.
@@ -245,7 +318,28 @@ impl OutputManager {
         self.media_failed.lock().ok().and_then(|e| e.clone())
     }
 
+    fn give_record_params(&self) {
+        if let Ok(r) = self.recording.lock() {
+            if let (Some(rec), Some((v, a))) = (r.as_ref(), self.record_params()) {
+                // The writer keeps the first it gets; with audio both configs
+                // arrive before the first packet.
+                if a.is_some() || !self.expects_audio() {
+                    rec.set_params(v, a);
+                }
+            }
+        }
+    }
+
+    fn expects_audio(&self) -> bool {
+        self.expect_audio.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn fan_out(&self, tag: Tag) {
+        if let Ok(r) = self.recording.lock() {
+            if let Some(r) = r.as_ref() {
+                r.push(tag.clone());
+            }
+        }
         let outs = self.outputs.read().unwrap_or_else(|e| e.into_inner());
         for (o, _) in outs.iter() {
             o.push(tag.clone());
@@ -266,6 +360,8 @@ impl MediaSink for OutputManager {
                     h.video = Some(v);
                     h.rebuild_metadata();
                 }
+                self.video_ready.notify_waiters();
+                self.give_record_params();
             }
             MediaMessage::AudioConfig(a) => {
                 if let Ok(mut h) = self.headers.lock() {
@@ -273,6 +369,7 @@ impl MediaSink for OutputManager {
                     h.audio = Some(a);
                     h.rebuild_metadata();
                 }
+                self.give_record_params();
             }
             MediaMessage::Packet(p) => {
                 // Muxed once here; every Output shares these bytes.
@@ -357,6 +454,8 @@ pub struct EngineConfig {
     /// Keep small copies of the outgoing picture for a preview (the app);
     /// headless runs leave it off and pay nothing for it.
     pub preview: bool,
+    /// Record from the first picture to this new file.
+    pub record: Option<std::path::PathBuf>,
 }
 
 impl Default for EngineConfig {
@@ -368,7 +467,25 @@ impl Default for EngineConfig {
             drop_threshold_ms: DEFAULT_DROP_THRESHOLD_MS,
             dynamic_bitrate: false,
             preview: false,
+            record: None,
         }
+    }
+}
+
+/// Why a stream could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A source or an encoder.
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    /// The recording file.
+    #[error(transparent)]
+    Record(#[from] record::RecordError),
+}
+
+impl From<onair_media::SourceError> for EngineError {
+    fn from(e: onair_media::SourceError) -> Self {
+        EngineError::Media(MediaError::Source(e))
     }
 }
 
@@ -388,7 +505,7 @@ pub struct Engine {
 impl Engine {
     /// Starts encoding and every destination. Must be called inside a tokio
     /// runtime.
-    pub fn start(mut config: EngineConfig, dests: Vec<Destination>) -> Result<Self, MediaError> {
+    pub fn start(mut config: EngineConfig, dests: Vec<Destination>) -> Result<Self, EngineError> {
         // Sources first: a missing device is an error before anything goes live.
         let clock = MediaClock::start_now();
         let v = config.pipeline.video;
@@ -437,6 +554,13 @@ impl Engine {
             None => (None, None),
         };
         let media_kinds = 1 + usize::from(audio.is_some());
+        manager
+            .expect_audio
+            .store(audio.is_some(), std::sync::atomic::Ordering::Relaxed);
+        if let Some(path) = &config.record {
+            // Created now: a bad folder fails before anything goes live.
+            manager.start_recording(path)?;
+        }
         let video_kbps = config.pipeline.video.bitrate_kbps;
         let audio_kbps = config.pipeline.audio.map_or(0, |a| a.bitrate_kbps);
         let pipeline = Pipeline::start(config.pipeline, video, audio, clock, manager.clone())?;
@@ -510,8 +634,15 @@ impl Engine {
         self.manager.media_ended(self.media_kinds).await;
     }
 
-    /// Stops encoding, then every Output cleanly; bounded (about 2 s).
-    pub async fn stop(mut self) {
+    /// Stops encoding, finishes any recording, then stops every Output
+    /// cleanly; bounded (about 2 s plus the recording's last write).
+    pub async fn stop(self) {
+        let _ = self.stop_with_recording().await;
+    }
+
+    /// Stops like [`Engine::stop`] and returns the recording's summary, if
+    /// one was running.
+    pub async fn stop_with_recording(mut self) -> Option<record::RecordingSummary> {
         if let Some(c) = self.controller.take() {
             c.abort();
         }
@@ -519,6 +650,8 @@ impl Engine {
             p.stop();
             let _ = tokio::task::spawn_blocking(move || p.join()).await;
         }
+        let summary = self.manager.stop_recording().await;
         self.manager.stop_all().await;
+        summary
     }
 }

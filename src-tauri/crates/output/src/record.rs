@@ -581,6 +581,7 @@ pub struct RecordingSummary {
 }
 
 enum Msg {
+    Params(VideoParams, Option<AudioParams>),
     Tag(Tag),
     Stop,
 }
@@ -608,12 +609,10 @@ pub struct Recording {
 }
 
 impl Recording {
-    /// Creates `path` (never overwrites) and starts the writer thread.
-    pub fn start(
-        path: &Path,
-        video: VideoParams,
-        audio: Option<AudioParams>,
-    ) -> Result<Self, RecordError> {
+    /// Creates `path` (never overwrites, so a bad folder or a name in use
+    /// fails here, before anything is recorded) and starts the writer
+    /// thread. Tags are skipped until [`Recording::set_params`].
+    pub fn create(path: &Path) -> Result<Self, RecordError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
         }
@@ -630,7 +629,7 @@ impl Recording {
         let writer = Writer {
             path: path.to_path_buf(),
             file,
-            frag: Fragmenter::new(video, audio),
+            frag: None,
             moov_at: 0,
             bytes: 0,
             status: status.clone(),
@@ -644,6 +643,11 @@ impl Recording {
             status,
             thread: Some(thread),
         })
+    }
+
+    /// The tracks, once the encoders have given their configuration.
+    pub fn set_params(&self, video: VideoParams, audio: Option<AudioParams>) {
+        let _ = self.tx.try_send(Msg::Params(video, audio));
     }
 
     /// Queues a tag; never blocks. A full queue (the disk fell ~10 s
@@ -680,7 +684,7 @@ impl Recording {
 struct Writer {
     path: PathBuf,
     file: File,
-    frag: Fragmenter,
+    frag: Option<Fragmenter>,
     moov_at: u64,
     bytes: u64,
     status: Arc<Mutex<RecordingStatus>>,
@@ -692,8 +696,15 @@ impl Writer {
         let mut header_written = false;
         while let Ok(msg) = rx.recv() {
             let tag = match msg {
+                Msg::Params(v, a) => {
+                    self.frag.get_or_insert_with(|| Fragmenter::new(v, a));
+                    continue;
+                }
                 Msg::Tag(t) => t,
                 Msg::Stop => break,
+            };
+            let Some(frag) = self.frag.as_mut() else {
+                continue;
             };
             if let Some(e) = self.status.lock().ok().and_then(|s| s.error.clone()) {
                 error = Some(e);
@@ -707,17 +718,16 @@ impl Writer {
                     }
                     let ct = u32::from_be_bytes([0, tag.body[2], tag.body[3], tag.body[4]]);
                     let cts = ((ct << 8) as i32) >> 8;
-                    self.frag
-                        .push_video(tag.pts_ms, cts, tag.keyframe, tag.body.slice(5..))
+                    frag.push_video(tag.pts_ms, cts, tag.keyframe, tag.body.slice(5..))
                 }
                 TagKind::Audio => {
                     if tag.body.len() >= 2 && tag.body[1] == 1 {
-                        self.frag.push_audio(tag.pts_ms, tag.body.slice(2..));
+                        frag.push_audio(tag.pts_ms, tag.body.slice(2..));
                     }
                     None
                 }
             };
-            if !header_written && self.frag.started() {
+            if !header_written && frag.started() {
                 header_written = true;
                 if let Err(e) = self.write_init((0, 0)) {
                     error = Some(e.to_string());
@@ -732,7 +742,13 @@ impl Writer {
             }
         }
         // Finish what there is, even after an error (the file stays playable).
-        let (last, durations) = self.frag.finish();
+        let (last, durations, frames) = match self.frag.as_mut() {
+            Some(f) => {
+                let (last, d) = f.finish();
+                (last, d, (f.v.samples, f.a.samples))
+            }
+            None => (None, (0, 0), (0, 0)),
+        };
         if header_written {
             if let Some(f) = last {
                 if let Err(e) = self.write_fragment(&f) {
@@ -752,8 +768,8 @@ impl Writer {
             path: self.path.display().to_string(),
             bytes: self.bytes,
             duration_ms: durations.0,
-            video_frames: self.frag.v.samples,
-            audio_frames: self.frag.a.samples,
+            video_frames: frames.0,
+            audio_frames: frames.1,
             error: error.clone(),
         };
         if let Ok(mut s) = self.status.lock() {
@@ -765,7 +781,10 @@ impl Writer {
     }
 
     fn write_init(&mut self, durations: (u64, u64)) -> Result<(), RecordError> {
-        let init = self.frag.init_segment(durations);
+        let Some(frag) = &self.frag else {
+            return Ok(());
+        };
+        let init = frag.init_segment(durations);
         let end = self.bytes.max(init.len() as u64);
         self.file
             .seek(SeekFrom::Start(self.moov_at))
@@ -785,7 +804,7 @@ impl Writer {
         self.file.sync_data().map_err(|e| io_err(&self.path, e))?;
         if let Ok(mut s) = self.status.lock() {
             s.bytes = self.bytes;
-            s.duration_ms = self.frag.video_ms();
+            s.duration_ms = self.frag.as_ref().map_or(0, Fragmenter::video_ms);
         }
         Ok(())
     }

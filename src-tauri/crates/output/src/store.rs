@@ -156,6 +156,12 @@ pub enum LoadNotice {
     },
 }
 
+/// Where the app keeps its profiles: `<config dir>/app.onair.studio/profiles.json`
+/// (the Tauri app's `app_config_dir`), for the headless command to read.
+pub fn default_path() -> Option<PathBuf> {
+    dirs::config_dir().map(|d| d.join("app.onair.studio").join("profiles.json"))
+}
+
 /// The profiles file and its backup.
 #[derive(Debug, Clone)]
 pub struct Store {
