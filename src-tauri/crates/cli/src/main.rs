@@ -338,7 +338,10 @@ fn stream(args: StreamArgs, bench_seconds: Option<f64>) -> ExitCode {
     }
     if let Some(p) = &args.record {
         if p.exists() {
-            return usage_error(&format!("{} exists; recordings never overwrite", p.display()));
+            return usage_error(&format!(
+                "{} exists; recordings never overwrite",
+                p.display()
+            ));
         }
     }
     let config = match engine_config(&args) {
@@ -462,7 +465,10 @@ async fn run(
     let recording = engine.stop_with_recording().await;
     let stats = manager.stats();
     if let Some(r) = &recording {
-        println!("{}", serde_json::json!({"event": "recording", "summary": r}));
+        println!(
+            "{}",
+            serde_json::json!({"event": "recording", "summary": r})
+        );
         if let Some(e) = &r.error {
             eprintln!("onair: recording: {e}");
         }
@@ -478,7 +484,9 @@ async fn run(
         let mut r = i.report();
         r.judge(&targets);
         match format {
-            Some(StatsFormat::Json) => println!("{}", serde_json::json!({"event": "check", "report": r})),
+            Some(StatsFormat::Json) => {
+                println!("{}", serde_json::json!({"event": "check", "report": r}))
+            }
             _ => print!("{}", r.to_text()),
         }
         if let Some(path) = &args.report {
@@ -525,7 +533,10 @@ fn judge_targets(path: Option<&std::path::Path>) -> Vec<(String, String, String)
 }
 
 /// Writes the report as pretty JSON, atomically (temp file, rename).
-fn save_report(path: &std::path::Path, r: &onair_output::check::CheckReport) -> std::io::Result<()> {
+fn save_report(
+    path: &std::path::Path,
+    r: &onair_output::check::CheckReport,
+) -> std::io::Result<()> {
     let json = serde_json::to_vec_pretty(r).map_err(std::io::Error::other)?;
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, json)?;

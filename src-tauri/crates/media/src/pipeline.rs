@@ -330,19 +330,39 @@ fn audio_thread(
         bitrate_kbps: settings.bitrate_kbps,
         asc: encoder.audio_specific_config(),
     }));
-    let end_sample = duration.map(|d| d.as_micros() as u64 * sr / 1_000_000);
+    let mut end_sample = duration.map(|d| d.as_micros() as u64 * sr / 1_000_000);
     let mut buf = vec![0f32; AAC_FRAME_SAMPLES * 2];
     let mut next: u64 = 0;
+    // After a stop: chunks still to push through the encoder so the audio
+    // reaches the stop instant (its delay holds the last ~2 frames).
+    let mut draining: Option<u32> = None;
     loop {
-        if stop.is_stopped() {
-            return Ok(());
+        if draining.is_none() && stop.is_stopped() {
+            let now_sample = clock.media_us(std::time::Instant::now()) * sr / 1_000_000;
+            end_sample = Some(end_sample.map_or(now_sample, |e| e.min(now_sample)));
+            let delay_frames = encoder.delay_samples().max(0) as u64 / AAC_FRAME_SAMPLES as u64;
+            draining = Some(delay_frames as u32 + 2);
         }
-        // The chunk [next, next+1024) has been captured once its last sample is.
-        let ready_us = (next + AAC_FRAME_SAMPLES as u64) * 1_000_000 / sr;
-        if stop.sleep_until(clock.instant_at_us(ready_us)) {
-            return Ok(());
+        match &mut draining {
+            Some(0) => return Ok(()),
+            Some(n) => {
+                *n -= 1;
+                // Captured input up to the stop, then silence to flush.
+                if end_sample.is_some_and(|e| next < e) {
+                    source.read(&mut buf, next)?;
+                } else {
+                    buf.fill(0.0);
+                }
+            }
+            None => {
+                // The chunk [next, next+1024) has been captured once its last sample is.
+                let ready_us = (next + AAC_FRAME_SAMPLES as u64) * 1_000_000 / sr;
+                if stop.sleep_until(clock.instant_at_us(ready_us)) {
+                    continue;
+                }
+                source.read(&mut buf, next)?;
+            }
         }
-        source.read(&mut buf, next)?;
         next += AAC_FRAME_SAMPLES as u64;
         for f in encoder.encode(&buf)? {
             if end_sample.is_some_and(|e| f.first_sample >= e as i64) {

@@ -651,7 +651,11 @@ impl CheckReport {
             CheckState::Receiving => "receiving",
             CheckState::Ended => "ended",
         };
-        let _ = writeln!(t, "Stream check: {state}, {:.1} s received", self.duration_s);
+        let _ = writeln!(
+            t,
+            "Stream check: {state}, {:.1} s received",
+            self.duration_s
+        );
         match &self.video {
             Some(v) => {
                 let _ = writeln!(
@@ -696,12 +700,22 @@ impl CheckReport {
             "  gaps   {} video, {} audio (longest {:.0} ms), {} backwards",
             self.gaps.video, self.gaps.audio, self.gaps.largest_ms, self.gaps.backwards
         );
-        let _ = writeln!(t, "  total  {:.0} kbps (peak {:.0})", self.total_kbps.avg, self.total_kbps.max);
+        let _ = writeln!(
+            t,
+            "  total  {:.0} kbps (peak {:.0})",
+            self.total_kbps.avg, self.total_kbps.max
+        );
         for p in &self.problems {
             let _ = writeln!(t, "  problem: {p}");
         }
         for v in &self.verdicts {
-            let _ = writeln!(t, "  {} {} ({})", if v.pass { "PASS" } else { "FAIL" }, v.name, v.platform);
+            let _ = writeln!(
+                t,
+                "  {} {} ({})",
+                if v.pass { "PASS" } else { "FAIL" },
+                v.name,
+                v.platform
+            );
             for p in &v.problems {
                 let _ = writeln!(t, "       {:?}: {}", p.severity, p.message);
             }

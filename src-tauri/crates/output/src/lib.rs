@@ -189,7 +189,12 @@ impl OutputManager {
     pub async fn video_ready(&self) {
         loop {
             let notified = self.video_ready.notified();
-            if self.headers.lock().map(|h| h.video.is_some()).unwrap_or(true) {
+            if self
+                .headers
+                .lock()
+                .map(|h| h.video.is_some())
+                .unwrap_or(true)
+            {
                 return;
             }
             notified.await;
