@@ -130,12 +130,7 @@ fn creator_flow_two_destinations_toggle_wrong_key_restart_and_corrupt_file() {
     let (a, b) = (Nginx::start(), Nginx::start());
     let app = App::start();
 
-    // First launch: no destinations yet, the Destinations screen is shown.
     let s = app.open();
-    assert_eq!(
-        s.attr("#tab-destinations", "aria-selected").as_deref(),
-        Some("true")
-    );
     add_custom(
         &s,
         "Server A",
@@ -165,7 +160,8 @@ fn creator_flow_two_destinations_toggle_wrong_key_restart_and_corrupt_file() {
     let file = std::fs::read_to_string(app.profiles_file()).unwrap();
     assert!(!file.contains(GOOD_KEY), "no key in the profiles file");
 
-    // Go Live: both cards reach Live with bitrate, both servers record.
+    // Go Live: both cards reach Live with bitrate, both servers record (the
+    // stream check, on by default, is the third card).
     s.click("#tab-studio");
     s.click("#go-live");
     let both = s.wait_until(Duration::from_secs(15), |s| {
@@ -264,6 +260,131 @@ fn creator_flow_two_destinations_toggle_wrong_key_restart_and_corrupt_file() {
         s.text("#notice-text")
     );
     assert_eq!(s.count("#profile-list li"), 2, "the backup's destinations");
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn files_in(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    v.retain(|p: &PathBuf| p.extension().is_some_and(|e| e == ext));
+    v.sort();
+    v
+}
+
+/// Seconds of a "● REC 0:04 · 1.2 MB → path" status.
+fn rec_seconds(status: &str) -> u64 {
+    status
+        .split_whitespace()
+        .find(|w| w.contains(':'))
+        .and_then(|t| t.split_once(':'))
+        .and_then(|(m, s)| Some(m.parse::<u64>().ok()? * 60 + s.parse::<u64>().ok()?))
+        .unwrap_or(0)
+}
+
+#[test]
+fn first_launch_goes_live_to_the_stream_check_with_no_setup_and_records_live_or_not() {
+    let app = App::start();
+    let videos = tempfile::tempdir().unwrap();
+
+    // First launch, nothing set up: the Studio, with the stream check as
+    // the one destination.
+    let s = app.open();
+    assert_eq!(s.attr("#tab-studio", "aria-selected").as_deref(), Some("true"));
+    assert_eq!(s.count("#cards .card"), 1);
+    assert_eq!(content(&s, &card(1, ".card-name")), "Stream check");
+    assert!(s.attr("#no-destinations", "hidden").is_none(), "the hint is shown");
+
+    // Recordings go to a folder chosen in Settings.
+    s.click("#tab-settings");
+    s.type_into("#record-folder", &videos.path().display().to_string());
+    s.click("#save-settings");
+    assert!(s.wait_until(Duration::from_secs(5), |s| s
+        .text("#settings-message")
+        .starts_with("Saved")), "{}", s.text("#settings-error"));
+    s.click("#tab-studio");
+
+    // Go Live works with no account: the check receives and reports.
+    s.click("#go-live");
+    assert!(
+        s.wait_until(Duration::from_secs(15), |s| live_with_bitrate(s, 1)),
+        "check card: {:?} {}",
+        content(&s, &card(1, ".card-state")),
+        s.text("#studio-error")
+    );
+    let fact = |s: &Session, k: &str| content(s, &format!("#check-facts dd[data-fact='{k}']"));
+    assert!(
+        s.wait_until(Duration::from_secs(10), |s| fact(s, "Keyframes").starts_with("every 2.00 s")),
+        "facts: {}",
+        content(&s, "#check-facts")
+    );
+    assert!(s.attr("#check-panel", "hidden").is_none());
+    assert!(fact(&s, "Video").starts_with("H.264 Constrained Baseline, level"), "{}", fact(&s, "Video"));
+    assert_eq!(fact(&s, "Resolution"), "1280 × 720");
+    let fps: f64 = fact(&s, "Frame rate").trim_end_matches(" fps").parse().unwrap();
+    assert!((fps - 30.0).abs() < 0.2, "{fps}");
+    assert!(fact(&s, "Audio").starts_with("AAC AAC-LC, 48.0 kHz, stereo"), "{}", fact(&s, "Audio"));
+    assert_eq!(fact(&s, "Timestamp gaps"), "none");
+    // No destination saved: judged against every platform preset; the
+    // defaults pass them all.
+    assert!(s.count("#check-verdicts li") >= 4);
+    assert_eq!(s.count("#check-verdicts .verdict[data-pass='false']"), 0, "{}", content(&s, "#check-verdicts"));
+    assert!(content(&s, "#check-verdicts").contains("Twitch"));
+
+    // The report can be saved.
+    s.click("#save-report");
+    assert!(s.wait_until(Duration::from_secs(5), |s| s.text("#check-saved").starts_with("Saved to")));
+    let reports = files_in(videos.path(), "json");
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let r = json(&reports[0]);
+    assert_eq!(r["video"]["width"], 1280);
+    assert_eq!(r["audio"]["codec"], "AAC");
+    assert!(r["verdicts"].as_array().unwrap().len() >= 4);
+
+    // Record while live: from the same encode.
+    s.click("#record");
+    assert!(
+        s.wait_until(Duration::from_secs(10), |s| rec_seconds(&s.text("#rec-status")) >= 3),
+        "rec status: {}",
+        s.text("#rec-status")
+    );
+    screenshot(&app, "studio-check.png");
+    s.click("#record");
+    assert!(s.wait_until(Duration::from_secs(10), |s| s.text("#rec-status").starts_with("Saved")), "{}", s.text("#rec-status"));
+    assert_eq!(s.text("#go-live"), "End Stream", "the stream goes on");
+    assert!(live_with_bitrate(&s, 1));
+    let mp4s = files_in(videos.path(), "mp4");
+    assert_eq!(mp4s.len(), 1);
+    assert!(mp4s[0].file_name().unwrap().to_string_lossy().starts_with("OnAir "));
+    assert_eq!(decode_errors(&mp4s[0]), "");
+    let d = onair_tests::num(&onair_tests::ffprobe_json(&mp4s[0], &["-show_entries", "format=duration"])["format"]["duration"]);
+    assert!(d >= 2.0, "{d} s recorded");
+
+    // End Stream: the check says it ended.
+    s.click("#go-live");
+    assert!(s.wait_until(Duration::from_secs(5), |s| content(s, "#check-state").starts_with("Ended")), "{}", content(&s, "#check-state"));
+    assert_eq!(s.text("#go-live"), "Go Live");
+
+    // Record while not live: the sources start just for the recording.
+    s.click("#record");
+    assert!(
+        s.wait_until(Duration::from_secs(10), |s| rec_seconds(&s.text("#rec-status")) >= 2),
+        "rec status: {} {}",
+        s.text("#rec-status"),
+        s.text("#studio-error")
+    );
+    assert!(s.attr("#preview-idle", "hidden").is_some(), "the preview runs while recording");
+    assert_eq!(s.text("#go-live"), "Go Live");
+    s.click("#record");
+    assert!(s.wait_until(Duration::from_secs(10), |s| s.text("#rec-status").starts_with("Saved")));
+    let mp4s = files_in(videos.path(), "mp4");
+    assert_eq!(mp4s.len(), 2, "{mp4s:?}");
+    for f in &mp4s {
+        assert_eq!(decode_errors(f), "", "{}", f.display());
+    }
 }
 
 /// The whole app's memory (the Rust process and its WebKit processes, by

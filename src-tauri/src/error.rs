@@ -23,6 +23,10 @@ pub enum ErrorKind {
     Store,
     /// No such profile.
     NotFound,
+    /// The recording could not start or be written.
+    Record,
+    /// Stop recording while not recording.
+    NotRecording,
 }
 
 /// A command's error.

@@ -18,8 +18,10 @@ pub struct AppState {
     pub notice: Mutex<Option<String>>,
     /// Where stream keys live.
     pub keys: Arc<dyn KeyStore>,
-    /// The live stream, if any.
+    /// The running engine (streaming, recording or both), if any.
     pub live: tokio::sync::Mutex<Option<Live>>,
+    /// The stream check's report when the last stream ended.
+    pub last_check: Mutex<Option<onair_output::check::CheckReport>>,
 }
 
 impl AppState {
@@ -46,15 +48,37 @@ impl AppState {
             notice: Mutex::new(notice),
             keys,
             live: tokio::sync::Mutex::new(None),
+            last_check: Mutex::new(None),
         }
     }
 }
 
-/// A live multistream: the engine, which profile each Output belongs to,
-/// and the tasks feeding the UI.
+/// The running engine: streaming to destinations, recording, or both;
+/// which profile each Output belongs to, the stream check, and the tasks
+/// feeding the UI.
 pub struct Live {
     pub engine: Engine,
-    /// (profile id, Output index, on) in the order they were started.
+    /// (profile id, Output index, on) of the current stream.
     pub outputs: crate::commands::studio::OutputMap,
+    /// The current stream's check, if on.
+    pub check: crate::commands::studio::CheckSlot,
+    /// Streaming to destinations (else only recording).
+    pub streaming: Arc<std::sync::atomic::AtomicBool>,
     pub tasks: Vec<tauri::async_runtime::JoinHandle<()>>,
+}
+
+impl Live {
+    /// Streaming to destinations (not only recording).
+    pub fn is_streaming(&self) -> bool {
+        self.streaming.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Stops the UI feeds and the engine (recording finished, Outputs
+    /// stopped cleanly).
+    pub async fn shut_down(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.engine.stop().await;
+    }
 }

@@ -25,18 +25,54 @@ export const commands = {
 	saveSettings: (settings: Settings_Deserialize) => typedError<Settings_Serialize, AppError>(__TAURI_INVOKE("save_settings", { settings })),
 	/**  Cameras and microphones (and the test sources). */
 	listSources: () => __TAURI_INVOKE<Sources>("list_sources"),
-	/**  Starts every enabled destination at once. */
+	/**
+	 *  Starts every enabled destination at once, and the stream check (unless
+	 *  switched off in Settings). While recording, the running encode goes to
+	 *  them too.
+	 */
 	startStream: (onUpdate: Channel<LiveUpdate_Deserialize>, onPreview: Channel<PreviewUpdate>) => typedError<null, AppError>(__TAURI_INVOKE("start_stream", { onUpdate, onPreview })),
 	/**
 	 *  Switches one destination off (cleanly) or back on while the others stay
 	 *  live.
 	 */
 	setDestinationLive: (id: string, on: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_destination_live", { id, on })),
-	/**  Ends the stream on every destination (bounded, about 2 s). */
-	endStream: () => typedError<null, AppError>(__TAURI_INVOKE("end_stream")),
+	/**
+	 *  Ends the stream on every destination (bounded, about 2 s); a running
+	 *  recording goes on. Returns the stream check's final report.
+	 */
+	endStream: () => typedError<CheckReport_Serialize | null, AppError>(__TAURI_INVOKE("end_stream")),
+	/**
+	 *  Starts recording to a new file in the recordings folder: from the next
+	 *  keyframe of the running encode, or, when not live, by starting the
+	 *  camera and microphone just for the recording. Returns the file's path.
+	 */
+	startRecording: (onUpdate: Channel<LiveUpdate_Deserialize>, onPreview: Channel<PreviewUpdate>) => typedError<string, AppError>(__TAURI_INVOKE("start_recording", { onUpdate, onPreview })),
+	/**
+	 *  Finishes the recording (its last fragment and durations). When not
+	 *  streaming, the camera and microphone stop too.
+	 */
+	stopRecording: () => typedError<RecordingSummary_Serialize, AppError>(__TAURI_INVOKE("stop_recording")),
+	/**
+	 *  Saves the stream check's report (the running one, else the last) as
+	 *  JSON next to the recordings; returns the file's path.
+	 */
+	saveCheckReport: () => typedError<string, AppError>(__TAURI_INVOKE("save_check_report")),
 };
 
 /* Types */
+/**  Audio against video timestamps. */
+export type Alignment = {
+	/**  First audio timestamp − first video timestamp, ms. */
+	start_offset_ms: number | null,
+	/**
+	 *  Audio − video timestamp as the tags arrive, over the last seconds, ms
+	 *  (what a player's buffer sees; a growing value is drift).
+	 */
+	skew_ms: number | null,
+	/**  The largest |skew| seen, ms. */
+	max_skew_ms: number | null,
+};
+
 /**  A command's error. */
 export type AppError = {
 	/**  What kind. */
@@ -67,6 +103,92 @@ export type AppInfo_Serialize = {
 	/**  `None` when the credential store works, else why it does not. */
 	key_store_problem: string | null,
 };
+
+/**  The audio track as received. */
+export type AudioReport = {
+	/**  "AAC"… */
+	codec: string,
+	/**  "AAC-LC"… */
+	profile: string,
+	/**  Hz. */
+	sample_rate: number,
+	/**  1 mono, 2 stereo. */
+	channels: number,
+	/**  kbit/s over the stream, and the busiest second. */
+	kbps: Spread,
+	/**  Frames received. */
+	frames: number | null,
+};
+
+/**  Everything the stream check knows, for people and for files. */
+export type CheckReport = CheckReport_Serialize | CheckReport_Deserialize;
+
+/**  Everything the stream check knows, for people and for files. */
+export type CheckReport_Deserialize = {
+	/**  Where it is. */
+	state: CheckState,
+	/**
+	 *  Publish sessions seen (a reconnect makes a new one; figures are of
+	 *  the latest).
+	 */
+	sessions: number,
+	/**  Media seconds received (video timestamps span). */
+	duration_s: number | null,
+	/**  Video track, once its sequence header arrived. */
+	video?: VideoReport | null,
+	/**  Audio track, once its sequence header arrived. */
+	audio?: AudioReport | null,
+	/**  Audio against video. */
+	alignment: Alignment,
+	/**  Timestamp gaps. */
+	gaps: Gaps,
+	/**  kbit/s of everything, average and busiest second. */
+	total_kbps: Spread,
+	/**  `encoder` from `onMetaData`. */
+	encoder: string,
+	/**  What is wrong with the stream itself (not preset-specific). */
+	problems: string[],
+	/**  One per destination checked. */
+	verdicts: Verdict[],
+};
+
+/**  Everything the stream check knows, for people and for files. */
+export type CheckReport_Serialize = {
+	/**  Where it is. */
+	state: CheckState,
+	/**
+	 *  Publish sessions seen (a reconnect makes a new one; figures are of
+	 *  the latest).
+	 */
+	sessions: number,
+	/**  Media seconds received (video timestamps span). */
+	duration_s: number | null,
+	/**  Video track, once its sequence header arrived. */
+	video: VideoReport | null,
+	/**  Audio track, once its sequence header arrived. */
+	audio: AudioReport | null,
+	/**  Audio against video. */
+	alignment: Alignment,
+	/**  Timestamp gaps. */
+	gaps: Gaps,
+	/**  kbit/s of everything, average and busiest second. */
+	total_kbps: Spread,
+	/**  `encoder` from `onMetaData`. */
+	encoder: string,
+	/**  What is wrong with the stream itself (not preset-specific). */
+	problems: string[],
+	/**  One per destination checked. */
+	verdicts: Verdict[],
+};
+
+/**  Where the check is. */
+export type CheckState = 
+/**  Nothing received yet. */
+"waiting" | 
+/**  A publisher is sending. */
+"receiving" | 
+/**  The publisher stopped. */
+"ended";
 
 /**  One destination card. */
 export type DestinationUpdate = DestinationUpdate_Serialize | DestinationUpdate_Deserialize;
@@ -127,7 +249,23 @@ export type ErrorKind =
 /**  The profiles file could not be written. */
 "store" | 
 /**  No such profile. */
-"not_found";
+"not_found" | 
+/**  The recording could not start or be written. */
+"record" | 
+/**  Stop recording while not recording. */
+"not_recording";
+
+/**  Holes and steps back in the timestamps. */
+export type Gaps = {
+	/**  Video gaps longer than twice the frame spacing. */
+	video: number | null,
+	/**  Audio gaps longer than twice the frame duration. */
+	audio: number | null,
+	/**  Longest gap, ms. */
+	largest_ms: number | null,
+	/**  Timestamps that went backwards within a track. */
+	backwards: number | null,
+};
 
 /**  Where the latency figure comes from. */
 export type LatencySource = 
@@ -176,6 +314,12 @@ export type LiveUpdate_Deserialize = {
 	mic_lost: boolean,
 	/**  Video bitrate the encoder runs at now, kbit/s. */
 	video_kbps: number,
+	/**  Streaming to destinations (not only recording). */
+	streaming: boolean,
+	/**  The stream check's report, judged against every saved destination. */
+	check?: CheckReport_Deserialize | null,
+	/**  The running recording. */
+	recording?: RecordingStatus_Deserialize | null,
 };
 
 /**  Pushed once a second while live. */
@@ -194,6 +338,12 @@ export type LiveUpdate_Serialize = {
 	mic_lost: boolean,
 	/**  Video bitrate the encoder runs at now, kbit/s. */
 	video_kbps: number,
+	/**  Streaming to destinations (not only recording). */
+	streaming: boolean,
+	/**  The stream check's report, judged against every saved destination. */
+	check: CheckReport_Serialize | null,
+	/**  The running recording. */
+	recording: RecordingStatus_Serialize | null,
 };
 
 /**  Connection state of an Output. */
@@ -407,6 +557,68 @@ export type ProfileView = {
 	problems: Problem[],
 };
 
+/**  Live figures of a running recording. */
+export type RecordingStatus = RecordingStatus_Serialize | RecordingStatus_Deserialize;
+
+/**  Live figures of a running recording. */
+export type RecordingStatus_Deserialize = {
+	/**  The file. */
+	path: string,
+	/**  Bytes on disk so far. */
+	bytes: number | null,
+	/**  Media time on disk so far, ms. */
+	duration_ms: number | null,
+	/**  Set when the recording stopped by itself. */
+	error?: string | null,
+};
+
+/**  Live figures of a running recording. */
+export type RecordingStatus_Serialize = {
+	/**  The file. */
+	path: string,
+	/**  Bytes on disk so far. */
+	bytes: number | null,
+	/**  Media time on disk so far, ms. */
+	duration_ms: number | null,
+	/**  Set when the recording stopped by itself. */
+	error: string | null,
+};
+
+/**  What a finished recording holds. */
+export type RecordingSummary = RecordingSummary_Serialize | RecordingSummary_Deserialize;
+
+/**  What a finished recording holds. */
+export type RecordingSummary_Deserialize = {
+	/**  The file. */
+	path: string,
+	/**  Bytes written. */
+	bytes: number | null,
+	/**  Media time of the video track, ms (first frame to the end of the last). */
+	duration_ms: number | null,
+	/**  Video frames. */
+	video_frames: number | null,
+	/**  Audio frames. */
+	audio_frames: number | null,
+	/**  Why it ended early, if it did. */
+	error?: string | null,
+};
+
+/**  What a finished recording holds. */
+export type RecordingSummary_Serialize = {
+	/**  The file. */
+	path: string,
+	/**  Bytes written. */
+	bytes: number | null,
+	/**  Media time of the video track, ms (first frame to the end of the last). */
+	duration_ms: number | null,
+	/**  Video frames. */
+	video_frames: number | null,
+	/**  Audio frames. */
+	audio_frames: number | null,
+	/**  Why it ended early, if it did. */
+	error: string | null,
+};
+
 /**  The result of saving a profile. */
 export type Saved = {
 	/**  The profile as stored. */
@@ -448,6 +660,18 @@ export type Settings_Deserialize = {
 	video_source?: string,
 	/**  `tone`, `mic`, `mic:NAME` or `none`. */
 	audio_source?: string,
+	/**
+	 *  Go Live also streams to the built-in stream check (on by default:
+	 *  with no destination saved, it is where a first Go Live goes).
+	 */
+	stream_check?: boolean,
+	/**
+	 *  Folder for recordings and saved check reports (empty: the system's
+	 *  Videos folder).
+	 */
+	record_folder?: string,
+	/**  Recording file name: `{date}`, `{time}` and `{datetime}` are filled in. */
+	record_pattern?: string,
 };
 
 /**  Stream settings. */
@@ -472,6 +696,18 @@ export type Settings_Serialize = {
 	video_source: string,
 	/**  `tone`, `mic`, `mic:NAME` or `none`. */
 	audio_source: string,
+	/**
+	 *  Go Live also streams to the built-in stream check (on by default:
+	 *  with no destination saved, it is where a first Go Live goes).
+	 */
+	stream_check: boolean,
+	/**
+	 *  Folder for recordings and saved check reports (empty: the system's
+	 *  Videos folder).
+	 */
+	record_folder: string,
+	/**  Recording file name: `{date}`, `{time}` and `{datetime}` are filled in. */
+	record_pattern: string,
 };
 
 /**  How bad a problem is. */
@@ -497,12 +733,62 @@ export type Sources = {
 	audio: SourceOption[],
 };
 
+/**  Minimum and largest of something, and its mean. */
+export type Spread = {
+	/**  Mean. */
+	avg: number | null,
+	/**  Largest. */
+	max: number | null,
+};
+
 /**  How a platform may be reached. */
 export type Transport = 
 /**  `rtmp://` or `rtmps://`. */
 "either" | 
 /**  `rtmps://` only. */
 "rtmps";
+
+/**  Would this destination take the stream? */
+export type Verdict = {
+	/**  The destination's name (a saved profile) or the platform's. */
+	name: string,
+	/**  Platform preset id. */
+	platform: string,
+	/**  No error-level problem. */
+	pass: boolean,
+	/**  What the preset objects to. */
+	problems: Problem[],
+};
+
+/**  The video track as received. */
+export type VideoReport = {
+	/**  "H.264", "HEVC"… */
+	codec: string,
+	/**  "High", "Main", "Constrained Baseline"… */
+	profile: string,
+	/**  "3.1"… */
+	level: string,
+	/**  Picture size from the SPS (cropping applied). */
+	width: number,
+	/**  Picture size from the SPS. */
+	height: number,
+	/**  Frames per second measured from the timestamps. */
+	fps: number | null,
+	/**  Frame rate `onMetaData` announced (0 if none). */
+	fps_declared: number | null,
+	/**  Seconds between keyframes (0 until two have arrived). */
+	keyframe_interval_s: Spread,
+	/**  kbit/s over the stream, and the busiest second. */
+	kbps: Spread,
+	/**  Frames received. */
+	frames: number | null,
+	/**  Keyframes received. */
+	keyframes: number | null,
+	/**  Frames flagged key that carry no IDR picture. */
+	keyframes_without_idr: number | null,
+	/**  B-frames in use (composition offsets seen). */
+	b_frames: boolean,
+};
 
 /* Tauri Specta runtime */
 async function typedError<T, E>(result: Promise<T>): Promise<{ status: "ok"; data: T } | { status: "error"; error: E }> {

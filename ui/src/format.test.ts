@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import {
   cardState,
+  checkFacts,
+  recordingText,
   congestionTone,
   errorLabel,
   formatBitrate,
@@ -104,5 +106,48 @@ describe("preview", () => {
     expect(red[0]).toBeGreaterThan(250);
     expect(red[1]).toBeLessThan(5);
     expect(red[2]).toBeLessThan(5);
+  });
+});
+
+describe("stream check and recording", () => {
+  const report = {
+    state: "receiving",
+    duration_s: 12.3,
+    video: {
+      codec: "H.264",
+      profile: "Constrained Baseline",
+      level: "3.1",
+      width: 1280,
+      height: 720,
+      fps: 29.97,
+      keyframe_interval_s: { avg: 2, max: 2.03 },
+      kbps: { avg: 2987.6, max: 3400 },
+    },
+    audio: { codec: "AAC", profile: "AAC-LC", sample_rate: 48000, channels: 2, kbps: { avg: 160.2, max: 161 } },
+    alignment: { start_offset_ms: 0, skew_ms: -51.9, max_skew_ms: 53.1 },
+    gaps: { video: 0, audio: 1, largest_ms: 480, backwards: 0 },
+  };
+
+  it("lists what the ingest received in words", () => {
+    const facts = Object.fromEntries(checkFacts(report));
+    expect(facts["Video"]).toBe("H.264 Constrained Baseline, level 3.1");
+    expect(facts["Resolution"]).toBe("1280 × 720");
+    expect(facts["Frame rate"]).toBe("29.97 fps");
+    expect(facts["Keyframes"]).toBe("every 2.00 s (max 2.03 s)");
+    expect(facts["Video bitrate"]).toBe("2.99 Mbps (peak 3.40 Mbps)");
+    expect(facts["Audio"]).toBe("AAC AAC-LC, 48.0 kHz, stereo, 160 kbps");
+    expect(facts["A/V sync"]).toBe("starts 0 ms, skew -52 ms (max 53 ms)");
+    expect(facts["Timestamp gaps"]).toBe("1 (longest 480 ms)");
+  });
+
+  it("says waiting before the video arrives", () => {
+    const facts = Object.fromEntries(checkFacts({ ...report, video: null, audio: null }));
+    expect(facts["Video"]).toBe("waiting");
+    expect(facts["Audio"]).toBe("none");
+  });
+
+  it("shows a recording's length and size", () => {
+    expect(recordingText(72_500, 5 * 1024 * 1024)).toBe("1:12 · 5.0 MB");
+    expect(recordingText(3_600_000, 2048 * 1024 * 1024)).toBe("1:00:00 · 2.00 GB");
   });
 });

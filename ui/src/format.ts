@@ -156,3 +156,80 @@ export function pushHistory(h: number[], v: number, max = 60): number[] {
   next.push(Number.isFinite(v) ? v : 0);
   return next;
 }
+
+/** A number from Rust (f64 serialises NaN as null). */
+type N = number | null;
+const n = (x: N | undefined): number => (x == null || !Number.isFinite(x) ? 0 : x);
+
+/** The stream check report as it comes from Rust (the fields the UI shows). */
+export interface CheckView {
+  state: string;
+  duration_s: N;
+  video?: {
+    codec: string;
+    profile: string;
+    level: string;
+    width: number;
+    height: number;
+    fps: N;
+    keyframe_interval_s: { avg: N; max: N };
+    kbps: { avg: N; max: N };
+  } | null;
+  audio?: {
+    codec: string;
+    profile: string;
+    sample_rate: number;
+    channels: number;
+    kbps: { avg: N; max: N };
+  } | null;
+  alignment: { start_offset_ms: N; skew_ms: N; max_skew_ms: N };
+  gaps: { video: N; audio: N; largest_ms: N; backwards: N };
+}
+
+/** The stream check's facts, as (label, value) rows. */
+export function checkFacts(r: CheckView): [string, string][] {
+  const v = r.video ?? null;
+  const a = r.audio ?? null;
+  const signed = (x: N) => `${n(x) > 0 ? "+" : ""}${Math.round(n(x))} ms`;
+  const gaps = n(r.gaps.video) + n(r.gaps.audio);
+  const channels = (c: number) => (c === 1 ? "mono" : c === 2 ? "stereo" : `${c} ch`);
+  return [
+    ["Video", v ? `${v.codec} ${v.profile}, level ${v.level}` : "waiting"],
+    ["Resolution", v && v.width ? `${v.width} × ${v.height}` : "—"],
+    ["Frame rate", v && n(v.fps) ? `${n(v.fps).toFixed(2)} fps` : "—"],
+    [
+      "Keyframes",
+      v && n(v.keyframe_interval_s.avg)
+        ? `every ${n(v.keyframe_interval_s.avg).toFixed(2)} s (max ${n(v.keyframe_interval_s.max).toFixed(2)} s)`
+        : "—",
+    ],
+    ["Video bitrate", v ? `${formatBitrate(n(v.kbps.avg))} (peak ${formatBitrate(n(v.kbps.max))})` : "—"],
+    [
+      "Audio",
+      a
+        ? `${a.codec} ${a.profile}, ${(a.sample_rate / 1000).toFixed(1)} kHz, ${channels(a.channels)}, ${formatBitrate(n(a.kbps.avg))}`
+        : "none",
+    ],
+    [
+      "A/V sync",
+      `starts ${signed(r.alignment.start_offset_ms)}, skew ${signed(r.alignment.skew_ms)} (max ${Math.round(n(r.alignment.max_skew_ms))} ms)`,
+    ],
+    [
+      "Timestamp gaps",
+      gaps === 0 && n(r.gaps.backwards) === 0
+        ? "none"
+        : `${gaps} (longest ${Math.round(n(r.gaps.largest_ms))} ms)${n(r.gaps.backwards) ? `, ${n(r.gaps.backwards)} backwards` : ""}`,
+    ],
+  ];
+}
+
+/** Seconds received, for the check's state line. */
+export function secondsText(s: N): string {
+  return `${n(s).toFixed(1)} s`;
+}
+
+/** A recording's running figures: "0:12 · 4.5 MB". */
+export function recordingText(durationMs: N, bytes: N): string {
+  const mb = n(bytes) / (1024 * 1024);
+  return `${formatUptime(n(durationMs) / 1000)} · ${mb >= 1000 ? `${(mb / 1024).toFixed(2)} GB` : `${mb.toFixed(1)} MB`}`;
+}

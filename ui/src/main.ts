@@ -16,6 +16,8 @@ import {
 } from "./bindings";
 import {
   cardState,
+  checkFacts,
+  type CheckView,
   congestionTone,
   formatBitrate,
   formatLatency,
@@ -25,6 +27,8 @@ import {
   latencyHelp,
   meterFill,
   pushHistory,
+  recordingText,
+  secondsText,
   serverUrlProblem,
 } from "./format";
 
@@ -34,6 +38,7 @@ let platforms: Platform[] = [];
 let profiles: ProfileView[] = [];
 let settings: Settings | null = null;
 let live = false;
+let recording = false;
 let editing: string | null = null;
 const history = new Map<string, number[]>();
 
@@ -78,6 +83,7 @@ function errText(e: AppError): string {
 
 // ---------- platform icon ----------
 const platformColours: Record<string, string> = {
+  check: "#2f9e6e",
   twitch: "#9146ff",
   youtube: "#ff0033",
   facebook: "#1877f2",
@@ -87,8 +93,12 @@ const platformColours: Record<string, string> = {
 };
 
 function platformName(id: string): string {
+  if (id === "check") return "Stream check";
   return platforms.find((p) => p.id === id)?.name ?? id;
 }
+
+/** The built-in stream check, shown as a destination card. */
+const CHECK_ID = "check";
 
 function icon(el: HTMLElement, platform: string) {
   el.textContent = platformName(platform).slice(0, 1);
@@ -101,7 +111,26 @@ const goLive = $<HTMLButtonElement>("go-live");
 const studioError = $<HTMLDivElement>("studio-error");
 
 function renderCards() {
-  const enabled = profiles.filter((p) => p.enabled);
+  const checkOn = settings?.stream_check ?? true;
+  const enabled: { id: string; name: string; platform: string; detail: string }[] = profiles
+    .filter((p) => p.enabled)
+    .map((p) => {
+      const problems = p.problems.filter((x) => x.severity === "error");
+      return {
+        id: p.id,
+        name: p.name,
+        platform: p.platform,
+        detail: !p.has_key ? "No stream key set" : problems.map((x) => x.message).join(" "),
+      };
+    });
+  if (checkOn) {
+    enabled.push({
+      id: CHECK_ID,
+      name: "Stream check",
+      platform: "check",
+      detail: "A test server inside OnAir: it reports what a platform receives.",
+    });
+  }
   $("no-destinations").hidden = profiles.length > 0;
   const tpl = $<HTMLTemplateElement>("card-template");
   const want = new Set(live ? Array.from(cards.children).map((c) => (c as HTMLElement).dataset.id ?? "") : enabled.map((p) => p.id));
@@ -130,15 +159,58 @@ function renderCards() {
     const st = node.querySelector<HTMLElement>(".card-state")!;
     st.textContent = "Ready";
     st.dataset.tone = "idle";
-    const problems = p.problems.filter((x) => x.severity === "error");
-    node.querySelector(".card-detail")!.textContent = !p.has_key
-      ? "No stream key set"
-      : problems.map((x) => x.message).join(" ");
+    node.querySelector(".card-detail")!.textContent = p.detail;
     cards.appendChild(node);
   }
-  $("summary").textContent = enabled.length
-    ? `Goes live to ${enabled.length} destination${enabled.length > 1 ? "s" : ""}.`
-    : "Turn on a destination to go live.";
+  const platformsOn = enabled.filter((p) => p.id !== CHECK_ID).length;
+  $("summary").textContent = platformsOn
+    ? `Goes live to ${platformsOn} destination${platformsOn > 1 ? "s" : ""}${checkOn ? " and the stream check" : ""}.`
+    : checkOn
+      ? "Goes live to the stream check only: no account needed."
+      : "Turn on a destination or the stream check to go live.";
+}
+
+function renderCheck(r: CheckView & { verdicts: { name: string; platform: string; pass: boolean; problems: { message: string; severity: string }[] }[]; problems: string[] }) {
+  $("check-panel").hidden = false;
+  const states: Record<string, string> = { waiting: "Waiting for the stream…", receiving: "Receiving", ended: "Ended" };
+  $("check-state").textContent = `${states[r.state] ?? r.state} · ${secondsText(r.duration_s)} received`;
+  $("check-facts").replaceChildren(
+    ...checkFacts(r).map(([k, v]) => {
+      const d = document.createElement("div");
+      const dt = document.createElement("dt");
+      dt.textContent = k;
+      const dd = document.createElement("dd");
+      dd.textContent = v;
+      dd.dataset.fact = k;
+      d.append(dt, dd);
+      return d;
+    }),
+  );
+  $("check-problems").replaceChildren(
+    ...r.problems.map((p) => {
+      const li = document.createElement("li");
+      li.textContent = p;
+      li.dataset.severity = "warning";
+      return li;
+    }),
+  );
+  $("check-verdicts").replaceChildren(
+    ...r.verdicts.map((v) => {
+      const li = document.createElement("li");
+      li.dataset.platform = v.platform;
+      const mark = document.createElement("span");
+      mark.className = "verdict";
+      mark.dataset.pass = String(v.pass);
+      mark.textContent = v.pass ? "Pass" : "Fail";
+      const name = document.createElement("span");
+      name.textContent = v.name;
+      const why = document.createElement("span");
+      why.className = "why";
+      why.textContent = v.problems.map((p) => p.message).join(" ");
+      li.append(mark, name, why);
+      return li;
+    }),
+  );
 }
 
 function drawGraph(canvas: HTMLCanvasElement, values: number[], tone: string) {
@@ -192,6 +264,12 @@ function updateCard(d: DestinationUpdate) {
 
 function onUpdate(u: LiveUpdate) {
   for (const d of u.destinations) updateCard(d);
+  if (u.check) renderCheck(u.check);
+  setRecording(u.recording != null);
+  if (u.recording) {
+    const r = u.recording;
+    $("rec-status").textContent = r.error ? `Recording stopped: ${r.error}` : `● REC ${recordingText(r.duration_ms, r.bytes)} → ${r.path}`;
+  }
   const peak = u.audio_peak_dbfs ?? null;
   const rms = u.audio_rms_dbfs ?? null;
   $("meter-peak").style.width = `${Math.round(meterFill(peak) * 100)}%`;
@@ -227,13 +305,66 @@ function setLive(on: boolean) {
   goLive.setAttribute("aria-pressed", String(on));
   $("on-air").textContent = on ? "● On air" : "Off air";
   $("on-air").classList.toggle("live", on);
-  for (const id of ["video-source", "audio-source"]) $<HTMLSelectElement>(id).disabled = on;
+  for (const id of ["video-source", "audio-source"]) $<HTMLSelectElement>(id).disabled = on || recording;
   for (const t of cards.querySelectorAll<HTMLInputElement>(".card-toggle")) t.disabled = !on;
-  if (!on) {
+  if (!on && !recording) {
     $("preview-idle").hidden = false;
     $("warnings").textContent = "";
   }
 }
+
+const recordButton = $<HTMLButtonElement>("record");
+
+function setRecording(on: boolean) {
+  if (on === recording) return;
+  recording = on;
+  recordButton.classList.toggle("recording", on);
+  recordButton.setAttribute("aria-pressed", String(on));
+  $("record-label").textContent = on ? "Stop recording" : "Record";
+  for (const id of ["video-source", "audio-source"]) $<HTMLSelectElement>(id).disabled = on || live;
+  if (!on && !live) $("preview-idle").hidden = false;
+}
+
+function feeds(): [Channel<LiveUpdate>, Channel<PreviewUpdate>] {
+  const updates = new Channel<LiveUpdate>();
+  updates.onmessage = onUpdate;
+  const frames = new Channel<PreviewUpdate>();
+  frames.onmessage = onPreview;
+  return [updates, frames];
+}
+
+recordButton.addEventListener("click", async () => {
+  studioError.textContent = "";
+  recordButton.disabled = true;
+  if (recording) {
+    const r = await commands.stopRecording();
+    recordButton.disabled = false;
+    if (r.status === "error") {
+      studioError.textContent = errText(r.error);
+      return;
+    }
+    setRecording(false);
+    const s = r.data;
+    $("rec-status").textContent = s.error
+      ? `Recording ended early: ${s.error}. Saved up to there: ${s.path}`
+      : `Saved ${recordingText(s.duration_ms, s.bytes)} → ${s.path}`;
+    return;
+  }
+  const [updates, frames] = feeds();
+  const r = await commands.startRecording(updates, frames);
+  recordButton.disabled = false;
+  if (r.status === "error") {
+    studioError.textContent = errText(r.error);
+    return;
+  }
+  setRecording(true);
+  $("rec-status").textContent = `● REC starting → ${r.data}`;
+});
+
+$("save-report").addEventListener("click", async () => {
+  const r = await commands.saveCheckReport();
+  $("check-saved").textContent = r.status === "error" ? errText(r.error) : `Saved to ${r.data}`;
+});
 
 goLive.addEventListener("click", async () => {
   studioError.textContent = "";
@@ -241,6 +372,7 @@ goLive.addEventListener("click", async () => {
   if (live) {
     const r = await commands.endStream();
     if (r.status === "error") studioError.textContent = errText(r.error);
+    else if (r.data) renderCheck(r.data);
     setLive(false);
     for (const c of cards.querySelectorAll<HTMLElement>(".card")) {
       const st = c.querySelector<HTMLElement>(".card-state")!;
@@ -259,10 +391,8 @@ goLive.addEventListener("click", async () => {
     c.textContent = "Connecting";
     c.dataset.tone = "warn";
   }
-  const updates = new Channel<LiveUpdate>();
-  updates.onmessage = onUpdate;
-  const frames = new Channel<PreviewUpdate>();
-  frames.onmessage = onPreview;
+  const [updates, frames] = feeds();
+  $("check-saved").textContent = "";
   const r = await commands.startStream(updates, frames);
   goLive.disabled = false;
   if (r.status === "error") {
@@ -456,6 +586,9 @@ function fillSettings(s: Settings) {
   $<HTMLSelectElement>("audio-kbps").value = String(s.audio_kbps);
   $<HTMLInputElement>("drop-ms").value = String(s.drop_threshold_ms);
   $<HTMLInputElement>("dynamic").checked = s.dynamic_bitrate;
+  $<HTMLInputElement>("stream-check").checked = s.stream_check;
+  $<HTMLInputElement>("record-folder").value = s.record_folder;
+  $<HTMLInputElement>("record-pattern").value = s.record_pattern;
 }
 
 $<HTMLFormElement>("settings-form").addEventListener("submit", async (e) => {
@@ -472,6 +605,9 @@ $<HTMLFormElement>("settings-form").addEventListener("submit", async (e) => {
     audio_kbps: Number($<HTMLSelectElement>("audio-kbps").value),
     drop_threshold_ms: Number($<HTMLInputElement>("drop-ms").value),
     dynamic_bitrate: $<HTMLInputElement>("dynamic").checked,
+    stream_check: $<HTMLInputElement>("stream-check").checked,
+    record_folder: $<HTMLInputElement>("record-folder").value.trim(),
+    record_pattern: $<HTMLInputElement>("record-pattern").value,
   });
   $("settings-error").textContent = "";
   $("settings-message").textContent = "";
@@ -498,7 +634,8 @@ async function start() {
   fillSettings(settings);
   await reloadProfiles();
   editProfile(null);
-  show(profiles.length ? "studio" : "destinations");
+  // Go Live works from the first launch: the stream check needs no account.
+  show("studio");
   setLive(false);
   await loadSources();
 }

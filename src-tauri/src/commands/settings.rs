@@ -72,6 +72,17 @@ pub fn save_settings(
     if crate::commands::studio::audio_input(&s.audio_source).is_none() {
         return bad("Unknown audio source.");
     }
+    let folder = s.record_folder.trim();
+    if folder.len() > 1024 || (!folder.is_empty() && !std::path::Path::new(folder).is_absolute()) {
+        return bad("The recordings folder must be a full path (or empty for your Videos folder).");
+    }
+    let pattern = s.record_pattern.trim();
+    if pattern.is_empty() || pattern.len() > 200 {
+        return bad("The recording file name must be 1 to 200 characters.");
+    }
+    if pattern.contains(['/', '\\']) {
+        return bad("The recording file name cannot contain / or \\ (set the folder instead).");
+    }
     let mut data = state.data.lock().unwrap_or_else(|e| e.into_inner());
     let mut next = data.clone();
     // Fields this version does not know stay as they were.

@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use onair_media::{AudioSettings, H264Config, PipelineConfig};
+use onair_output::check::CheckReport;
+use onair_output::ingest::CheckIngest;
+use onair_output::record::{self, RecordingStatus, RecordingSummary};
+use onair_output::store::Settings;
 use onair_output::{AudioInput, Destination, Engine, EngineConfig, OutputStats, VideoInput};
 use tauri::ipc::Channel;
 
@@ -18,6 +22,13 @@ use crate::state::{AppState, Live};
 /// (profile id, Output index, on), read by the update task and changed by
 /// the toggles.
 pub type OutputMap = Arc<Mutex<Vec<(String, usize, bool)>>>;
+
+/// The stream check of this stream and what it is judged against
+/// (`(name, platform, server url)` of every saved destination).
+pub type CheckSlot = Arc<Mutex<Option<(Arc<CheckIngest>, Vec<(String, String, String)>)>>>;
+
+/// The card id of the stream check (profile ids start with `p`).
+pub const CHECK_ID: &str = "check";
 
 /// One destination card.
 #[derive(Clone, serde::Serialize, specta::Type)]
@@ -47,6 +58,12 @@ pub struct LiveUpdate {
     pub mic_lost: bool,
     /// Video bitrate the encoder runs at now, kbit/s.
     pub video_kbps: u32,
+    /// Streaming to destinations (not only recording).
+    pub streaming: bool,
+    /// The stream check's report, judged against every saved destination.
+    pub check: Option<CheckReport>,
+    /// The running recording.
+    pub recording: Option<RecordingStatus>,
 }
 
 /// A preview picture: I420, base64.
@@ -107,36 +124,8 @@ fn destination_of(
     Destination::parse(&url).map_err(|e| AppError::new(ErrorKind::Invalid, format!("{name}: {e}")))
 }
 
-/// Starts every enabled destination at once.
-#[tauri::command]
-#[specta::specta]
-pub async fn start_stream(
-    state: tauri::State<'_, AppState>,
-    on_update: Channel<LiveUpdate>,
-    on_preview: Channel<PreviewUpdate>,
-) -> Result<(), AppError> {
-    let mut live = state.live.lock().await;
-    if live.is_some() {
-        return Err(AppError::new(ErrorKind::AlreadyLive, "Already live."));
-    }
-    let data = state.data.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    if !data.profiles.iter().any(|p| p.enabled) {
-        return Err(AppError::new(
-            ErrorKind::Invalid,
-            "Turn on at least one destination.",
-        ));
-    }
-    if let Some(msg) = blocking_problems(&data.profiles, &data.settings) {
-        return Err(AppError::new(ErrorKind::Invalid, msg));
-    }
-    let mut ids = Vec::new();
-    let mut dests = Vec::new();
-    for p in data.profiles.iter().filter(|p| p.enabled) {
-        dests.push(destination_of(&state, &p.id, &p.server_url, &p.name)?);
-        ids.push(p.id.clone());
-    }
-    let s = &data.settings;
-    let config = EngineConfig {
+fn engine_config(s: &Settings, record: Option<std::path::PathBuf>) -> EngineConfig {
+    EngineConfig {
         pipeline: PipelineConfig {
             video: H264Config {
                 width: s.width as usize,
@@ -155,29 +144,113 @@ pub async fn start_stream(
         drop_threshold_ms: s.drop_threshold_ms,
         dynamic_bitrate: s.dynamic_bitrate,
         preview: true,
-        record: None,
-    };
-    let engine = Engine::start(config, dests).map_err(|e| match e {
+        record,
+    }
+}
+
+fn engine_error(e: onair_output::EngineError) -> AppError {
+    match e {
         onair_output::EngineError::Media(onair_media::MediaError::Source(e)) => {
             AppError::new(ErrorKind::Source, e.to_string())
         }
+        onair_output::EngineError::Record(e) => AppError::new(ErrorKind::Record, e.to_string()),
         e => AppError::new(ErrorKind::Media, format!("Cannot start encoding: {e}")),
-    })?;
-    let outputs: OutputMap = Arc::new(Mutex::new(
-        ids.into_iter()
-            .enumerate()
-            .map(|(i, id)| (id, i, true))
-            .collect(),
-    ));
+    }
+}
+
+/// Starts the engine (sources, encoders) with `dests` and the UI feeds.
+fn start_engine(
+    s: &Settings,
+    dests: Vec<Destination>,
+    record: Option<std::path::PathBuf>,
+    on_update: Channel<LiveUpdate>,
+    on_preview: Channel<PreviewUpdate>,
+) -> Result<Live, AppError> {
+    let engine = Engine::start(engine_config(s, record), dests).map_err(engine_error)?;
+    let outputs: OutputMap = Arc::default();
+    let check: CheckSlot = Arc::default();
+    let streaming = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let tasks = vec![
         spawn_preview(&engine, on_preview),
-        spawn_updates(&engine, outputs.clone(), on_update),
+        spawn_updates(
+            &engine,
+            outputs.clone(),
+            check.clone(),
+            streaming.clone(),
+            on_update,
+        ),
     ];
-    *live = Some(Live {
+    Ok(Live {
         engine,
         outputs,
+        check,
+        streaming,
         tasks,
-    });
+    })
+}
+
+/// Starts every enabled destination at once, and the stream check (unless
+/// switched off in Settings). While recording, the running encode goes to
+/// them too.
+#[tauri::command]
+#[specta::specta]
+pub async fn start_stream(
+    state: tauri::State<'_, AppState>,
+    on_update: Channel<LiveUpdate>,
+    on_preview: Channel<PreviewUpdate>,
+) -> Result<(), AppError> {
+    let mut guard = state.live.lock().await;
+    if guard.as_ref().is_some_and(Live::is_streaming) {
+        return Err(AppError::new(ErrorKind::AlreadyLive, "Already live."));
+    }
+    let data = state.data.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let check_on = data.settings.stream_check;
+    if !data.profiles.iter().any(|p| p.enabled) && !check_on {
+        return Err(AppError::new(
+            ErrorKind::Invalid,
+            "Turn on at least one destination, or the stream check in Settings.",
+        ));
+    }
+    if let Some(msg) = blocking_problems(&data.profiles, &data.settings) {
+        return Err(AppError::new(ErrorKind::Invalid, msg));
+    }
+    let mut ids = Vec::new();
+    let mut dests = Vec::new();
+    for p in data.profiles.iter().filter(|p| p.enabled) {
+        dests.push(destination_of(&state, &p.id, &p.server_url, &p.name)?);
+        ids.push(p.id.clone());
+    }
+    let ingest = if check_on {
+        let i = CheckIngest::start().await.map_err(|e| {
+            AppError::new(ErrorKind::Media, format!("Cannot start the stream check: {e}"))
+        })?;
+        dests.push(i.destination());
+        ids.push(CHECK_ID.to_owned());
+        Some(Arc::new(i))
+    } else {
+        None
+    };
+    if guard.is_none() {
+        *guard = Some(start_engine(
+            &data.settings,
+            Vec::new(),
+            None,
+            on_update,
+            on_preview,
+        )?);
+    }
+    let Some(live) = guard.as_mut() else {
+        return Err(AppError::new(ErrorKind::NotLive, "Not live."));
+    };
+    let table = ids
+        .into_iter()
+        .zip(dests)
+        .map(|(id, d)| (id, live.engine.manager().add(d), true))
+        .collect();
+    *live.outputs.lock().unwrap_or_else(|e| e.into_inner()) = table;
+    *live.check.lock().unwrap_or_else(|e| e.into_inner()) = ingest
+        .map(|i| (i, onair_output::check::judge_targets(&data.profiles)));
+    live.streaming.store(true, Ordering::Relaxed);
     Ok(())
 }
 
@@ -210,6 +283,8 @@ fn spawn_preview(
 fn spawn_updates(
     engine: &Engine,
     outputs: OutputMap,
+    check: CheckSlot,
+    streaming: Arc<std::sync::atomic::AtomicBool>,
     on_update: Channel<LiveUpdate>,
 ) -> tauri::async_runtime::JoinHandle<()> {
     let manager = engine.manager().clone();
@@ -250,6 +325,9 @@ fn spawn_updates(
                 video_kbps: pipeline
                     .as_ref()
                     .map_or(0, |p| p.video_kbps.load(Ordering::Relaxed)),
+                streaming: streaming.load(Ordering::Relaxed),
+                check: judged(&check),
+                recording: manager.recording_status(),
             };
             lag_before = lag;
             if on_update.send(u).is_err() {
@@ -287,7 +365,17 @@ pub async fn set_destination_live(
     if on == was_on {
         return Ok(());
     }
-    if on {
+    if on && id == CHECK_ID {
+        let dest = live
+            .check
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|(i, _)| i.destination())
+            .ok_or_else(|| AppError::new(ErrorKind::NotFound, "The stream check is not running."))?;
+        let new_index = live.engine.manager().add(dest);
+        table[pos] = (id, new_index, true);
+    } else if on {
         let p = state
             .data
             .lock()
@@ -310,18 +398,140 @@ pub async fn set_destination_live(
     Ok(())
 }
 
-/// Ends the stream on every destination (bounded, about 2 s).
+fn judged(check: &CheckSlot) -> Option<CheckReport> {
+    let slot = check.lock().unwrap_or_else(|e| e.into_inner());
+    slot.as_ref().map(|(ingest, targets)| {
+        let mut r = ingest.report();
+        r.judge(targets);
+        r
+    })
+}
+
+/// Ends the stream on every destination (bounded, about 2 s); a running
+/// recording goes on. Returns the stream check's final report.
 #[tauri::command]
 #[specta::specta]
-pub async fn end_stream(state: tauri::State<'_, AppState>) -> Result<(), AppError> {
-    let Some(live) = state.live.lock().await.take() else {
+pub async fn end_stream(
+    state: tauri::State<'_, AppState>,
+) -> Result<Option<CheckReport>, AppError> {
+    let mut guard = state.live.lock().await;
+    let Some(live) = guard.as_mut().filter(|l| l.is_streaming()) else {
         return Err(AppError::new(ErrorKind::NotLive, "Not live."));
     };
-    for t in &live.tasks {
-        t.abort();
+    live.streaming.store(false, Ordering::Relaxed);
+    live.outputs.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    let check = live.check.clone();
+    if live.engine.manager().recording_status().is_some() {
+        live.engine.manager().stop_all().await;
+    } else if let Some(live) = guard.take() {
+        live.shut_down().await;
     }
-    live.engine.stop().await;
-    Ok(())
+    // After the outputs unpublished: the check's last word.
+    let report = judged(&check);
+    if let Some((ingest, _)) = check.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        ingest.abort();
+    }
+    if let Some(r) = &report {
+        *state.last_check.lock().unwrap_or_else(|e| e.into_inner()) = Some(r.clone());
+    }
+    Ok(report)
+}
+
+/// Starts recording to a new file in the recordings folder: from the next
+/// keyframe of the running encode, or, when not live, by starting the
+/// camera and microphone just for the recording. Returns the file's path.
+#[tauri::command]
+#[specta::specta]
+pub async fn start_recording(
+    state: tauri::State<'_, AppState>,
+    on_update: Channel<LiveUpdate>,
+    on_preview: Channel<PreviewUpdate>,
+) -> Result<String, AppError> {
+    let mut guard = state.live.lock().await;
+    let settings = state
+        .data
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .settings
+        .clone();
+    let folder = onair_output::store::record_folder(&settings.record_folder);
+    let name = record::file_name(&settings.record_pattern, record::chrono_like::Stamp::now());
+    let path = record::unique_path(&folder, &name);
+    match guard.as_ref() {
+        Some(live) => live
+            .engine
+            .manager()
+            .start_recording(&path)
+            .map_err(|e| AppError::new(ErrorKind::Record, e.to_string()))?,
+        None => {
+            *guard = Some(start_engine(
+                &settings,
+                Vec::new(),
+                Some(path.clone()),
+                on_update,
+                on_preview,
+            )?)
+        }
+    }
+    Ok(path.display().to_string())
+}
+
+/// Finishes the recording (its last fragment and durations). When not
+/// streaming, the camera and microphone stop too.
+#[tauri::command]
+#[specta::specta]
+pub async fn stop_recording(
+    state: tauri::State<'_, AppState>,
+) -> Result<RecordingSummary, AppError> {
+    let mut guard = state.live.lock().await;
+    let not_recording = || AppError::new(ErrorKind::NotRecording, "Not recording.");
+    let live = guard.as_mut().ok_or_else(not_recording)?;
+    let summary = live
+        .engine
+        .manager()
+        .stop_recording()
+        .await
+        .ok_or_else(not_recording)?;
+    if !live.is_streaming() {
+        if let Some(live) = guard.take() {
+            live.shut_down().await;
+        }
+    }
+    Ok(summary)
+}
+
+/// Saves the stream check's report (the running one, else the last) as
+/// JSON next to the recordings; returns the file's path.
+#[tauri::command]
+#[specta::specta]
+pub async fn save_check_report(state: tauri::State<'_, AppState>) -> Result<String, AppError> {
+    let running = match state.live.lock().await.as_ref() {
+        Some(live) => judged(&live.check),
+        None => None,
+    };
+    let report = running
+        .or_else(|| state.last_check.lock().unwrap_or_else(|e| e.into_inner()).clone())
+        .ok_or_else(|| {
+            AppError::new(ErrorKind::NotFound, "No stream check yet: go live first.")
+        })?;
+    let folder = {
+        let data = state.data.lock().unwrap_or_else(|e| e.into_inner());
+        onair_output::store::record_folder(&data.settings.record_folder)
+    };
+    let stamp = record::chrono_like::Stamp::now();
+    let name = format!("OnAir check {} {}.json", stamp.date(), stamp.time());
+    let path = record::unique_path(&folder, &name);
+    let json = serde_json::to_vec_pretty(&report)
+        .map_err(|e| AppError::new(ErrorKind::Store, e.to_string()))?;
+    std::fs::create_dir_all(&folder)
+        .and_then(|_| std::fs::write(&path, json))
+        .map_err(|e| {
+            AppError::new(
+                ErrorKind::Store,
+                format!("Cannot save the report to {}: {e}", path.display()),
+            )
+        })?;
+    Ok(path.display().to_string())
 }
 
 #[cfg(test)]

@@ -495,7 +495,7 @@ async fn run(
                 return ExitCode::FAILURE;
             }
         }
-        i.stop();
+        i.abort();
     }
     print_stats(format, started.elapsed().as_secs_f64(), &stats);
     for s in &stats {

@@ -55,10 +55,13 @@ pub struct VideoReport {
     /// kbit/s over the stream, and the busiest second.
     pub kbps: Spread,
     /// Frames received.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub frames: u64,
     /// Keyframes received.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub keyframes: u64,
     /// Frames flagged key that carry no IDR picture.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub keyframes_without_idr: u64,
     /// B-frames in use (composition offsets seen).
     pub b_frames: bool,
@@ -79,6 +82,7 @@ pub struct AudioReport {
     /// kbit/s over the stream, and the busiest second.
     pub kbps: Spread,
     /// Frames received.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub frames: u64,
 }
 
@@ -100,12 +104,15 @@ pub struct Alignment {
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Gaps {
     /// Video gaps longer than twice the frame spacing.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub video: u64,
     /// Audio gaps longer than twice the frame duration.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub audio: u64,
     /// Longest gap, ms.
     pub largest_ms: f64,
     /// Timestamps that went backwards within a track.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub backwards: u64,
 }
 

@@ -93,7 +93,7 @@ impl CheckIngest {
     }
 
     /// Stops listening and drops every connection.
-    pub fn stop(self) {
+    pub fn abort(&self) {
         self.task.abort();
     }
 }

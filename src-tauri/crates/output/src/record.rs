@@ -569,12 +569,16 @@ pub struct RecordingSummary {
     /// The file.
     pub path: String,
     /// Bytes written.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub bytes: u64,
     /// Media time of the video track, ms (first frame to the end of the last).
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub duration_ms: u64,
     /// Video frames.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub video_frames: u64,
     /// Audio frames.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub audio_frames: u64,
     /// Why it ended early, if it did.
     pub error: Option<String>,
@@ -593,8 +597,10 @@ pub struct RecordingStatus {
     /// The file.
     pub path: String,
     /// Bytes on disk so far.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub bytes: u64,
     /// Media time on disk so far, ms.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub duration_ms: u64,
     /// Set when the recording stopped by itself.
     pub error: Option<String>,

@@ -64,6 +64,14 @@ pub struct Settings {
     pub video_source: String,
     /// `tone`, `mic`, `mic:NAME` or `none`.
     pub audio_source: String,
+    /// Go Live also streams to the built-in stream check (on by default:
+    /// with no destination saved, it is where a first Go Live goes).
+    pub stream_check: bool,
+    /// Folder for recordings and saved check reports (empty: the system's
+    /// Videos folder).
+    pub record_folder: String,
+    /// Recording file name: `{date}`, `{time}` and `{datetime}` are filled in.
+    pub record_pattern: String,
     /// Fields of a newer version, kept as they are.
     #[serde(flatten)]
     #[cfg_attr(feature = "specta", specta(skip))]
@@ -83,6 +91,9 @@ impl Default for Settings {
             drop_threshold_ms: crate::DEFAULT_DROP_THRESHOLD_MS,
             video_source: "test".into(),
             audio_source: "tone".into(),
+            stream_check: true,
+            record_folder: String::new(),
+            record_pattern: "OnAir {date} {time}".into(),
             extra: Map::new(),
         }
     }
@@ -154,6 +165,17 @@ pub enum LoadNotice {
         /// What was wrong with the file.
         why: String,
     },
+}
+
+/// The folder recordings go to: `folder` if set, else the system's Videos
+/// folder, else `~/Videos`.
+pub fn record_folder(folder: &str) -> PathBuf {
+    if !folder.trim().is_empty() {
+        return PathBuf::from(folder.trim());
+    }
+    dirs::video_dir()
+        .or_else(|| dirs::home_dir().map(|h| h.join("Videos")))
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// Where the app keeps its profiles: `<config dir>/app.onair.studio/profiles.json`
