@@ -172,21 +172,37 @@ function renderCards() {
 
 function renderCheck(r: CheckView & { verdicts: { name: string; platform: string; pass: boolean; problems: { message: string; severity: string }[] }[]; problems: string[] }) {
   $("check-panel").hidden = false;
+  $("studio-bottom").classList.add("with-check");
   const states: Record<string, string> = { waiting: "Waiting for the stream…", receiving: "Receiving", ended: "Ended" };
   $("check-state").textContent = `${states[r.state] ?? r.state} · ${secondsText(r.duration_s)} received`;
-  $("check-facts").replaceChildren(
-    ...checkFacts(r).map(([k, v]) => {
-      const d = document.createElement("div");
-      const dt = document.createElement("dt");
-      dt.textContent = k;
-      const dd = document.createElement("dd");
-      dd.textContent = v;
-      dd.dataset.fact = k;
-      d.append(dt, dd);
-      return d;
-    }),
-  );
-  $("check-problems").replaceChildren(
+  // Rows are made once and updated in place (no flicker, stable nodes).
+  const facts = checkFacts(r);
+  const dl = $("check-facts");
+  if (dl.children.length !== facts.length) {
+    dl.replaceChildren(
+      ...facts.map(([k]) => {
+        const d = document.createElement("div");
+        const dt = document.createElement("dt");
+        dt.textContent = k;
+        const dd = document.createElement("dd");
+        dd.dataset.fact = k;
+        d.append(dt, dd);
+        return d;
+      }),
+    );
+  }
+  facts.forEach(([, v], i) => {
+    const dd = dl.children[i].querySelector("dd")!;
+    if (dd.textContent !== v) dd.textContent = v;
+  });
+  // Lists are rebuilt only when they change.
+  const changed = (el: HTMLElement, value: unknown) => {
+    const key = JSON.stringify(value);
+    if (el.dataset.key === key) return false;
+    el.dataset.key = key;
+    return true;
+  };
+  if (changed($("check-problems"), r.problems)) $("check-problems").replaceChildren(
     ...r.problems.map((p) => {
       const li = document.createElement("li");
       li.textContent = p;
@@ -194,7 +210,7 @@ function renderCheck(r: CheckView & { verdicts: { name: string; platform: string
       return li;
     }),
   );
-  $("check-verdicts").replaceChildren(
+  if (changed($("check-verdicts"), r.verdicts)) $("check-verdicts").replaceChildren(
     ...r.verdicts.map((v) => {
       const li = document.createElement("li");
       li.dataset.platform = v.platform;

@@ -222,7 +222,10 @@ pub async fn start_stream(
     }
     let ingest = if check_on {
         let i = CheckIngest::start().await.map_err(|e| {
-            AppError::new(ErrorKind::Media, format!("Cannot start the stream check: {e}"))
+            AppError::new(
+                ErrorKind::Media,
+                format!("Cannot start the stream check: {e}"),
+            )
         })?;
         dests.push(i.destination());
         ids.push(CHECK_ID.to_owned());
@@ -248,8 +251,8 @@ pub async fn start_stream(
         .map(|(id, d)| (id, live.engine.manager().add(d), true))
         .collect();
     *live.outputs.lock().unwrap_or_else(|e| e.into_inner()) = table;
-    *live.check.lock().unwrap_or_else(|e| e.into_inner()) = ingest
-        .map(|i| (i, onair_output::check::judge_targets(&data.profiles)));
+    *live.check.lock().unwrap_or_else(|e| e.into_inner()) =
+        ingest.map(|i| (i, onair_output::check::judge_targets(&data.profiles)));
     live.streaming.store(true, Ordering::Relaxed);
     Ok(())
 }
@@ -372,7 +375,9 @@ pub async fn set_destination_live(
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
             .map(|(i, _)| i.destination())
-            .ok_or_else(|| AppError::new(ErrorKind::NotFound, "The stream check is not running."))?;
+            .ok_or_else(|| {
+                AppError::new(ErrorKind::NotFound, "The stream check is not running.")
+            })?;
         let new_index = live.engine.manager().add(dest);
         table[pos] = (id, new_index, true);
     } else if on {
@@ -419,7 +424,10 @@ pub async fn end_stream(
         return Err(AppError::new(ErrorKind::NotLive, "Not live."));
     };
     live.streaming.store(false, Ordering::Relaxed);
-    live.outputs.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    live.outputs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
     let check = live.check.clone();
     if live.engine.manager().recording_status().is_some() {
         live.engine.manager().stop_all().await;
@@ -427,6 +435,14 @@ pub async fn end_stream(
         live.shut_down().await;
     }
     // After the outputs unpublished: the check's last word.
+    let ingest = check
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(|(i, _)| i.clone());
+    if let Some(i) = ingest {
+        i.wait_ended(Duration::from_millis(500)).await;
+    }
     let report = judged(&check);
     if let Some((ingest, _)) = check.lock().unwrap_or_else(|e| e.into_inner()).take() {
         ingest.abort();
@@ -510,10 +526,14 @@ pub async fn save_check_report(state: tauri::State<'_, AppState>) -> Result<Stri
         None => None,
     };
     let report = running
-        .or_else(|| state.last_check.lock().unwrap_or_else(|e| e.into_inner()).clone())
-        .ok_or_else(|| {
-            AppError::new(ErrorKind::NotFound, "No stream check yet: go live first.")
-        })?;
+        .or_else(|| {
+            state
+                .last_check
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+        })
+        .ok_or_else(|| AppError::new(ErrorKind::NotFound, "No stream check yet: go live first."))?;
     let folder = {
         let data = state.data.lock().unwrap_or_else(|e| e.into_inner());
         onair_output::store::record_folder(&data.settings.record_folder)

@@ -474,13 +474,7 @@ async fn run(
         }
     }
     if let Some(i) = ingest {
-        // The stop's unpublish reaches the ingest within a few ms.
-        for _ in 0..50 {
-            if i.report().state != onair_output::check::CheckState::Receiving {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        i.wait_ended(Duration::from_millis(500)).await;
         let mut r = i.report();
         r.judge(&targets);
         match format {

@@ -92,6 +92,22 @@ impl CheckIngest {
         r
     }
 
+    /// Waits (at most `timeout`) until the publisher has gone: after a
+    /// clean stop its unpublish arrives within milliseconds, and the
+    /// report then says `Ended`.
+    pub async fn wait_ended(&self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self
+            .analyzer
+            .lock()
+            .map(|a| a.report().state == crate::check::CheckState::Receiving)
+            .unwrap_or(false)
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Stops listening and drops every connection.
     pub fn abort(&self) {
         self.task.abort();
