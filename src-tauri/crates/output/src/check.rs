@@ -530,9 +530,9 @@ impl Analyzer {
                 }
                 let frame_ms = match &self.audio_cfg {
                     Some(a) if a.sample_rate > 0 && a.codec == "AAC" => {
-                        1024_000.0 / f64::from(a.sample_rate)
+                        1_024_000.0 / f64::from(a.sample_rate)
                     }
-                    _ => 1024_000.0 / 48_000.0,
+                    _ => 1_024_000.0 / 48_000.0,
                 };
                 if let Some(step) = self.audio.add(ts, body.len()) {
                     self.step(step, frame_ms, false);

@@ -123,3 +123,47 @@ pub fn chunk_roundtrip(data: &[u8]) {
     }
     assert_eq!(got, sent);
 }
+
+/// The ingest side fed a valid C0/C1/C2 and then arbitrary client bytes:
+/// never a panic, and a bounded answer to every piece.
+pub fn server(data: &[u8]) {
+    let now = Instant::now();
+    let mut s = crate::ServerSession::new(crate::ServerConfig::default(), now);
+    let mut client = vec![3u8];
+    client.extend(std::iter::repeat_n(5u8, 2 * HANDSHAKE_SIZE));
+    if s.handle_input(now, &client).is_err() {
+        return;
+    }
+    while s.poll_output().is_some() {}
+    for piece in data.chunks(61) {
+        if s.handle_input(now, piece).is_err() {
+            return;
+        }
+        let mut out = 0usize;
+        while let Some(o) = s.poll_output() {
+            if let crate::ServerOutput::Transmit(b) = o {
+                out += b.len();
+            }
+        }
+        assert!(out < 64 * 1024, "{out} bytes out for a 61-byte input");
+    }
+}
+
+/// The FLV tag body readers (what an ingest gets from any publisher).
+pub fn flv_tags(data: &[u8]) {
+    let body = Bytes::copy_from_slice(data);
+    if let Ok(t) = onair_flv::read::parse_video_tag(&body) {
+        if let onair_flv::read::VideoPacket::AvcNalu { data, .. } = t.packet {
+            for n in [1, 2, 4] {
+                for nal in onair_flv::read::avcc_nal_units(&data, n) {
+                    if nal.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let _ = onair_flv::read::parse_audio_tag(&body);
+    let _ = onair_flv::read::parse_metadata(data);
+    let _ = onair_flv::read::parse_aac_config(data);
+}

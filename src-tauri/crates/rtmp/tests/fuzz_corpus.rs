@@ -48,6 +48,16 @@ fn session_corpus_replays_with_bounded_reactions() {
 }
 
 #[test]
+fn server_corpus_replays_with_bounded_reactions() {
+    replay("server", onair_rtmp::fuzzing::server);
+}
+
+#[test]
+fn flv_tags_corpus_replays_without_panics() {
+    replay("flv_tags", onair_rtmp::fuzzing::flv_tags);
+}
+
+#[test]
 fn chunk_roundtrip_corpus_round_trips() {
     replay("chunk_roundtrip", onair_rtmp::fuzzing::chunk_roundtrip);
 }
@@ -111,6 +121,69 @@ fn write_seed_corpus() {
     hs.extend(std::iter::repeat_n(9u8, 3072));
     hs.extend_from_slice(&conversation[..64.min(conversation.len())]);
     write("handshake", "seed-s0s1s2", &hs);
+    // What our own client says to an ingest after the handshake.
+    {
+        use onair_rtmp::{ClientConfig, ClientSession, ServerConfig, ServerSession, StreamKey};
+        let now = std::time::Instant::now();
+        let cfg = ClientConfig::new("rtmp://h/check", "check", StreamKey::new("k"));
+        let mut c = ClientSession::new(cfg, now);
+        let mut srv = ServerSession::new(ServerConfig::default(), now);
+        let mut said = Vec::new();
+        for _ in 0..8 {
+            while let Some(o) = c.poll_output() {
+                if let onair_rtmp::SessionOutput::Transmit(b) = o {
+                    said.extend_from_slice(&b);
+                    srv.handle_input(now, &b).unwrap();
+                }
+            }
+            while let Some(o) = srv.poll_output() {
+                if let onair_rtmp::ServerOutput::Transmit(b) = o {
+                    c.handle_input(now, &b).unwrap();
+                }
+            }
+            if c.is_live() {
+                c.publish_metadata(Bytes::from_static(b"\x02\x00\x0donMetaData"))
+                    .unwrap();
+                c.publish_video(0, onair_flv::avc_nalu(&[0, 0, 0, 1, 0x65, 1], true, 0))
+                    .unwrap();
+                c.publish_audio(0, onair_flv::aac_raw(&[1, 2])).unwrap();
+                c.close();
+            }
+        }
+        write("server", "seed-publish", &said[3073..]);
+        write(
+            "flv_tags",
+            "seed-avc-config",
+            &onair_flv::avc_sequence_header(&onair_flv::AvcConfig {
+                sps: Bytes::from_static(&[0x67, 0x42, 0xC0, 0x1F, 0xDA]),
+                pps: Bytes::from_static(&[0x68, 0xCE, 0x3C, 0x80]),
+            }),
+        );
+        write(
+            "flv_tags",
+            "seed-avc-nalu",
+            &onair_flv::avc_nalu(&[0, 0, 0, 1, 0x65, 1, 2], true, -3),
+        );
+        write(
+            "flv_tags",
+            "seed-aac-config",
+            &onair_flv::aac_sequence_header(&[0x11, 0x90]),
+        );
+        write(
+            "flv_tags",
+            "seed-metadata",
+            &onair_flv::metadata_body(&onair_flv::Metadata {
+                width: 1280,
+                height: 720,
+                framerate: 30.0,
+                video_kbps: 3000,
+                audio_kbps: Some(160),
+                audio_sample_rate: 48_000,
+                audio_channels: 2,
+                encoder: "OnAir".into(),
+            }),
+        );
+    }
     let connect = Command::new(
         "connect",
         1.0,
