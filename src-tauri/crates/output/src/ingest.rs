@@ -250,3 +250,86 @@ async fn serve(
     }
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use onair_rtmp::{ClientConfig, ClientSession, SessionOutput};
+
+    /// Drives a client session over TCP until it is live or fails.
+    async fn publish(addr: SocketAddr, key: &str) -> Result<(TcpStream, ClientSession), String> {
+        let mut sock = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let cfg = ClientConfig::new(format!("rtmp://{addr}/check"), "check", StreamKey::new(key));
+        let mut s = ClientSession::new(cfg, Instant::now());
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            while let Some(o) = s.poll_output() {
+                if let SessionOutput::Transmit(b) = o {
+                    sock.write_all(&b).await.map_err(|e| e.to_string())?;
+                }
+            }
+            if s.is_live() {
+                return Ok((sock, s));
+            }
+            let n = tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf))
+                .await
+                .map_err(|_| "timeout".to_string())?
+                .map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err(s.handle_eof().to_string());
+            }
+            s.handle_input(Instant::now(), &buf[..n])
+                .map_err(|e| e.to_string())?;
+        }
+    }
+
+    #[tokio::test]
+    async fn only_its_own_key_publishes_and_garbage_does_not_stop_it() {
+        let ingest = CheckIngest::start().await.unwrap();
+        let addr = ingest.addr();
+        assert!(addr.ip().is_loopback());
+        // Garbage first: the connection is dropped, the ingest lives on.
+        let mut junk = TcpStream::connect(addr).await.unwrap();
+        junk.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut b = [0u8; 16];
+        let n = tokio::time::timeout(Duration::from_secs(5), junk.read(&mut b))
+            .await
+            .unwrap()
+            .unwrap_or(0);
+        assert_eq!(n, 0, "closed without an answer");
+        // Someone else's key: refused as a bad name, and counted.
+        let err = publish(addr, "not-the-key").await.err().expect("refused");
+        assert!(err.contains("rejected"), "{err}");
+        assert!(ingest
+            .report()
+            .problems
+            .iter()
+            .any(|p| p.contains("refused")));
+        // Its own key: live, and the report follows the media.
+        let url = ingest.destination().tc_url();
+        assert!(url.starts_with(&format!("rtmp://{addr}/check")), "{url}");
+        let key = ingest.key.expose().to_owned();
+        let (mut sock, mut s) = publish(addr, &key).await.unwrap();
+        assert_eq!(ingest.report().state, crate::check::CheckState::Receiving);
+        let asc = onair_flv::audio_specific_config_lc(48_000, 2).unwrap();
+        s.publish_audio(0, onair_flv::aac_sequence_header(&asc))
+            .unwrap();
+        for i in 0..10u32 {
+            s.publish_audio(i * 21, onair_flv::aac_raw(&[0u8; 100]))
+                .unwrap();
+        }
+        s.close();
+        while let Some(o) = s.poll_output() {
+            if let SessionOutput::Transmit(b) = o {
+                sock.write_all(&b).await.unwrap();
+            }
+        }
+        ingest.wait_ended(Duration::from_secs(5)).await;
+        let r = ingest.report();
+        assert_eq!(r.state, crate::check::CheckState::Ended);
+        assert_eq!(r.audio.as_ref().map(|a| a.frames), Some(10));
+        assert_eq!(r.sessions, 1);
+    }
+}
