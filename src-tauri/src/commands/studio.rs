@@ -233,23 +233,34 @@ pub async fn start_stream(
     } else {
         None
     };
-    if guard.is_none() {
-        *guard = Some(start_engine(
-            &data.settings,
-            Vec::new(),
-            None,
-            on_update,
-            on_preview,
-        )?);
-    }
+    let table = match guard.as_mut() {
+        // Recording: the running encode goes to the destinations too.
+        Some(live) => ids
+            .into_iter()
+            .zip(dests)
+            .map(|(id, d)| (id, live.engine.manager().add(d), true))
+            .collect(),
+        // Destinations before the encoders start: none misses the first
+        // keyframe.
+        None => {
+            let table = ids
+                .into_iter()
+                .enumerate()
+                .map(|(i, id)| (id, i, true))
+                .collect();
+            *guard = Some(start_engine(
+                &data.settings,
+                dests,
+                None,
+                on_update,
+                on_preview,
+            )?);
+            table
+        }
+    };
     let Some(live) = guard.as_mut() else {
         return Err(AppError::new(ErrorKind::NotLive, "Not live."));
     };
-    let table = ids
-        .into_iter()
-        .zip(dests)
-        .map(|(id, d)| (id, live.engine.manager().add(d), true))
-        .collect();
     *live.outputs.lock().unwrap_or_else(|e| e.into_inner()) = table;
     *live.check.lock().unwrap_or_else(|e| e.into_inner()) =
         ingest.map(|i| (i, onair_output::check::judge_targets(&data.profiles)));
@@ -471,7 +482,7 @@ pub async fn start_recording(
         .settings
         .clone();
     let folder = onair_output::store::record_folder(&settings.record_folder);
-    let name = record::file_name(&settings.record_pattern, record::chrono_like::Stamp::now());
+    let name = record::file_name(&settings.record_pattern, record::stamp::Stamp::now());
     let path = record::unique_path(&folder, &name);
     match guard.as_ref() {
         Some(live) => live
@@ -538,7 +549,7 @@ pub async fn save_check_report(state: tauri::State<'_, AppState>) -> Result<Stri
         let data = state.data.lock().unwrap_or_else(|e| e.into_inner());
         onair_output::store::record_folder(&data.settings.record_folder)
     };
-    let stamp = record::chrono_like::Stamp::now();
+    let stamp = record::stamp::Stamp::now();
     let name = format!("OnAir check {} {}.json", stamp.date(), stamp.time());
     let path = record::unique_path(&folder, &name);
     let json = serde_json::to_vec_pretty(&report)

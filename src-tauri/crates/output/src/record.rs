@@ -819,7 +819,7 @@ impl Writer {
 /// A file name from `pattern`: `{date}` (2026-11-25), `{time}` (14-03-07),
 /// `{datetime}`; characters a file system may refuse become `_`; `.mp4` is
 /// added when missing.
-pub fn file_name(pattern: &str, now: chrono_like::Stamp) -> String {
+pub fn file_name(pattern: &str, now: stamp::Stamp) -> String {
     let name = pattern
         .replace("{datetime}", &format!("{} {}", now.date(), now.time()))
         .replace("{date}", &now.date())
@@ -857,8 +857,10 @@ pub fn unique_path(dir: &Path, name: &str) -> PathBuf {
         .unwrap_or(p)
 }
 
-/// Local wall-clock time for file names, without a date crate.
-pub mod chrono_like {
+/// Local wall-clock time for file names.
+pub mod stamp {
+    use chrono::{Datelike, Timelike};
+
     /// A broken-down local time.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct Stamp {
@@ -879,17 +881,14 @@ pub mod chrono_like {
     impl Stamp {
         /// Now, in the local time zone.
         pub fn now() -> Self {
-            let t = unsafe { libc::time(std::ptr::null_mut()) };
-            let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-            // SAFETY: localtime_r writes only into `tm`.
-            unsafe { libc::localtime_r(&t, &mut tm) };
+            let t = chrono::Local::now();
             Self {
-                year: tm.tm_year + 1900,
-                month: (tm.tm_mon + 1) as u32,
-                day: tm.tm_mday as u32,
-                hour: tm.tm_hour as u32,
-                minute: tm.tm_min as u32,
-                second: tm.tm_sec as u32,
+                year: t.year(),
+                month: t.month(),
+                day: t.day(),
+                hour: t.hour(),
+                minute: t.minute(),
+                second: t.second(),
             }
         }
 
@@ -973,7 +972,7 @@ mod tests {
 
     #[test]
     fn file_names_follow_the_pattern_and_stay_safe() {
-        let t = chrono_like::Stamp {
+        let t = stamp::Stamp {
             year: 2026,
             month: 11,
             day: 5,
