@@ -300,7 +300,7 @@ mod tests {
             .unwrap_or(0);
         assert_eq!(n, 0, "closed without an answer");
         // Someone else's key: refused as a bad name, and counted.
-        let err = publish(addr, "not-the-key").await.err().expect("refused");
+        let err = publish(addr, "not-the-key").await.expect_err("refused");
         assert!(err.contains("rejected"), "{err}");
         assert!(ingest
             .report()
