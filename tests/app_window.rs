@@ -213,7 +213,7 @@ fn creator_flow_two_destinations_toggle_wrong_key_restart_and_corrupt_file() {
     // End Stream: both gone, recordings decode.
     s.click("#go-live");
     assert!(s.wait_until(Duration::from_secs(5), |_| !listed(&a)));
-    assert_eq!(s.text("#go-live"), "Go Live");
+    assert!(s.wait_until(Duration::from_secs(5), |s| s.text("#go-live") == "Go Live"));
     for n in [&a, &b] {
         let rec = n.recording(GOOD_KEY);
         assert!(rec.exists());
@@ -425,7 +425,7 @@ fn first_launch_goes_live_to_the_stream_check_with_no_setup_and_records_live_or_
         "{}",
         content(&s, "#check-state")
     );
-    assert_eq!(s.text("#go-live"), "Go Live");
+    assert!(s.wait_until(Duration::from_secs(5), |s| s.text("#go-live") == "Go Live"));
 
     // Record while not live: the sources start just for the recording.
     s.click("#record");

@@ -183,6 +183,10 @@ fn the_stream_check_report_matches_ffprobe_of_the_same_stream_recorded_by_nginx(
         gaps(&ap, 1024.0 / 48_000.0)
     );
     assert_eq!(r["gaps"]["backwards"], 0);
+    eprintln!(
+        "check vs ffprobe: fps {} / {fps:.3}, keyframe interval {} / {gop_avg:.3} s, video {} / {v_kbps:.1} kbps, audio {} / {a_kbps:.1} kbps, A/V start {} / {offset_ms:.1} ms",
+        rv["fps"], rv["keyframe_interval_s"]["avg"], rv["kbps"]["avg"], r["audio"]["kbps"]["avg"], r["alignment"]["start_offset_ms"]
+    );
     // The check saw the whole 9 s, as nginx did.
     close(r["duration_s"].as_f64().unwrap(), span, 0.5, "duration");
 
@@ -277,6 +281,9 @@ fn a_recording_killed_mid_way_plays_up_to_its_last_fragment() {
         &["-show_entries", "format=duration:stream=codec_name"],
     );
     let duration = num(&probe["format"]["duration"]);
+    eprintln!(
+        "killed recording: {on_disk_ms} ms reported on disk before the kill, {duration:.3} s plays"
+    );
     // Everything the recorder had written is there (it keeps writing
     // between the report and the kill, so more may be).
     assert!(
@@ -334,6 +341,10 @@ fn a_stopped_recording_lasts_its_media_time_within_one_frame() {
     );
     let one_frame = 1.0 / 30.0;
     let format_s = num(&probe["format"]["duration"]);
+    eprintln!(
+        "stopped recording: media {media_s:.3} s, file {format_s:.3} s, streams {}",
+        probe["streams"]
+    );
     assert!(
         (format_s - media_s).abs() <= one_frame,
         "file {format_s} s, media {media_s} s"

@@ -332,4 +332,73 @@ mod tests {
         assert_eq!(r.audio.as_ref().map(|a| a.frames), Some(10));
         assert_eq!(r.sessions, 1);
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn audio_that_starts_after_the_connection_gets_its_configuration_first() {
+        use onair_media::{
+            AudioConfig, EncodedPacket, MediaKind, MediaMessage, MediaSink, VideoConfig,
+        };
+        let ingest = CheckIngest::start().await.unwrap();
+        let m = crate::OutputManager::new(tokio::runtime::Handle::current(), 700);
+        m.on_media(MediaMessage::VideoConfig(VideoConfig {
+            width: 64,
+            height: 48,
+            fps: 30,
+            bitrate_kbps: 100,
+            sps: bytes::Bytes::from_static(&[
+                0x67, 0x42, 0xC0, 0x0A, 0xD9, 0x04, 0x7B, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10,
+                0x00, 0x00, 0x03, 0x03, 0x20, 0xF1, 0x22, 0x64, 0x80,
+            ]),
+            pps: bytes::Bytes::from_static(&[0x68, 0xCB, 0x83, 0xCB, 0x20]),
+        }));
+        m.add(ingest.destination());
+        let packet = |kind, ms: i64, key, data: &'static [u8]| {
+            MediaMessage::Packet(EncodedPacket {
+                kind,
+                pts_ms: ms,
+                dts_ms: ms,
+                keyframe: key,
+                data: bytes::Bytes::from_static(data),
+                capture: Instant::now(),
+            })
+        };
+        // Video flows, and the connection goes live, before any audio.
+        let mut ms = 0;
+        while ingest.report().video.map_or(0, |v| v.frames) < 3 {
+            m.on_media(packet(
+                MediaKind::Video,
+                ms,
+                ms % 1000 == 0,
+                &[0, 0, 0, 1, 0x65, 1],
+            ));
+            ms += 100;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(ms < 100_000, "never went live");
+        }
+        m.on_media(MediaMessage::AudioConfig(AudioConfig {
+            sample_rate: 48_000,
+            channels: 2,
+            bitrate_kbps: 128,
+            asc: bytes::Bytes::from_static(&[0x11, 0x90]),
+        }));
+        while ingest.report().audio.map_or(0, |a| a.frames) < 5 {
+            m.on_media(packet(MediaKind::Audio, ms, true, &[0x21, 0x10]));
+            m.on_media(packet(MediaKind::Video, ms, false, &[0, 0, 0, 1, 0x41, 1]));
+            ms += 33;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            assert!(ms < 100_000, "no audio arrived");
+        }
+        let r = ingest.report();
+        assert_eq!(
+            r.audio.as_ref().map(|a| a.profile.as_str()),
+            Some("AAC-LC"),
+            "{r:?}"
+        );
+        assert!(
+            !r.problems.iter().any(|p| p.contains("sequence header")),
+            "{:?}",
+            r.problems
+        );
+        m.stop_all().await;
+    }
 }

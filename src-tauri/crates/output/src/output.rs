@@ -255,6 +255,7 @@ async fn connect_once(
         wbytes: 0,
         live: false,
         ts_base: None,
+        audio_seq_sent: false,
         deadline: None,
         last_progress: Instant::now(),
         written: 0,
@@ -385,6 +386,8 @@ struct Driver {
     wbytes: usize,
     live: bool,
     ts_base: Option<i64>,
+    /// The AAC sequence header went out on this connection.
+    audio_seq_sent: bool,
     deadline: Option<Instant>,
     last_progress: Instant,
     /// Bytes written to the socket, handshake included.
@@ -498,6 +501,7 @@ impl Driver {
                 }
                 if let Some(a) = h.audio_seq {
                     session.publish_audio(0, a)?;
+                    self.audio_seq_sent = true;
                 }
                 self.ts_base = Some(tag.pts_ms);
                 let _ = events.send(OutputEvent::Connected {
@@ -520,6 +524,21 @@ impl Driver {
                 self.unwritten_video.push_back((end, tag.capture));
             }
             TagKind::Audio => {
+                if !self.audio_seq_sent {
+                    // The audio encoder started after this connection went
+                    // live (a fast loopback connect on a busy machine): its
+                    // configuration first, with the metadata that now
+                    // describes the audio. A frame without it is useless.
+                    let h = headers.lock().map(|h| h.clone()).unwrap_or_default();
+                    let Some(a) = h.audio_seq else {
+                        return Ok(());
+                    };
+                    if let Some(m) = h.metadata {
+                        session.publish_metadata(m)?;
+                    }
+                    session.publish_audio(ts, a)?;
+                    self.audio_seq_sent = true;
+                }
                 session.publish_audio(ts, tag.body)?;
             }
         }
