@@ -2,8 +2,6 @@
 //! second of a 720p30 3 Mbps + AAC 160 kbps stream as FLV tag bodies through
 //! the analyser, and through the fMP4 fragmenter.
 
-use std::time::Instant;
-
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use onair_output::check::Analyzer;
@@ -46,22 +44,20 @@ fn bench(c: &mut Criterion) {
     g.bench_function("stream check analyser", |b| {
         let mut a = Analyzer::new();
         a.on_publish();
-        let now = Instant::now();
         a.on_video(
             0,
             &onair_flv::avc_sequence_header(&onair_flv::AvcConfig {
                 sps: Bytes::from_static(SPS),
                 pps: Bytes::from_static(PPS),
             }),
-            now,
         );
         let mut base = 0u32;
         b.iter(|| {
             for (video, ts, _, body) in &tags {
                 if *video {
-                    a.on_video(base + ts, body, now);
+                    a.on_video(base + ts, body);
                 } else {
-                    a.on_audio(base + ts, body, now);
+                    a.on_audio(base + ts, body);
                 }
             }
             base += 1000;

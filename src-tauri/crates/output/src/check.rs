@@ -1,11 +1,9 @@
 //! The stream check: what an ingest sees of a stream, measured from the FLV
 //! tag bodies it received, and whether each platform preset would take it.
 //!
-//! [`Analyzer`] is sans-IO (tags and arrival time in, a [`CheckReport`] out)
+//! [`Analyzer`] is sans-IO (tag bodies and their timestamps in, a [`CheckReport`] out)
 //! and keeps O(1) state however long the stream runs. [`crate::ingest`]
 //! feeds it from a real RTMP ingest on loopback.
-
-use std::time::Instant;
 
 use bytes::Bytes;
 use h264_reader::nal::sps::SeqParameterSet;
@@ -401,7 +399,7 @@ impl Analyzer {
     }
 
     /// A video message at RTMP timestamp `ts`.
-    pub fn on_video(&mut self, ts: u32, body: &Bytes, _now: Instant) {
+    pub fn on_video(&mut self, ts: u32, body: &Bytes) {
         let tag = match read::parse_video_tag(body) {
             Ok(t) => t,
             Err(e) => return self.problem(format!("unreadable video tag: {e}")),
@@ -502,7 +500,7 @@ impl Analyzer {
     }
 
     /// An audio message at RTMP timestamp `ts`.
-    pub fn on_audio(&mut self, ts: u32, body: &Bytes, _now: Instant) {
+    pub fn on_audio(&mut self, ts: u32, body: &Bytes) {
         let tag = match read::parse_audio_tag(body) {
             Ok(t) => t,
             Err(e) => return self.problem(format!("unreadable audio tag: {e}")),
@@ -798,7 +796,6 @@ mod tests {
     use super::*;
 
     fn feed_stream(a: &mut Analyzer, seconds: u32, fps: u32, gop: u32) {
-        let now = Instant::now();
         a.on_publish();
         a.on_data(&onair_flv::metadata_body(&onair_flv::Metadata {
             width: 64,
@@ -819,10 +816,9 @@ mod tests {
         a.on_video(
             0,
             &onair_flv::avc_sequence_header(&onair_flv::AvcConfig { sps, pps }),
-            now,
         );
         let asc = onair_flv::audio_specific_config_lc(48_000, 2).unwrap();
-        a.on_audio(0, &onair_flv::aac_sequence_header(&asc), now);
+        a.on_audio(0, &onair_flv::aac_sequence_header(&asc));
         let frames = seconds * fps;
         let mut next_audio = 0.0f64;
         for i in 0..frames {
@@ -836,13 +832,9 @@ mod tests {
             // 1000 bytes of payload per frame: 8 kbit * fps.
             let mut data = au.to_vec();
             data.resize(1000 - 5, 0xAA);
-            a.on_video(ts, &onair_flv::avc_nalu(&data, key, 0), now);
+            a.on_video(ts, &onair_flv::avc_nalu(&data, key, 0));
             while next_audio <= f64::from(ts) {
-                a.on_audio(
-                    next_audio.round() as u32,
-                    &onair_flv::aac_raw(&[0u8; 198]),
-                    now,
-                );
+                a.on_audio(next_audio.round() as u32, &onair_flv::aac_raw(&[0u8; 198]));
                 next_audio += 1024.0 * 1000.0 / 48_000.0;
             }
         }
@@ -906,23 +898,10 @@ mod tests {
     fn gaps_steps_back_and_false_keyframes_are_reported() {
         let mut a = Analyzer::new();
         feed_stream(&mut a, 2, 30, 30);
-        let now = Instant::now();
         // 500 ms hole, then a step back, then a "keyframe" without an IDR.
-        a.on_video(
-            2500,
-            &onair_flv::avc_nalu(&[0, 0, 0, 1, 0x41, 1], false, 0),
-            now,
-        );
-        a.on_video(
-            2400,
-            &onair_flv::avc_nalu(&[0, 0, 0, 1, 0x41, 1], false, 0),
-            now,
-        );
-        a.on_video(
-            2600,
-            &onair_flv::avc_nalu(&[0, 0, 0, 1, 0x41, 1], true, 0),
-            now,
-        );
+        a.on_video(2500, &onair_flv::avc_nalu(&[0, 0, 0, 1, 0x41, 1], false, 0));
+        a.on_video(2400, &onair_flv::avc_nalu(&[0, 0, 0, 1, 0x41, 1], false, 0));
+        a.on_video(2600, &onair_flv::avc_nalu(&[0, 0, 0, 1, 0x41, 1], true, 0));
         let r = a.report();
         assert_eq!(r.gaps.video, 2, "{:?}", r.gaps);
         assert_eq!(r.gaps.backwards, 1);
@@ -935,15 +914,14 @@ mod tests {
     fn garbage_tags_are_problems_not_panics_and_problems_stay_bounded() {
         let mut a = Analyzer::new();
         a.on_publish();
-        let now = Instant::now();
         for i in 0..10_000u32 {
             let junk = Bytes::from(
                 (0..(i % 40))
                     .map(|j| (i * 31 + j) as u8)
                     .collect::<Vec<_>>(),
             );
-            a.on_video(i, &junk, now);
-            a.on_audio(i, &junk, now);
+            a.on_video(i, &junk);
+            a.on_audio(i, &junk);
             a.on_data(&junk);
         }
         let r = a.report();

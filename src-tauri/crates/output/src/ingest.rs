@@ -187,7 +187,6 @@ async fn serve(
                 ServerOutput::Transmit(b) => sock.write_all(&b).await?,
                 ServerOutput::Timeout(at) => deadline = Some(at),
                 ServerOutput::Event(ev) => {
-                    let now = Instant::now();
                     let Ok(mut a) = analyzer.lock() else { continue };
                     match ev {
                         ServerEvent::Publishing { .. } => {
@@ -199,12 +198,12 @@ async fn serve(
                             kind: MediaType::Video,
                             timestamp,
                             body,
-                        } => a.on_video(timestamp, &body, now),
+                        } => a.on_video(timestamp, &body),
                         ServerEvent::Media {
                             kind: MediaType::Audio,
                             timestamp,
                             body,
-                        } => a.on_audio(timestamp, &body, now),
+                        } => a.on_audio(timestamp, &body),
                         ServerEvent::Unpublished => a.on_end(),
                         ServerEvent::Connected { .. } => {}
                     }
