@@ -76,3 +76,54 @@ async fn destinations_start_and_stop_on_their_own_while_the_others_stay_live() {
     assert!(frames[0].0, "C starts with a keyframe");
     assert!(onair_tests::decode_errors(&nginx.recording(&c)).is_empty());
 }
+
+/// Waits until the engine's media clock reads `ms`.
+async fn media_time(engine: &Engine, ms: u64) {
+    let clock = engine.clock().expect("running");
+    while clock.media_us(Instant::now()) < ms * 1000 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_started_mid_stream_begins_at_once_and_keeps_the_keyframe_cadence() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mid.mp4");
+    let config = EngineConfig {
+        pipeline: PipelineConfig {
+            video: H264Config {
+                width: 320,
+                height: 180,
+                fps: 30,
+                bitrate_kbps: 400,
+                keyframe_interval_s: 2,
+            },
+            ..PipelineConfig::default()
+        },
+        ..EngineConfig::default()
+    };
+    // No destination: encoding only, as when the app records while not live.
+    let engine = Engine::start(config, vec![]).unwrap();
+    // Half a second after a scheduled keyframe (0, 2, 4 s…).
+    media_time(&engine, 2500).await;
+    engine.manager().start_recording(&path).unwrap();
+    media_time(&engine, 4500).await;
+    let summary = engine.stop_with_recording().await.expect("a recording");
+    assert!(summary.error.is_none(), "{summary:?}");
+    // From ~2.5 s to ~4.5 s: about 60 frames. Waiting for the 4 s keyframe
+    // instead would have kept about 15.
+    assert!(
+        (50..=70).contains(&summary.video_frames),
+        "{} frames recorded",
+        summary.video_frames
+    );
+    let frames = onair_tests::video_frames(&path);
+    assert_eq!(frames.len() as u64, summary.video_frames);
+    assert!(frames[0].0, "the recording starts with a keyframe");
+    // The scheduled keyframe at 4 s is still there: the forced one only
+    // shortened an interval.
+    let keys: Vec<f64> = frames.iter().filter(|f| f.0).map(|f| f.1).collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys[1] - keys[0] < 2.0, "{keys:?}");
+    assert_eq!(onair_tests::decode_errors(&path), "");
+}

@@ -54,6 +54,7 @@ pub struct H264Encoder {
     config: H264Config,
     frames: u64,
     buf: Vec<u8>,
+    key_requested: bool,
 }
 
 impl std::fmt::Debug for H264Encoder {
@@ -95,6 +96,7 @@ impl H264Encoder {
             encoder,
             config,
             frames: 0,
+            key_requested: false,
             buf: Vec::with_capacity(256 * 1024),
         })
     }
@@ -153,6 +155,12 @@ impl H264Encoder {
         Ok(())
     }
 
+    /// Makes the next frame an IDR (a recording starting mid-stream). The
+    /// regular cadence goes on: intervals never get longer.
+    pub fn request_keyframe(&mut self) {
+        self.key_requested = true;
+    }
+
     /// Encodes one frame. Frame `n` with `n % gop == 0` is always an IDR.
     pub fn encode(
         &mut self,
@@ -165,7 +173,8 @@ impl H264Encoder {
                 height: frame.height,
             });
         }
-        let want_key = self.frames.is_multiple_of(self.config.gop_frames());
+        let want_key = self.frames.is_multiple_of(self.config.gop_frames()) || self.key_requested;
+        self.key_requested = false;
         self.frames += 1;
         if want_key && self.frames > 1 {
             self.encoder.force_intra_frame();

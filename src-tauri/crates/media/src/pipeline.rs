@@ -59,6 +59,9 @@ pub struct PipelineStats {
     /// Video bitrate asked of the encoder, kbit/s (dynamic bitrate writes it;
     /// the video thread applies it before the next frame).
     pub video_kbps: AtomicU32,
+    /// Set to make the next video frame a keyframe (a recording starting
+    /// mid-stream); the video thread clears it.
+    pub keyframe_wanted: AtomicBool,
 }
 
 /// Sample rate of everything after the source.
@@ -276,6 +279,9 @@ fn video_thread(
                     .video_kbps
                     .store(encoder.config().bitrate_kbps, Ordering::Relaxed);
             }
+        }
+        if stats.keyframe_wanted.swap(false, Ordering::Relaxed) {
+            encoder.request_keyframe();
         }
         let started = Instant::now();
         let encoded = encoder.encode(&frame, pts_ms)?;

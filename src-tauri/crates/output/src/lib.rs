@@ -127,6 +127,8 @@ pub struct OutputManager {
     video_ready: Notify,
     recording: Mutex<Option<record::Recording>>,
     expect_audio: std::sync::atomic::AtomicBool,
+    /// The running encoder's controls (to ask it for a keyframe).
+    encoder: Mutex<Option<Arc<PipelineStats>>>,
 }
 
 impl OutputManager {
@@ -144,6 +146,7 @@ impl OutputManager {
             video_ready: Notify::new(),
             recording: Mutex::new(None),
             expect_audio: std::sync::atomic::AtomicBool::new(true),
+            encoder: Mutex::new(None),
         }
     }
 
@@ -158,6 +161,12 @@ impl OutputManager {
         let rec = record::Recording::create(path)?;
         if let Some((v, a)) = self.record_params() {
             rec.set_params(v, a);
+            // Mid-stream: start with the next frame, not the next scheduled
+            // keyframe (up to an interval of pictures lost otherwise).
+            if let Some(e) = self.encoder.lock().ok().and_then(|e| e.clone()) {
+                e.keyframe_wanted
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
         }
         *slot = Some(rec);
         Ok(())
@@ -569,6 +578,9 @@ impl Engine {
         let video_kbps = config.pipeline.video.bitrate_kbps;
         let audio_kbps = config.pipeline.audio.map_or(0, |a| a.bitrate_kbps);
         let pipeline = Pipeline::start(config.pipeline, video, audio, clock, manager.clone())?;
+        if let Ok(mut e) = manager.encoder.lock() {
+            *e = Some(pipeline.stats());
+        }
         let controller = config.dynamic_bitrate.then(|| {
             let (manager, stats) = (manager.clone(), pipeline.stats());
             tokio::spawn(async move {
