@@ -42,9 +42,10 @@ export const commands = {
 	 */
 	endStream: () => typedError<CheckReport_Serialize | null, AppError>(__TAURI_INVOKE("end_stream")),
 	/**
-	 *  Starts recording to a new file in the recordings folder: from the next
-	 *  keyframe of the running encode, or, when not live, by starting the
-	 *  camera and microphone just for the recording. Returns the file's path.
+	 *  Starts recording to a new file in the recordings folder: the running
+	 *  encode from its next picture (a keyframe is asked for), or, when not
+	 *  live, by starting the camera and microphone just for the recording.
+	 *  Returns the file's path.
 	 */
 	startRecording: (onUpdate: Channel<LiveUpdate_Deserialize>, onPreview: Channel<PreviewUpdate>) => typedError<string, AppError>(__TAURI_INVOKE("start_recording", { onUpdate, onPreview })),
 	/**

@@ -464,9 +464,10 @@ pub async fn end_stream(
     Ok(report)
 }
 
-/// Starts recording to a new file in the recordings folder: from the next
-/// keyframe of the running encode, or, when not live, by starting the
-/// camera and microphone just for the recording. Returns the file's path.
+/// Starts recording to a new file in the recordings folder: the running
+/// encode from its next picture (a keyframe is asked for), or, when not
+/// live, by starting the camera and microphone just for the recording.
+/// Returns the file's path.
 #[tauri::command]
 #[specta::specta]
 pub async fn start_recording(

@@ -151,8 +151,8 @@ impl OutputManager {
     }
 
     /// Starts recording the encoded stream to `path` (a new file, created
-    /// now): from the next keyframe, or from the first picture when the
-    /// encoder has not started yet. No second encode.
+    /// now): mid-stream from the next picture (the encoder is asked for a
+    /// keyframe), else from the first. No second encode.
     pub fn start_recording(&self, path: &std::path::Path) -> Result<(), record::RecordError> {
         let mut slot = self.recording.lock().unwrap_or_else(|e| e.into_inner());
         if slot.is_some() {
