@@ -6,6 +6,7 @@ import { Channel } from "@tauri-apps/api/core";
 import {
   commands,
   type AppError,
+  type CheckReport,
   type DestinationUpdate_Deserialize as DestinationUpdate,
   type LiveUpdate_Deserialize as LiveUpdate,
   type Platform_Serialize as Platform,
@@ -17,7 +18,6 @@ import {
 import {
   cardState,
   checkFacts,
-  type CheckView,
   congestionTone,
   formatBitrate,
   formatLatency,
@@ -170,7 +170,7 @@ function renderCards() {
       : "Turn on a destination or the stream check to go live.";
 }
 
-function renderCheck(r: CheckView & { verdicts: { name: string; platform: string; pass: boolean; problems: { message: string; severity: string }[] }[]; problems: string[] }) {
+function renderCheck(r: CheckReport) {
   $("check-panel").hidden = false;
   $("studio-bottom").classList.add("with-check");
   const states: Record<string, string> = { waiting: "Waiting for the stream…", receiving: "Receiving", ended: "Ended" };

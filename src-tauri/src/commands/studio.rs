@@ -556,7 +556,8 @@ pub async fn save_check_report(state: tauri::State<'_, AppState>) -> Result<Stri
     let json = serde_json::to_vec_pretty(&report)
         .map_err(|e| AppError::new(ErrorKind::Store, e.to_string()))?;
     std::fs::create_dir_all(&folder)
-        .and_then(|_| std::fs::write(&path, json))
+        .map_err(|e| e.to_string())
+        .and_then(|_| onair_output::store::write_atomic(&path, &json).map_err(|e| e.to_string()))
         .map_err(|e| {
             AppError::new(
                 ErrorKind::Store,

@@ -526,15 +526,10 @@ fn judge_targets(path: Option<&std::path::Path>) -> Vec<(String, String, String)
     onair_output::check::judge_targets(&profiles)
 }
 
-/// Writes the report as pretty JSON, atomically (temp file, rename).
-fn save_report(
-    path: &std::path::Path,
-    r: &onair_output::check::CheckReport,
-) -> std::io::Result<()> {
-    let json = serde_json::to_vec_pretty(r).map_err(std::io::Error::other)?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, json)?;
-    std::fs::rename(&tmp, path)
+/// Writes the report as pretty JSON, atomically.
+fn save_report(path: &std::path::Path, r: &onair_output::check::CheckReport) -> Result<(), String> {
+    let json = serde_json::to_vec_pretty(r).map_err(|e| e.to_string())?;
+    onair_output::store::write_atomic(path, &json).map_err(|e| e.to_string())
 }
 
 fn rusage() -> libc::rusage {

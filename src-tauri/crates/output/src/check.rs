@@ -366,6 +366,11 @@ impl Analyzer {
         };
     }
 
+    /// Where the check is.
+    pub fn state(&self) -> CheckState {
+        self.state
+    }
+
     /// The publisher stopped.
     pub fn on_end(&mut self) {
         if self.state == CheckState::Receiving {

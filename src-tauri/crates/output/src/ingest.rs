@@ -100,7 +100,7 @@ impl CheckIngest {
         while self
             .analyzer
             .lock()
-            .map(|a| a.report().state == crate::check::CheckState::Receiving)
+            .map(|a| a.state() == crate::check::CheckState::Receiving)
             .unwrap_or(false)
             && tokio::time::Instant::now() < deadline
         {

@@ -124,7 +124,6 @@ pub struct OutputManager {
     ended: Mutex<HashSet<MediaKind>>,
     media_failed: Mutex<Option<MediaError>>,
     ended_notify: Notify,
-    video_ready: Notify,
     recording: Mutex<Option<record::Recording>>,
     expect_audio: std::sync::atomic::AtomicBool,
     /// The running encoder's controls (to ask it for a keyframe).
@@ -143,7 +142,6 @@ impl OutputManager {
             ended: Mutex::new(HashSet::new()),
             media_failed: Mutex::new(None),
             ended_notify: Notify::new(),
-            video_ready: Notify::new(),
             recording: Mutex::new(None),
             expect_audio: std::sync::atomic::AtomicBool::new(true),
             encoder: Mutex::new(None),
@@ -191,23 +189,6 @@ impl OutputManager {
                 bitrate: a.bitrate_kbps * 1000,
             }),
         ))
-    }
-
-    /// Waits until the encoder has given its video configuration (a
-    /// recording can start from then on).
-    pub async fn video_ready(&self) {
-        loop {
-            let notified = self.video_ready.notified();
-            if self
-                .headers
-                .lock()
-                .map(|h| h.video.is_some())
-                .unwrap_or(true)
-            {
-                return;
-            }
-            notified.await;
-        }
     }
 
     /// Finishes the recording; `None` when none was running.
@@ -374,7 +355,6 @@ impl MediaSink for OutputManager {
                     h.video = Some(v);
                     h.rebuild_metadata();
                 }
-                self.video_ready.notify_waiters();
                 self.give_record_params();
             }
             MediaMessage::AudioConfig(a) => {

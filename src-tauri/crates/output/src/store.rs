@@ -288,14 +288,20 @@ impl Store {
         // The current file becomes the backup, if it is good.
         if let Ok(Some(_)) = Self::read(&self.path) {
             let current = fs::read(&self.path).map_err(io("read", &self.path))?;
-            write_atomic(&self.backup_path(), &current, dir)?;
+            write_atomic(&self.backup_path(), &current)?;
         }
-        write_atomic(&self.path, text.as_bytes(), dir)
+        write_atomic(&self.path, text.as_bytes())
     }
 }
 
-/// temp file in the same folder, fsync, rename over, fsync the folder.
-fn write_atomic(path: &Path, bytes: &[u8], dir: &Path) -> Result<(), StoreError> {
+/// Writes `bytes` to `path` so that a crash leaves the old file or the new
+/// one, never half of either: temp file in the same folder, fsync, rename
+/// over, fsync the folder.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
     let mut tmp = path.to_path_buf().into_os_string();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
