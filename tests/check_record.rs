@@ -306,6 +306,47 @@ fn a_recording_killed_mid_way_plays_up_to_its_last_fragment() {
         frames.len()
     );
     assert!(frames[0].0, "the recording starts with a keyframe");
+
+    // Killed while a fragment was being written: its moof is still typed
+    // `free` and its mdat is cut short at any point. The file still decodes
+    // cleanly, up to the fragment before.
+    let bytes = std::fs::read(&file).unwrap();
+    let mut boxes = Vec::new();
+    let mut at = 0usize;
+    while at + 8 <= bytes.len() {
+        let size = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        boxes.push((at, bytes[at + 4..at + 8].to_vec(), size));
+        if size < 8 {
+            break;
+        }
+        at += size;
+    }
+    let (last_moof, _, moof_size) = boxes
+        .iter()
+        .rev()
+        .find(|b| b.1 == b"moof")
+        .cloned()
+        .expect("fragments");
+    let mdat_size = boxes
+        .iter()
+        .find(|b| b.0 == last_moof + moof_size)
+        .unwrap()
+        .2;
+    let whole = probe_duration(&file);
+    for cut in [8, mdat_size / 3, mdat_size - 1] {
+        let mut torn = bytes[..last_moof + moof_size + cut].to_vec();
+        torn[last_moof + 4..last_moof + 8].copy_from_slice(b"free");
+        let path = dir.path().join(format!("torn-{cut}.mp4"));
+        std::fs::write(&path, &torn).unwrap();
+        let errors = decode_errors(&path);
+        assert!(errors.is_empty(), "cut at {cut} of {mdat_size}: {errors}");
+        let d = probe_duration(&path);
+        assert!(d > 0.5 && d < whole, "cut at {cut}: {d} s of {whole} s");
+    }
+}
+
+fn probe_duration(file: &Path) -> f64 {
+    num(&ffprobe_json(file, &["-show_entries", "format=duration"])["format"]["duration"])
 }
 
 #[test]

@@ -3,8 +3,10 @@
 //!
 //! A fragmented file is `ftyp` `moov` then `moof`+`mdat` pairs, each pair
 //! self-contained; every fragment is written and synced to disk about once
-//! a second, so a crash or a power cut leaves a file that plays up to its
-//! last whole fragment. A clean stop writes the durations into `moov`.
+//! a second, and only then made visible (its `moof` is written as a `free`
+//! box and retyped once the whole fragment is on disk), so a crash or a
+//! power cut leaves a file that parses and plays up to its last whole
+//! fragment. A clean stop writes the durations into `moov`.
 //!
 //! [`Fragmenter`] is sans-IO (packets in, bytes out); [`Recording`] runs it
 //! on its own thread behind a bounded queue, so a slow disk never stalls the
@@ -13,6 +15,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -60,12 +63,6 @@ pub enum RecordError {
     /// A recording is already running.
     #[error("a recording is already running")]
     AlreadyRecording,
-    /// No recording is running.
-    #[error("no recording is running")]
-    NotRecording,
-    /// The stream has no video yet (the encoder has not started).
-    #[error("the encoder has not produced its first picture yet")]
-    NoVideo,
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> RecordError {
@@ -610,6 +607,8 @@ pub struct RecordingStatus {
 #[derive(Debug)]
 pub struct Recording {
     tx: SyncSender<Msg>,
+    /// The queue was full once: the writer ends the recording.
+    overflowed: Arc<AtomicBool>,
     status: Arc<Mutex<RecordingStatus>>,
     thread: Option<JoinHandle<RecordingSummary>>,
 }
@@ -632,7 +631,9 @@ impl Recording {
             path: path.display().to_string(),
             ..RecordingStatus::default()
         }));
+        let overflowed = Arc::new(AtomicBool::new(false));
         let writer = Writer {
+            overflowed: overflowed.clone(),
             path: path.to_path_buf(),
             file,
             frag: None,
@@ -646,6 +647,7 @@ impl Recording {
             .map_err(|e| io_err(path, e))?;
         Ok(Self {
             tx,
+            overflowed,
             status,
             thread: Some(thread),
         })
@@ -661,13 +663,7 @@ impl Recording {
     pub fn push(&self, tag: Tag) {
         match self.tx.try_send(Msg::Tag(tag)) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                if let Ok(mut s) = self.status.lock() {
-                    if s.error.is_none() {
-                        s.error = Some(RecordError::DiskTooSlow(MAX_BACKLOG_TAGS).to_string());
-                    }
-                }
-            }
+            Err(TrySendError::Full(_)) => self.overflowed.store(true, Ordering::Relaxed),
             Err(TrySendError::Disconnected(_)) => {}
         }
     }
@@ -688,6 +684,7 @@ impl Recording {
 }
 
 struct Writer {
+    overflowed: Arc<AtomicBool>,
     path: PathBuf,
     file: File,
     frag: Option<Fragmenter>,
@@ -712,8 +709,8 @@ impl Writer {
             let Some(frag) = self.frag.as_mut() else {
                 continue;
             };
-            if let Some(e) = self.status.lock().ok().and_then(|s| s.error.clone()) {
-                error = Some(e);
+            if self.overflowed.load(Ordering::Relaxed) {
+                error = Some(RecordError::DiskTooSlow(MAX_BACKLOG_TAGS).to_string());
                 break;
             }
             let fragment = match tag.kind {
@@ -801,13 +798,31 @@ impl Writer {
         Ok(())
     }
 
+    /// Writes one `moof`+`mdat` so that a crash at any instant leaves a file
+    /// that parses: the `moof` goes down typed `free` (same size, skipped by
+    /// every reader), the whole fragment is synced, and only then the four
+    /// type bytes become `moof` and are synced too. Killed half-way, the
+    /// file ends in a `free` box and a stray `mdat` that nothing references.
     fn write_fragment(&mut self, parts: &[Bytes]) -> Result<(), RecordError> {
-        for p in parts {
-            self.file.write_all(p).map_err(|e| io_err(&self.path, e))?;
+        let err = |e| io_err(&self.path, e);
+        let start = self.bytes;
+        for (i, p) in parts.iter().enumerate() {
+            if i == 0 && p.len() >= 8 && &p[4..8] == b"moof" {
+                let mut head = p.to_vec();
+                head[4..8].copy_from_slice(b"free");
+                self.file.write_all(&head).map_err(err)?;
+            } else {
+                self.file.write_all(p).map_err(err)?;
+            }
             self.bytes += p.len() as u64;
         }
-        // On disk before the next one: a crash loses at most one fragment.
-        self.file.sync_data().map_err(|e| io_err(&self.path, e))?;
+        self.file.sync_data().map_err(err)?;
+        self.file
+            .seek(SeekFrom::Start(start + 4))
+            .and_then(|_| self.file.write_all(b"moof"))
+            .and_then(|_| self.file.seek(SeekFrom::Start(self.bytes)))
+            .and_then(|_| self.file.sync_data())
+            .map_err(err)?;
         if let Ok(mut s) = self.status.lock() {
             s.bytes = self.bytes;
             s.duration_ms = self.frag.as_ref().map_or(0, Fragmenter::video_ms);
