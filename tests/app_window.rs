@@ -284,8 +284,12 @@ fn files_in(dir: &Path, ext: &str) -> Vec<PathBuf> {
     v
 }
 
-/// Seconds of a "● REC 0:04 · 1.2 MB → path" status.
+/// Seconds of a "● REC 0:04 · 1.2 MB → path" status (0 for any other
+/// text, such as the previous take's "Saved 0:04 …").
 fn rec_seconds(status: &str) -> u64 {
+    if !status.starts_with("● REC") {
+        return 0;
+    }
     status
         .split_whitespace()
         .find(|w| w.contains(':'))

@@ -367,9 +367,11 @@ recordButton.addEventListener("click", async () => {
     return;
   }
   const [updates, frames] = feeds();
+  $("rec-status").textContent = "Starting the recording…";
   const r = await commands.startRecording(updates, frames);
   recordButton.disabled = false;
   if (r.status === "error") {
+    $("rec-status").textContent = "";
     studioError.textContent = errText(r.error);
     return;
   }
