@@ -4,13 +4,13 @@
 use std::time::{Duration, Instant};
 
 use onair_media::{H264Config, PipelineConfig};
-use onair_output::{Destination, Engine, EngineConfig, OutputManager, OutputState};
+use onair_output::{Destination, Engine, EngineConfig, OutputId, OutputManager, OutputState};
 use onair_tests::{Nginx, GOOD_KEY};
 
-async fn wait_state(m: &OutputManager, index: usize, want: OutputState, within: Duration) -> bool {
+async fn wait_state(m: &OutputManager, id: OutputId, want: OutputState, within: Duration) -> bool {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
-        if m.stats().get(index).map(|s| s.state) == Some(want) {
+        if m.stats_of(id).map(|s| s.state) == Some(want) {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -42,17 +42,19 @@ async fn destinations_start_and_stop_on_their_own_while_the_others_stay_live() {
     let dest = |k: &str| Destination::parse(&nginx.url(k)).unwrap();
     let engine = Engine::start(config, vec![dest(&a), dest(&b)]).unwrap();
     let m = engine.manager().clone();
-    assert!(wait_state(&m, 0, OutputState::Live, Duration::from_secs(10)).await);
-    assert!(wait_state(&m, 1, OutputState::Live, Duration::from_secs(10)).await);
+    let (ai, bi) = (engine.output_ids()[0], engine.output_ids()[1]);
+    assert!(wait_state(&m, ai, OutputState::Live, Duration::from_secs(10)).await);
+    assert!(wait_state(&m, bi, OutputState::Live, Duration::from_secs(10)).await);
 
     // Stop A: it ends cleanly, B stays live and keeps sending.
     let stopped = Instant::now();
-    m.stop_one(0).await;
+    m.stop_one(ai).await;
     assert!(stopped.elapsed() < Duration::from_secs(2));
-    assert_eq!(m.stats()[0].state, OutputState::Stopped);
-    let b_before = m.stats()[1].bytes_sent;
+    assert_eq!(m.stats_of(ai).unwrap().state, OutputState::Stopped);
+    assert_eq!(m.running(), 1, "a stopped destination leaves the fan-out");
+    let b_before = m.stats_of(bi).unwrap().bytes_sent;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let b_now = &m.stats()[1];
+    let b_now = &m.stats_of(bi).unwrap();
     assert_eq!(b_now.state, OutputState::Live);
     assert!(
         b_now.bytes_sent > b_before + 100_000,
@@ -66,7 +68,7 @@ async fn destinations_start_and_stop_on_their_own_while_the_others_stay_live() {
     // Start C while B is live: it goes live too, starting at a keyframe.
     let ci = m.add(dest(&c));
     assert!(wait_state(&m, ci, OutputState::Live, Duration::from_secs(10)).await);
-    assert_eq!(m.stats()[1].reconnects, 0);
+    assert_eq!(m.stats_of(bi).unwrap().reconnects, 0);
     tokio::time::sleep(Duration::from_secs(2)).await;
     engine.stop().await;
 
@@ -75,6 +77,75 @@ async fn destinations_start_and_stop_on_their_own_while_the_others_stay_live() {
     assert!(frames.len() > 20, "C recorded {} frames", frames.len());
     assert!(frames[0].0, "C starts with a keyframe");
     assert!(onair_tests::decode_errors(&nginx.recording(&c)).is_empty());
+}
+
+/// Resident set size of this process, KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn toggling_a_destination_50_times_keeps_the_fan_out_and_memory_flat() {
+    let nginx = Nginx::start();
+    let (a, b) = (format!("{GOOD_KEY}_stay"), format!("{GOOD_KEY}_toggle"));
+    let config = EngineConfig {
+        pipeline: PipelineConfig {
+            video: H264Config {
+                width: 320,
+                height: 180,
+                fps: 30,
+                bitrate_kbps: 400,
+                keyframe_interval_s: 1,
+            },
+            ..PipelineConfig::default()
+        },
+        ..EngineConfig::default()
+    };
+    let dest = |k: &str| Destination::parse(&nginx.url(k)).unwrap();
+    let engine = Engine::start(config, vec![dest(&a), dest(&b)]).unwrap();
+    let m = engine.manager().clone();
+    let (ai, mut bi) = (engine.output_ids()[0], engine.output_ids()[1]);
+    assert!(wait_state(&m, ai, OutputState::Live, Duration::from_secs(10)).await);
+    assert!(wait_state(&m, bi, OutputState::Live, Duration::from_secs(10)).await);
+    let mut rss = Vec::new();
+    for i in 0..50 {
+        // Off, as the card's switch does, then on again (a new Output).
+        m.stop_one(bi).await;
+        assert_eq!(
+            m.running(),
+            1,
+            "toggle {i}: the stopped one left the fan-out"
+        );
+        m.forget(bi);
+        bi = m.add(dest(&b));
+        assert_eq!(m.running(), 2, "toggle {i}");
+        assert_eq!(
+            m.stats().len(),
+            2,
+            "toggle {i}: figures of old Outputs pile up"
+        );
+        if i % 10 == 9 {
+            // Let it go live now and then, so each kind of state is crossed.
+            assert!(wait_state(&m, bi, OutputState::Live, Duration::from_secs(10)).await);
+            rss.push(rss_kib());
+        }
+    }
+    let a_now = m.stats_of(ai).unwrap();
+    assert_eq!(a_now.state, OutputState::Live);
+    assert_eq!(a_now.reconnects, 0);
+    engine.stop().await;
+    // Memory flat: the last sample within 8 MiB of the first.
+    let (first, last) = (rss[0], *rss.last().unwrap());
+    assert!(
+        last < first + 8 * 1024,
+        "RSS grew from {first} KiB to {last} KiB over 50 toggles: {rss:?}"
+    );
+    assert!(onair_tests::decode_errors(&nginx.recording(&a)).is_empty());
 }
 
 /// Waits until the engine's media clock reads `ms`.

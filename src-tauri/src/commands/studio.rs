@@ -19,9 +19,9 @@ use crate::commands::profiles::blocking_problems;
 use crate::error::{AppError, ErrorKind};
 use crate::state::{AppState, Live};
 
-/// (profile id, Output index, on), read by the update task and changed by
+/// (profile id, Output id, on), read by the update task and changed by
 /// the toggles.
-pub type OutputMap = Arc<Mutex<Vec<(String, usize, bool)>>>;
+pub type OutputMap = Arc<Mutex<Vec<(String, onair_output::OutputId, bool)>>>;
 
 /// The stream check of this stream and what it is judged against
 /// (`(name, platform, server url)` of every saved destination).
@@ -105,23 +105,25 @@ pub fn audio_input(s: &str) -> Option<AudioInput> {
     }
 }
 
-fn destination_of(
+/// The destination of a saved profile: its server URL and its key kept
+/// apart (the URL's query string stays in the tcUrl, the key's with the
+/// key). The key is read from the credential store off the async workers
+/// (a locked keyring may ask the user to unlock it).
+async fn destination_of(
     state: &AppState,
     id: &str,
     server_url: &str,
     name: &str,
 ) -> Result<Destination, AppError> {
-    let key = state
-        .keys
-        .get(id)
+    let keys = state.keys.clone();
+    let pid = id.to_owned();
+    let key = tauri::async_runtime::spawn_blocking(move || keys.get(&pid))
+        .await
+        .map_err(|e| AppError::new(ErrorKind::KeyStore, e.to_string()))?
         .map_err(|e| AppError::new(ErrorKind::KeyStore, e.to_string()))?
         .ok_or_else(|| AppError::new(ErrorKind::NoKey, format!("{name}: no stream key is set.")))?;
-    let url = format!(
-        "{}/{}",
-        server_url.trim().trim_end_matches('/'),
-        key.expose()
-    );
-    Destination::parse(&url).map_err(|e| AppError::new(ErrorKind::Invalid, format!("{name}: {e}")))
+    Destination::from_parts(server_url, key)
+        .map_err(|e| AppError::new(ErrorKind::Invalid, format!("{name}: {e}")))
 }
 
 fn engine_config(s: &Settings, record: Option<std::path::PathBuf>) -> EngineConfig {
@@ -159,14 +161,20 @@ fn engine_error(e: onair_output::EngineError) -> AppError {
 }
 
 /// Starts the engine (sources, encoders) with `dests` and the UI feeds.
-fn start_engine(
+/// Opening devices can block (drivers, PulseAudio): it runs on a blocking
+/// thread, never on the window's thread or an async worker.
+async fn start_engine(
     s: &Settings,
     dests: Vec<Destination>,
     record: Option<std::path::PathBuf>,
     on_update: Channel<LiveUpdate>,
     on_preview: Channel<PreviewUpdate>,
 ) -> Result<Live, AppError> {
-    let engine = Engine::start(engine_config(s, record), dests).map_err(engine_error)?;
+    let config = engine_config(s, record);
+    let engine = tauri::async_runtime::spawn_blocking(move || Engine::start(config, dests))
+        .await
+        .map_err(|e| AppError::new(ErrorKind::Media, format!("Cannot start encoding: {e}")))?
+        .map_err(engine_error)?;
     let outputs: OutputMap = Arc::default();
     let check: CheckSlot = Arc::default();
     let streaming = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -217,7 +225,7 @@ pub async fn start_stream(
     let mut ids = Vec::new();
     let mut dests = Vec::new();
     for p in data.profiles.iter().filter(|p| p.enabled) {
-        dests.push(destination_of(&state, &p.id, &p.server_url, &p.name)?);
+        dests.push(destination_of(&state, &p.id, &p.server_url, &p.name).await?);
         ids.push(p.id.clone());
     }
     let ingest = if check_on {
@@ -243,18 +251,13 @@ pub async fn start_stream(
         // Destinations before the encoders start: none misses the first
         // keyframe.
         None => {
+            let live = start_engine(&data.settings, dests, None, on_update, on_preview).await?;
             let table = ids
                 .into_iter()
-                .enumerate()
-                .map(|(i, id)| (id, i, true))
+                .zip(live.engine.output_ids().iter().copied())
+                .map(|(id, oid)| (id, oid, true))
                 .collect();
-            *guard = Some(start_engine(
-                &data.settings,
-                dests,
-                None,
-                on_update,
-                on_preview,
-            )?);
+            *guard = Some(live);
             table
         }
     };
@@ -315,12 +318,15 @@ fn spawn_updates(
             let table = outputs.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let destinations = table
                 .iter()
-                .filter_map(|(id, i, on)| {
-                    stats.get(*i).map(|s| DestinationUpdate {
-                        id: id.clone(),
-                        on: *on,
-                        stats: s.clone(),
-                    })
+                .filter_map(|(id, oid, on)| {
+                    stats
+                        .iter()
+                        .find(|s| s.id == *oid)
+                        .map(|s| DestinationUpdate {
+                            id: id.clone(),
+                            on: *on,
+                            stats: s.clone(),
+                        })
                 })
                 .collect();
             let lag = pipeline
@@ -389,6 +395,7 @@ pub async fn set_destination_live(
             .ok_or_else(|| {
                 AppError::new(ErrorKind::NotFound, "The stream check is not running.")
             })?;
+        live.engine.manager().forget(index);
         let new_index = live.engine.manager().add(dest);
         table[pos] = (id, new_index, true);
     } else if on {
@@ -403,7 +410,8 @@ pub async fn set_destination_live(
             .ok_or_else(|| {
                 AppError::new(ErrorKind::NotFound, "That destination no longer exists.")
             })?;
-        let dest = destination_of(&state, &p.id, &p.server_url, &p.name)?;
+        let dest = destination_of(&state, &p.id, &p.server_url, &p.name).await?;
+        live.engine.manager().forget(index);
         let new_index = live.engine.manager().add(dest);
         table[pos] = (id, new_index, true);
     } else {
@@ -492,13 +500,16 @@ pub async fn start_recording(
             .start_recording(&path)
             .map_err(|e| AppError::new(ErrorKind::Record, e.to_string()))?,
         None => {
-            *guard = Some(start_engine(
-                &settings,
-                Vec::new(),
-                Some(path.clone()),
-                on_update,
-                on_preview,
-            )?)
+            *guard = Some(
+                start_engine(
+                    &settings,
+                    Vec::new(),
+                    Some(path.clone()),
+                    on_update,
+                    on_preview,
+                )
+                .await?,
+            )
         }
     }
     Ok(path.display().to_string())

@@ -10,8 +10,10 @@
 //! `--record FILE` (stream and check) also records the encoded stream to a
 //! fragmented MP4 file.
 //!
-//! Exit status: 0 after a clean stop, 2 bad usage, 3 every destination
-//! failed for good (for example the key was rejected).
+//! Exit status: 0 after a clean stop with every destination live until
+//! then, 2 bad usage, 3 every destination failed for good (for example the
+//! key was rejected), 4 some destination never went live or failed for
+//! good while others streamed (each is named, by redacted URL, with why).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -133,6 +135,7 @@ fn parse_size(s: &str) -> Result<(usize, usize), String> {
 
 const EXIT_USAGE: u8 = 2;
 const EXIT_ALL_FAILED: u8 = 3;
+const EXIT_SOME_FAILED: u8 = 4;
 
 fn usage_error(msg: &str) -> ExitCode {
     eprintln!("onair: {msg}");
@@ -432,6 +435,11 @@ async fn run(
                             println!("{}", serde_json::json!({"event": "connected", "dest": dest, "ts_base_ms": ts_base_ms}));
                         }
                     }
+                    Ok(OutputEvent::Moved { dest }) => {
+                        if let Some(StatsFormat::Json) = format {
+                            println!("{}", serde_json::json!({"event": "moved", "dest": dest}));
+                        }
+                    }
                     Ok(OutputEvent::VideoBitrate { kbps }) => {
                         if let Some(StatsFormat::Json) = format {
                             println!("{}", serde_json::json!({"event": "bitrate", "video_kbps": kbps}));
@@ -492,12 +500,9 @@ async fn run(
         i.abort();
     }
     print_stats(format, started.elapsed().as_secs_f64(), &stats);
-    for s in &stats {
-        if let Some(e) = &s.error {
-            if s.state == onair_output::OutputState::Failed {
-                eprintln!("onair: {}: {e}", s.dest);
-            }
-        }
+    let shortfalls = shortfalls(&stats);
+    for line in &shortfalls {
+        eprintln!("onair: {line}");
     }
     if let Some(e) = media_error {
         eprintln!("onair: encoding failed: {e}");
@@ -509,7 +514,32 @@ async fn run(
     if outcome == "failed" || manager.all_failed() {
         return ExitCode::from(EXIT_ALL_FAILED);
     }
+    if !shortfalls.is_empty() {
+        return ExitCode::from(EXIT_SOME_FAILED);
+    }
     ExitCode::SUCCESS
+}
+
+/// Destinations that did not stream as asked: never live, or failed for
+/// good. One line each, by redacted URL, with why.
+fn shortfalls(stats: &[OutputStats]) -> Vec<String> {
+    use onair_output::OutputState;
+    stats
+        .iter()
+        .filter_map(|s| {
+            let why = s
+                .error
+                .clone()
+                .unwrap_or_else(|| "no answer before the stream ended".into());
+            if !s.was_live {
+                Some(format!("{}: never went live: {why}", s.dest))
+            } else if s.state == OutputState::Failed {
+                Some(format!("{}: failed: {why}", s.dest))
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 /// What the stream check judges against: the saved profiles (the app's,

@@ -54,13 +54,7 @@ impl Destination {
     /// Parses `rtmp://host[:port]/app[/...]/<key>`.
     pub fn parse(url: &str) -> Result<Self, DestError> {
         let url = url.trim();
-        let (scheme, rest) = if let Some(r) = strip_prefix_ci(url, "rtmp://") {
-            (Scheme::Rtmp, r)
-        } else if let Some(r) = strip_prefix_ci(url, "rtmps://") {
-            (Scheme::Rtmps, r)
-        } else {
-            return Err(DestError::Scheme);
-        };
+        let (scheme, rest) = split_scheme(url)?;
         let (authority, path) = rest.split_once('/').ok_or(DestError::NoApp)?;
         let (host, port) = parse_authority(authority, scheme)?;
         // The key is the last segment, query string included; a query
@@ -85,6 +79,61 @@ impl Destination {
             app: app.to_owned(),
             key: StreamKey::new(key),
         })
+    }
+
+    /// A destination from a server URL and a key kept apart (a saved
+    /// profile): `rtmp(s)://host[:port]/app[/...][?query]`. Everything
+    /// after the host is the application path, query string included, so
+    /// the tcUrl keeps it (YouTube's backup ingest `.../live2?backup=1`);
+    /// the key is used as given, its own query string included.
+    pub fn from_parts(server_url: &str, key: StreamKey) -> Result<Self, DestError> {
+        let url = server_url.trim();
+        let (scheme, rest) = split_scheme(url)?;
+        let (authority, path) = rest.split_once('/').ok_or(DestError::NoApp)?;
+        let (host, port) = parse_authority(authority, scheme)?;
+        let app = path.trim_matches('/');
+        if app.is_empty() || app.starts_with('?') {
+            return Err(DestError::NoApp);
+        }
+        if key.expose().trim().is_empty() {
+            return Err(DestError::NoKey);
+        }
+        Ok(Self {
+            scheme,
+            host,
+            port,
+            app: app.to_owned(),
+            key,
+        })
+    }
+
+    /// Where an Enhanced RTMP `ReconnectRequest` sends us: its `tcUrl`,
+    /// absolute (`rtmp://host/app`), network-path (`//host/app`),
+    /// absolute-path (`/app`) or relative-path (`app2`, replacing the last
+    /// segment), resolved against this destination's tcUrl (RFC 3986); no
+    /// tcUrl: here again. The key stays.
+    pub fn reconnect_target(&self, tc_url: Option<&str>) -> Result<Self, DestError> {
+        let Some(t) = tc_url.map(str::trim).filter(|t| !t.is_empty()) else {
+            return Ok(self.clone());
+        };
+        let scheme = match self.scheme {
+            Scheme::Rtmp => "rtmp",
+            Scheme::Rtmps => "rtmps",
+        };
+        let absolute = if t.contains("://") {
+            t.to_owned()
+        } else if let Some(rest) = t.strip_prefix("//") {
+            format!("{scheme}://{rest}")
+        } else if let Some(path) = t.strip_prefix('/') {
+            format!("{scheme}://{}:{}/{path}", self.host_for_url(), self.port)
+        } else {
+            let base = match self.app.rsplit_once('/') {
+                Some((dir, _)) => format!("{dir}/"),
+                None => String::new(),
+            };
+            format!("{scheme}://{}:{}/{base}{t}", self.host_for_url(), self.port)
+        };
+        Self::from_parts(&absolute, self.key.clone())
     }
 
     /// `tcUrl` for `connect`.
@@ -124,6 +173,16 @@ impl fmt::Debug for Destination {
 impl fmt::Display for Destination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.redacted())
+    }
+}
+
+fn split_scheme(url: &str) -> Result<(Scheme, &str), DestError> {
+    if let Some(r) = strip_prefix_ci(url, "rtmp://") {
+        Ok((Scheme::Rtmp, r))
+    } else if let Some(r) = strip_prefix_ci(url, "rtmps://") {
+        Ok((Scheme::Rtmps, r))
+    } else {
+        Err(DestError::Scheme)
     }
 }
 
@@ -199,6 +258,54 @@ mod tests {
         let d = Destination::parse("rtmp://[::1]:1935/live/k").unwrap();
         assert_eq!(d.host, "::1");
         assert_eq!(d.tc_url(), "rtmp://[::1]:1935/live");
+    }
+
+    #[test]
+    fn server_url_and_key_stay_apart_and_the_query_stays_in_the_tc_url() {
+        let d = Destination::from_parts(
+            "rtmp://b.rtmp.youtube.com/live2?backup=1",
+            StreamKey::new("abcd-efgh-ijkl"),
+        )
+        .unwrap();
+        assert_eq!(d.app, "live2?backup=1");
+        assert_eq!(d.tc_url(), "rtmp://b.rtmp.youtube.com:1935/live2?backup=1");
+        assert_eq!(d.key.expose(), "abcd-efgh-ijkl");
+        // A key with its own query string (Facebook) is kept whole.
+        let d = Destination::from_parts(
+            "rtmps://live-api-s.facebook.com:443/rtmp/",
+            StreamKey::new("FB-1?s_bl=1&s_sw=0"),
+        )
+        .unwrap();
+        assert_eq!(d.app, "rtmp");
+        assert_eq!(d.key.expose(), "FB-1?s_bl=1&s_sw=0");
+        assert!(!d.redacted().contains("FB-1"));
+        assert_eq!(
+            Destination::from_parts("rtmp://h/", StreamKey::new("k")),
+            Err(DestError::NoApp)
+        );
+        assert_eq!(
+            Destination::from_parts("rtmp://h/app", StreamKey::new(" ")),
+            Err(DestError::NoKey)
+        );
+    }
+
+    #[test]
+    fn reconnect_targets_resolve_against_the_current_tc_url() {
+        let d = Destination::parse("rtmps://ingest.example:443/a/live/KEY").unwrap();
+        let t = |u: Option<&str>| d.reconnect_target(u).unwrap().tc_url();
+        assert_eq!(t(None), "rtmps://ingest.example:443/a/live");
+        assert_eq!(
+            t(Some("rtmp://other.example:1936/app")),
+            "rtmp://other.example:1936/app"
+        );
+        assert_eq!(
+            t(Some("//edge2.example/app2")),
+            "rtmps://edge2.example:443/app2"
+        );
+        assert_eq!(t(Some("/moved")), "rtmps://ingest.example:443/moved");
+        assert_eq!(t(Some("live2")), "rtmps://ingest.example:443/a/live2");
+        assert_eq!(d.reconnect_target(Some("/x")).unwrap().key.expose(), "KEY");
+        assert!(d.reconnect_target(Some("http://x/y")).is_err());
     }
 
     #[test]

@@ -27,8 +27,9 @@ pub struct BitrateController {
     /// Congested or not, the last few ticks (newest last).
     history: std::collections::VecDeque<bool>,
     clear_ticks: u32,
-    /// Dropped-frame counts seen last tick, per destination.
-    dropped: std::collections::HashMap<String, u64>,
+    /// Dropped-frame counts seen last tick, per Output (by identity: two
+    /// keys on one server print the same URL).
+    dropped: std::collections::HashMap<u64, u64>,
 }
 
 /// Ticks of history looked at.
@@ -62,7 +63,7 @@ impl BitrateController {
     pub fn tick(&mut self, outputs: &[OutputStats]) -> Option<u32> {
         let mut worst: Option<(&OutputStats, bool)> = None;
         for s in outputs.iter().filter(|s| s.state == OutputState::Live) {
-            let before = self.dropped.insert(s.dest.clone(), s.dropped_frames);
+            let before = self.dropped.insert(s.id, s.dropped_frames);
             let dropping = before.is_some_and(|b| s.dropped_frames > b);
             let congested = dropping || s.congestion >= CONGESTED;
             let worse = match worst {
@@ -123,6 +124,7 @@ mod tests {
 
     fn stats(congestion: f64, bitrate_kbps: f64) -> OutputStats {
         OutputStats {
+            id: 1,
             dest: "d".into(),
             state: OutputState::Live,
             bitrate_kbps: bitrate_kbps * 1.3,
@@ -139,6 +141,7 @@ mod tests {
             uptime_s: None,
             error: None,
             error_kind: None,
+            was_live: true,
         }
     }
 
@@ -146,7 +149,7 @@ mod tests {
     fn sustained_congestion_lowers_towards_the_achieved_throughput() {
         let mut c = BitrateController::new(3000, 160);
         let mut fast = stats(0.0, 3100.0);
-        fast.dest = "fast".into();
+        fast.id = 2;
         let slow = [fast, stats(0.9, 1000.0)];
         assert_eq!(c.tick(&slow), None, "one congested second is not enough");
         assert_eq!(c.tick(&slow), Some(714));
@@ -181,6 +184,22 @@ mod tests {
         assert_eq!(c.tick(&[s.clone()]), None);
         s.dropped_frames = 45;
         assert_eq!(c.tick(&[s.clone()]), Some(714));
+    }
+
+    #[test]
+    fn destinations_are_told_apart_by_identity_not_by_their_printed_url() {
+        // Two keys on one server: both print rtmp://host/app/***. Only one
+        // drops frames; the other's steady count must not mask it.
+        let mut c = BitrateController::new(3000, 160);
+        let mut a = stats(0.0, 1000.0);
+        let mut b = stats(0.0, 3000.0);
+        b.id = 2;
+        b.dropped_frames = 100;
+        assert_eq!(c.tick(&[a.clone(), b.clone()]), None);
+        a.dropped_frames = 30;
+        assert_eq!(c.tick(&[a.clone(), b.clone()]), None);
+        a.dropped_frames = 60;
+        assert_eq!(c.tick(&[a, b]), Some(714));
     }
 
     #[test]

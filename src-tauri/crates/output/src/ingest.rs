@@ -7,6 +7,7 @@
 //! One publisher at a time; a new one (a reconnect) starts the figures over.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,9 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::check::{Analyzer, CheckReport};
 use crate::Destination;
+
+/// How long a connection may take from accept to publishing.
+pub const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Application name of the check's URL.
 pub const CHECK_APP: &str = "check";
@@ -41,6 +45,12 @@ pub struct CheckIngest {
 impl CheckIngest {
     /// Listens on 127.0.0.1 at a free port. Must be called in a tokio runtime.
     pub async fn start() -> std::io::Result<Self> {
+        Self::start_with_setup_timeout(SETUP_TIMEOUT).await
+    }
+
+    /// Like [`start`](Self::start), with another deadline for a
+    /// connection's whole setup (handshake to publish).
+    pub async fn start_with_setup_timeout(setup_timeout: Duration) -> std::io::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let key = StreamKey::new(Alphanumeric.sample_string(&mut rand::rng(), 24));
@@ -48,6 +58,7 @@ impl CheckIngest {
         let counters = Arc::new(Mutex::new(Counters::default()));
         let task = tokio::spawn(accept_loop(
             listener,
+            setup_timeout,
             key.clone(),
             analyzer.clone(),
             counters.clone(),
@@ -120,25 +131,47 @@ impl Drop for CheckIngest {
     }
 }
 
+/// Connections served at once. At the cap, a new connection evicts the
+/// oldest one that has not published: idle or slow clients cannot lock the
+/// check out, and the publisher is never evicted.
+const MAX_CONNECTIONS: usize = 8;
+
 async fn accept_loop(
     listener: TcpListener,
+    setup_timeout: Duration,
     key: StreamKey,
     analyzer: Arc<Mutex<Analyzer>>,
     counters: Arc<Mutex<Counters>>,
 ) {
     let mut conns = tokio::task::JoinSet::new();
+    // Oldest first: (task, publishing).
+    let mut open: std::collections::VecDeque<(tokio::task::AbortHandle, Arc<AtomicBool>)> =
+        std::collections::VecDeque::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((sock, peer)) = accepted else { continue };
-                // Bounded: a flood of connections cannot pile up tasks.
-                if conns.len() >= 8 {
-                    drop(sock);
-                    continue;
+                open.retain(|(h, _)| !h.is_finished());
+                if open.len() >= MAX_CONNECTIONS {
+                    match open.iter().position(|(_, p)| !p.load(Ordering::SeqCst)) {
+                        Some(i) => {
+                            if let Some((h, _)) = open.remove(i) {
+                                h.abort();
+                                tracing::info!("stream check: evicted an idle connection");
+                            }
+                        }
+                        None => {
+                            // Every slot publishes: refuse the newcomer.
+                            drop(sock);
+                            continue;
+                        }
+                    }
                 }
                 let (key, analyzer, counters) = (key.clone(), analyzer.clone(), counters.clone());
-                conns.spawn(async move {
-                    if let Err(e) = serve(sock, key, analyzer.clone()).await {
+                let publishing = Arc::new(AtomicBool::new(false));
+                let flag = publishing.clone();
+                let handle = conns.spawn(async move {
+                    if let Err(e) = serve(sock, setup_timeout, key, analyzer.clone(), flag).await {
                         tracing::info!(%peer, error = %e, "stream check connection ended");
                         if let Ok(mut c) = counters.lock() {
                             if matches!(e, ConnError::Refused(_)) {
@@ -148,6 +181,7 @@ async fn accept_loop(
                         }
                     }
                 });
+                open.push_back((handle, publishing));
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
@@ -166,14 +200,17 @@ enum ConnError {
 
 async fn serve(
     mut sock: TcpStream,
+    setup_timeout: Duration,
     key: StreamKey,
     analyzer: Arc<Mutex<Analyzer>>,
+    publishing: Arc<AtomicBool>,
 ) -> Result<(), ConnError> {
     let _ = sock.set_nodelay(true);
     let config = ServerConfig {
         expected_key: Some(key),
         // Acknowledge often: the publisher measures latency from acks.
         ack_window: 64 * 1024,
+        setup_timeout,
         ..ServerConfig::default()
     };
     let mut session = ServerSession::new(config, Instant::now());
@@ -181,16 +218,16 @@ async fn serve(
     let mut live = false;
     let result = loop {
         // Flush and act on everything the session wants.
-        let mut deadline = None;
         while let Some(out) = session.poll_output() {
             match out {
                 ServerOutput::Transmit(b) => sock.write_all(&b).await?,
-                ServerOutput::Timeout(at) => deadline = Some(at),
+                ServerOutput::Timeout(_) => {}
                 ServerOutput::Event(ev) => {
                     let Ok(mut a) = analyzer.lock() else { continue };
                     match ev {
                         ServerEvent::Publishing { .. } => {
                             live = true;
+                            publishing.store(true, Ordering::SeqCst);
                             a.on_publish();
                         }
                         ServerEvent::Data { body, .. } => a.on_data(&body),
@@ -210,7 +247,9 @@ async fn serve(
                 }
             }
         }
-        let read = match deadline {
+        // The whole setup (handshake to publish) has one deadline, checked
+        // on every read, not only the first.
+        let read = match session.deadline() {
             Some(at) => {
                 let wait = at.saturating_duration_since(Instant::now());
                 match tokio::time::timeout(wait.max(Duration::from_millis(1)), sock.read(&mut buf))
@@ -330,6 +369,63 @@ mod tests {
         assert_eq!(r.state, crate::check::CheckState::Ended);
         assert_eq!(r.audio.as_ref().map(|a| a.frames), Some(10));
         assert_eq!(r.sessions, 1);
+    }
+
+    #[tokio::test]
+    async fn idle_and_slow_connections_cannot_lock_the_check_out() {
+        let ingest = CheckIngest::start().await.unwrap();
+        let addr = ingest.addr();
+        let mut idle = Vec::new();
+        for i in 0..16 {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            if i % 2 == 0 {
+                // Slow: a byte of the handshake, then nothing.
+                s.write_all(&[3]).await.unwrap();
+            }
+            idle.push(s);
+        }
+        // Let the ingest accept them all.
+        tokio::task::yield_now().await;
+        let key = ingest.key.expose().to_owned();
+        let (_sock, s) = publish(addr, &key)
+            .await
+            .expect("the real publisher gets in");
+        assert!(s.is_live());
+        assert_eq!(ingest.report().state, crate::check::CheckState::Receiving);
+        // And it is not evicted by more idle ones.
+        for _ in 0..16 {
+            idle.push(TcpStream::connect(addr).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(ingest.report().state, crate::check::CheckState::Receiving);
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_never_publishes_is_dropped_at_the_setup_deadline() {
+        let ingest = CheckIngest::start_with_setup_timeout(Duration::from_millis(500))
+            .await
+            .unwrap();
+        let mut s = TcpStream::connect(ingest.addr()).await.unwrap();
+        // C0+C1, then silence after the server's answer.
+        let mut hello = vec![3u8];
+        hello.extend(std::iter::repeat_n(0u8, 1536));
+        s.write_all(&hello).await.unwrap();
+        let mut buf = vec![0u8; 8192];
+        let mut got = 0;
+        let closed = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return got,
+                    Ok(n) => got += n,
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "still open after the setup deadline");
+        assert!(
+            got >= 1 + 2 * 1536,
+            "the server answered the handshake first"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,7 +34,7 @@ mod stats;
 pub mod store;
 mod tls;
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -51,7 +51,10 @@ use onair_media::{
 use tokio::sync::{broadcast, Notify};
 
 pub use dest::{DestError, Destination, Scheme};
-pub use output::{backoff, OutputError, OutputShared};
+pub use output::{
+    backoff, connect_staggered, interleave_families, OutputError, OutputShared, CONNECT_STAGGER,
+    DEFAULT_REJECTED_GIVE_UP,
+};
 pub use queue::{SendQueue, Tag, TagKind, MAX_QUEUED_BYTES};
 pub use stats::{ErrorClass, LatencySource, OutputState, OutputStats};
 
@@ -111,12 +114,37 @@ pub enum OutputEvent {
         /// Redacted URL.
         dest: String,
     },
+    /// The server asked the destination to reconnect (Enhanced RTMP) and it
+    /// moved to the new connection at a keyframe, without a gap.
+    Moved {
+        /// Redacted URL.
+        dest: String,
+    },
 }
+
+/// The identity of an Output in its manager.
+pub type OutputId = u64;
+
+/// A running Output in the fan-out.
+#[derive(Debug)]
+struct Running {
+    shared: Arc<OutputShared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Outputs that ended (stopped by the user, or failed for good) keep their
+/// last figures for the cards and the CLI's summary, up to this many.
+const MAX_ENDED: usize = 64;
 
 /// Fans one encode out to N Outputs.
 #[derive(Debug)]
 pub struct OutputManager {
-    outputs: RwLock<Vec<(Arc<OutputShared>, tokio::task::JoinHandle<()>)>>,
+    /// Only running Outputs: the fan-out pushes to these.
+    outputs: RwLock<Vec<Running>>,
+    /// Last figures of Outputs that ended, oldest first (bounded).
+    ended_outputs: Mutex<VecDeque<OutputStats>>,
+    next_id: std::sync::atomic::AtomicU64,
+    rejected_give_up_ms: std::sync::atomic::AtomicU64,
     headers: Arc<Mutex<Headers>>,
     events: broadcast::Sender<OutputEvent>,
     runtime: tokio::runtime::Handle,
@@ -135,6 +163,11 @@ impl OutputManager {
     pub fn new(runtime: tokio::runtime::Handle, drop_threshold_ms: u32) -> Self {
         Self {
             outputs: RwLock::new(Vec::new()),
+            ended_outputs: Mutex::new(VecDeque::new()),
+            next_id: std::sync::atomic::AtomicU64::new(1),
+            rejected_give_up_ms: std::sync::atomic::AtomicU64::new(
+                output::DEFAULT_REJECTED_GIVE_UP.as_millis() as u64,
+            ),
             headers: Arc::new(Mutex::new(Headers::default())),
             events: broadcast::channel(256).0,
             runtime,
@@ -214,76 +247,155 @@ impl OutputManager {
         self.events.subscribe()
     }
 
-    /// Starts an Output to `dest`; returns its index.
-    pub fn add(&self, dest: Destination) -> usize {
-        let shared = Arc::new(OutputShared::new(dest, self.drop_threshold_ms));
+    /// How long a destination that has been live may go on being refused
+    /// (the server holding the previous connection) before it is Failed;
+    /// for Outputs added from now on. Default 5 minutes.
+    pub fn set_rejected_give_up(&self, d: Duration) {
+        self.rejected_give_up_ms.store(
+            d.as_millis().min(u128::from(u64::MAX)) as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// Starts an Output to `dest`; returns its id.
+    pub fn add(&self, dest: Destination) -> OutputId {
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let give_up = Duration::from_millis(
+            self.rejected_give_up_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
+        let shared = Arc::new(OutputShared::new(id, dest, self.drop_threshold_ms, give_up));
         let task = self.runtime.spawn(output::run(
             shared.clone(),
             self.headers.clone(),
             self.events.clone(),
         ));
+        self.prune();
         let mut outs = self.outputs.write().unwrap_or_else(|e| e.into_inner());
-        outs.push((shared, task));
-        outs.len() - 1
+        outs.push(Running { shared, task });
+        id
     }
 
-    /// Stops one Output (cleanly, bounded), leaving the others live.
-    pub async fn stop_one(&self, index: usize) {
-        let task = {
+    /// Stops one Output (cleanly, bounded), leaving the others live. It
+    /// leaves the fan-out; its last figures stay until [`forget`](Self::forget).
+    pub async fn stop_one(&self, id: OutputId) {
+        let running = {
             let mut outs = self.outputs.write().unwrap_or_else(|e| e.into_inner());
-            if index >= outs.len() {
+            let Some(pos) = outs.iter().position(|r| r.shared.id == id) else {
                 return;
-            }
-            outs[index].0.request_stop();
-            // Keep the entry (stats stay visible); take the handle.
-            std::mem::replace(&mut outs[index].1, self.runtime.spawn(async {}))
+            };
+            outs.remove(pos)
         };
-        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+        running.shared.request_stop();
+        let _ = tokio::time::timeout(Duration::from_secs(2), running.task).await;
+        self.keep_ended(&running.shared);
+    }
+
+    /// Drops the last figures of an Output that ended.
+    pub fn forget(&self, id: OutputId) {
+        if let Ok(mut e) = self.ended_outputs.lock() {
+            e.retain(|s| s.id != id);
+        }
+    }
+
+    /// Outputs in the fan-out (running, connecting or retrying).
+    pub fn running(&self) -> usize {
+        self.outputs.read().map(|o| o.len()).unwrap_or(0)
     }
 
     /// Stops every Output, in parallel, within about 2 s.
     pub async fn stop_all(&self) {
-        let tasks: Vec<_> = {
+        let all: Vec<Running> = {
             let mut outs = self.outputs.write().unwrap_or_else(|e| e.into_inner());
-            outs.iter_mut()
-                .map(|(s, t)| {
-                    s.request_stop();
-                    std::mem::replace(t, self.runtime.spawn(async {}))
-                })
-                .collect()
+            outs.drain(..).collect()
         };
-        let all = async {
-            for t in tasks {
-                let _ = t.await;
+        for r in &all {
+            r.shared.request_stop();
+        }
+        let shared: Vec<_> = all.iter().map(|r| r.shared.clone()).collect();
+        let wait = async {
+            for r in all {
+                let _ = r.task.await;
             }
         };
-        let _ = tokio::time::timeout(Duration::from_secs(2), all).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), wait).await;
+        for s in &shared {
+            self.keep_ended(s);
+        }
     }
 
-    /// Indicators of every Output, in the order they were added.
+    fn snapshot(o: &OutputShared, now: Instant) -> OutputStats {
+        let (dropped, queue_ms, threshold) = o
+            .queue
+            .lock()
+            .map(|q| (q.dropped_frames(), q.queued_ms(), q.threshold_ms()))
+            .unwrap_or((0, 0, 0));
+        let mut s = o.stats.lock().unwrap_or_else(|e| e.into_inner());
+        s.queue_ms = queue_ms;
+        let mut snap = s.snapshot(&o.dest.redacted(), dropped, threshold, now);
+        snap.id = o.id;
+        snap
+    }
+
+    fn keep_ended(&self, o: &OutputShared) {
+        let snap = Self::snapshot(o, Instant::now());
+        if let Ok(mut e) = self.ended_outputs.lock() {
+            e.retain(|s| s.id != snap.id);
+            if e.len() >= MAX_ENDED {
+                e.pop_front();
+            }
+            e.push_back(snap);
+        }
+    }
+
+    /// Moves Outputs whose task ended (failed for good) out of the fan-out.
+    fn prune(&self) {
+        let finished: Vec<Running> = {
+            let mut outs = self.outputs.write().unwrap_or_else(|e| e.into_inner());
+            if !outs.iter().any(|r| r.shared.is_finished()) {
+                return;
+            }
+            let (done, keep): (Vec<_>, Vec<_>) =
+                outs.drain(..).partition(|r| r.shared.is_finished());
+            *outs = keep;
+            done
+        };
+        for r in finished {
+            self.keep_ended(&r.shared);
+        }
+    }
+
+    /// Indicators of every Output, running and ended, in the order they
+    /// were added (by id).
     pub fn stats(&self) -> Vec<OutputStats> {
+        self.prune();
         let now = Instant::now();
+        let mut all: Vec<OutputStats> = self
+            .ended_outputs
+            .lock()
+            .map(|e| e.iter().cloned().collect())
+            .unwrap_or_default();
         let outs = self.outputs.read().unwrap_or_else(|e| e.into_inner());
-        outs.iter()
-            .map(|(o, _)| {
-                let (dropped, queue_ms, threshold) = o
-                    .queue
-                    .lock()
-                    .map(|q| (q.dropped_frames(), q.queued_ms(), q.threshold_ms()))
-                    .unwrap_or((0, 0, 0));
-                let mut s = o.stats.lock().unwrap_or_else(|e| e.into_inner());
-                s.queue_ms = queue_ms;
-                s.snapshot(&o.dest.redacted(), dropped, threshold, now)
-            })
-            .collect()
+        all.extend(outs.iter().map(|r| Self::snapshot(&r.shared, now)));
+        all.sort_by_key(|s| s.id);
+        all
     }
 
-    /// Capture-to-socket latencies (µs) of the video tags each Output wrote.
+    /// Indicators of one Output, running or ended.
+    pub fn stats_of(&self, id: OutputId) -> Option<OutputStats> {
+        self.stats().into_iter().find(|s| s.id == id)
+    }
+
+    /// Capture-to-socket latencies (µs) of the video tags each running
+    /// Output wrote.
     pub fn socket_latencies_us(&self) -> Vec<Vec<u32>> {
         let outs = self.outputs.read().unwrap_or_else(|e| e.into_inner());
         outs.iter()
-            .map(|(o, _)| {
-                o.stats
+            .map(|r| {
+                r.shared
+                    .stats
                     .lock()
                     .map(|s| s.socket_latency_us.iter().copied().collect())
                     .unwrap_or_default()
@@ -335,9 +447,19 @@ impl OutputManager {
                 r.push(tag.clone());
             }
         }
-        let outs = self.outputs.read().unwrap_or_else(|e| e.into_inner());
-        for (o, _) in outs.iter() {
-            o.push(tag.clone());
+        let mut finished = false;
+        {
+            let outs = self.outputs.read().unwrap_or_else(|e| e.into_inner());
+            for r in outs.iter() {
+                if r.shared.is_finished() {
+                    finished = true;
+                } else {
+                    r.shared.push(tag.clone());
+                }
+            }
+        }
+        if finished {
+            self.prune();
         }
     }
 }
@@ -488,6 +610,7 @@ impl From<onair_media::SourceError> for EngineError {
 pub struct Engine {
     pipeline: Option<Pipeline>,
     manager: Arc<OutputManager>,
+    output_ids: Vec<OutputId>,
     media_kinds: usize,
     controller: Option<tokio::task::JoinHandle<()>>,
     camera_stats: Option<Arc<CameraStats>>,
@@ -536,9 +659,7 @@ impl Engine {
             tokio::runtime::Handle::current(),
             config.drop_threshold_ms,
         ));
-        for d in dests {
-            manager.add(d);
-        }
+        let output_ids = dests.into_iter().map(|d| manager.add(d)).collect();
         let (audio, audio_level): (Option<Box<dyn AudioSource>>, _) = match audio {
             Some(a) => {
                 let m = Metered::new(a);
@@ -581,6 +702,7 @@ impl Engine {
         Ok(Self {
             pipeline: Some(pipeline),
             manager,
+            output_ids,
             media_kinds,
             controller,
             camera_stats,
@@ -593,6 +715,12 @@ impl Engine {
     /// The Outputs.
     pub fn manager(&self) -> &Arc<OutputManager> {
         &self.manager
+    }
+
+    /// The ids of the Outputs started with the engine, in the order of the
+    /// destinations given to [`Engine::start`].
+    pub fn output_ids(&self) -> &[OutputId] {
+        &self.output_ids
     }
 
     /// The media clock (media time 0 = Go Live).

@@ -11,7 +11,9 @@ use bytes::{Buf, Bytes};
 use onair_rtmp::{
     ClientConfig, ClientSession, SessionEvent, SessionOutput, CLIENT_HANDSHAKE_BYTES,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, Notify};
 
@@ -31,6 +33,14 @@ const NOTSENT_LOWAT: u32 = 64 * 1024;
 const STOP_FLUSH: Duration = Duration::from_millis(1500);
 /// No byte written for this long while data waits: the connection is stalled.
 const STALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Happy Eyeballs (RFC 8305): the next address is tried this long after the
+/// previous attempt started, if it has not connected yet.
+pub const CONNECT_STAGGER: Duration = Duration::from_millis(250);
+/// After a destination has been live, how long the server may go on
+/// refusing to publish (it still holds the previous connection: nginx-rtmp
+/// until `drop_idle_publisher` or its socket timeout, often 10-60 s) before
+/// the destination is given up as Failed.
+pub const DEFAULT_REJECTED_GIVE_UP: Duration = Duration::from_secs(5 * 60);
 
 /// Why one connection attempt ended.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -64,6 +74,7 @@ impl OutputError {
             OutputError::Stalled => C::Stalled,
             OutputError::Session(e) => match e {
                 E::KeyRejected { .. } => C::KeyRejected,
+                E::ConnectRejected { .. } => C::AppRejected,
                 E::Rejected { .. } => C::Refused,
                 E::PeerClosed { .. } | E::Closed => C::ServerClosed,
                 E::Timeout { .. } => C::Stalled,
@@ -72,18 +83,25 @@ impl OutputError {
         }
     }
 
-    /// Whether a retry can help.
+    /// Whether a retry can help on a destination that has never been live.
     pub fn is_retryable(&self) -> bool {
         match self {
             OutputError::Session(e) => e.is_retryable(),
             _ => true,
         }
     }
+
+    /// Whether the server refused a step (key, application path, stream).
+    pub fn is_rejection(&self) -> bool {
+        matches!(self, OutputError::Session(e) if e.is_rejection())
+    }
 }
 
 /// State shared between an Output's task, the encoder threads and the UI.
 #[derive(Debug)]
 pub struct OutputShared {
+    /// Its identity in the manager.
+    pub id: u64,
     /// Where it goes.
     pub dest: Destination,
     pub(crate) queue: Mutex<SendQueue>,
@@ -91,18 +109,40 @@ pub struct OutputShared {
     pub(crate) stats: Mutex<StatsInner>,
     stop: AtomicBool,
     stop_notify: Notify,
+    /// Its task has ended (stopped or failed for good): the fan-out drops it.
+    finished: AtomicBool,
+    /// See [`DEFAULT_REJECTED_GIVE_UP`].
+    pub(crate) rejected_give_up: Duration,
 }
 
 impl OutputShared {
-    pub(crate) fn new(dest: Destination, drop_threshold_ms: u32) -> Self {
+    pub(crate) fn new(
+        id: u64,
+        dest: Destination,
+        drop_threshold_ms: u32,
+        rejected_give_up: Duration,
+    ) -> Self {
         Self {
+            id,
             dest,
             queue: Mutex::new(SendQueue::new(drop_threshold_ms)),
             notify: Notify::new(),
             stats: Mutex::new(StatsInner::new()),
             stop: AtomicBool::new(false),
             stop_notify: Notify::new(),
+            finished: AtomicBool::new(false),
+            rejected_give_up,
         }
+    }
+
+    /// Whether its task has ended.
+    pub fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::SeqCst)
+    }
+
+    /// Text safe to show: the key replaced by `***`.
+    fn shown(&self, text: &str) -> String {
+        self.dest.key.redact(text)
     }
 
     /// Offers a tag (never blocks).
@@ -152,46 +192,116 @@ pub(crate) async fn run(
     headers: Arc<Mutex<Headers>>,
     events: broadcast::Sender<OutputEvent>,
 ) {
+    run_inner(&shared, &headers, &events).await;
+    shared.finished.store(true, Ordering::SeqCst);
+}
+
+/// What to do after a connection attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Next {
+    /// Give up: Failed with this message.
+    Fail(String),
+    /// Try again after the backoff, showing this message.
+    Retry(String),
+}
+
+/// The reconnect policy. A rejection (key, application path, stream) on a
+/// destination that has never been live in this run is final: a wrong key
+/// or URL. After it has been live, the server usually still holds the
+/// previous connection: retry, until rejections have gone on for
+/// `give_up` in a row.
+fn next_step(
+    e: &OutputError,
+    been_live: bool,
+    rejected_for: Option<Duration>,
+    give_up: Duration,
+) -> Next {
+    let text = e.to_string();
+    if !e.is_rejection() {
+        return Next::Retry(text);
+    }
+    if !been_live {
+        return Next::Fail(text);
+    }
+    match rejected_for {
+        Some(d) if d >= give_up => Next::Fail(format!(
+            "{text}; still refused after {} s of retrying",
+            d.as_secs()
+        )),
+        _ => Next::Retry(format!(
+            "the server still holds the previous connection; retrying ({text})"
+        )),
+    }
+}
+
+async fn run_inner(
+    shared: &Arc<OutputShared>,
+    headers: &Arc<Mutex<Headers>>,
+    events: &broadcast::Sender<OutputEvent>,
+) {
     let mut attempt = 0u32;
+    let mut been_live = false;
+    // First of the rejections in a row since the destination was last live.
+    let mut rejected_since: Option<Instant> = None;
     loop {
         if shared.stopping() {
             break;
         }
+        // The last error (if any) stays on the card while connecting.
         shared.with_stats(|s| s.set_state(OutputState::Connecting, None));
         let mut went_live = false;
-        let result = connect_once(&shared, &headers, &events, &mut went_live).await;
+        let result = connect_once(shared, headers, events, &mut went_live).await;
         shared.set_accepting(false);
-        match result {
+        if went_live {
+            been_live = true;
+            rejected_since = None;
+            attempt = 0;
+        }
+        let e = match result {
             Ok(()) => break,
-            Err(e) if !e.is_retryable() => {
-                let msg = shared.dest.key.redact(&e.to_string());
+            Err(e) => e,
+        };
+        if shared.stopping() {
+            break;
+        }
+        let rejected_for = if e.is_rejection() {
+            Some(rejected_since.get_or_insert_with(Instant::now).elapsed())
+        } else {
+            rejected_since = None;
+            None
+        };
+        let class = match e.class() {
+            crate::stats::ErrorClass::KeyRejected | crate::stats::ErrorClass::Refused
+                if been_live =>
+            {
+                crate::stats::ErrorClass::Held
+            }
+            c => c,
+        };
+        match next_step(&e, been_live, rejected_for, shared.rejected_give_up) {
+            Next::Fail(msg) => {
+                let msg = shared.shown(&msg);
                 tracing::warn!(dest = %shared.dest, error = %msg, "destination failed");
                 shared.with_stats(|s| {
                     s.set_state(OutputState::Failed, Some(msg));
-                    s.error_kind = Some(e.class());
+                    s.error_kind = Some(class);
                 });
                 let _ = events.send(OutputEvent::Failed {
                     dest: shared.dest.redacted(),
                 });
                 return;
             }
-            Err(e) => {
-                if shared.stopping() {
-                    break;
-                }
-                if went_live {
-                    attempt = 0;
-                }
+            Next::Retry(msg) => {
                 let delay = backoff(attempt, rand::random::<f64>());
                 attempt += 1;
-                let msg = shared.dest.key.redact(&e.to_string());
+                let msg = shared.shown(&msg);
                 tracing::info!(dest = %shared.dest, error = %msg, retry_in = ?delay, "reconnecting");
                 let until = Instant::now() + delay;
                 shared.with_stats(|s| {
                     s.reconnects += 1;
                     s.next_retry = Some(until);
                     s.set_state(OutputState::Reconnecting, Some(msg));
-                    s.error_kind = Some(e.class());
+                    s.error_kind = Some(class);
                 });
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
@@ -206,22 +316,108 @@ pub(crate) async fn run(
     });
 }
 
-async fn connect_once(
-    shared: &Arc<OutputShared>,
-    headers: &Arc<Mutex<Headers>>,
-    events: &broadcast::Sender<OutputEvent>,
-    went_live: &mut bool,
-) -> Result<(), OutputError> {
-    let dest = &shared.dest;
-    let connect = TcpStream::connect((dest.host.as_str(), dest.port));
-    let tcp = tokio::select! {
-        r = tokio::time::timeout(CONNECT_TIMEOUT, connect) => match r {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(OutputError::Connect(e.to_string())),
-            Err(_) => return Err(OutputError::Connect("timed out".into())),
-        },
-        _ = shared.stop_notify.notified() => return Ok(()),
+/// Resolves `host` and connects to the first address that answers, Happy
+/// Eyeballs style (RFC 8305): addresses alternate between families (the
+/// resolver's first family first); each attempt starts when the previous
+/// one failed or [`CONNECT_STAGGER`] after it started, whichever is first.
+/// A black-holed address (IPv6 broken on the path, a dead A record) then
+/// costs 250 ms, not the whole connect timeout.
+async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, OutputError> {
+    let addrs: Vec<SocketAddr> =
+        tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::lookup_host((host, port)))
+            .await
+            .map_err(|_| OutputError::Connect(format!("resolving {host} timed out")))?
+            .map_err(|e| OutputError::Connect(format!("cannot resolve {host}: {e}")))?
+            .collect();
+    let attempt = |a: SocketAddr| async move { TcpStream::connect(a).await };
+    tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        connect_staggered(interleave_families(addrs), CONNECT_STAGGER, attempt),
+    )
+    .await
+    .map_err(|_| OutputError::Connect("timed out".into()))?
+    .map_err(|e| OutputError::Connect(e.to_string()))
+}
+
+/// Orders addresses as RFC 8305 section 4 asks: alternate families,
+/// starting with the family of the first address.
+pub fn interleave_families(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
+    let Some(first) = addrs.first() else {
+        return addrs;
     };
+    let first_v6 = first.is_ipv6();
+    let (mut a, mut b): (VecDeque<SocketAddr>, VecDeque<SocketAddr>) =
+        addrs.iter().partition(|x| x.is_ipv6() == first_v6);
+    let mut out = Vec::with_capacity(addrs.len());
+    loop {
+        match (a.pop_front(), b.pop_front()) {
+            (None, None) => return out,
+            (x, y) => out.extend(x.into_iter().chain(y)),
+        }
+    }
+}
+
+/// Connects to the first of `addrs` that succeeds, starting attempt `i+1`
+/// when attempt `i` failed or `stagger` after it started. The other
+/// attempts are dropped (aborted) once one connects.
+pub async fn connect_staggered<T, F, Fut>(
+    addrs: Vec<SocketAddr>,
+    stagger: Duration,
+    connect: F,
+) -> std::io::Result<T>
+where
+    T: Send + 'static,
+    F: Fn(SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<T>> + Send + 'static,
+{
+    let mut pending = addrs.into_iter();
+    let mut running = tokio::task::JoinSet::new();
+    let mut last_err = None;
+    loop {
+        if let Some(a) = pending.next() {
+            running.spawn(connect(a));
+        } else if running.is_empty() {
+            return Err(last_err.unwrap_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no address to connect to")
+            }));
+        }
+        // Wait for a result, or the stagger if there is another address.
+        let more = pending.len() > 0;
+        tokio::select! {
+            r = running.join_next() => match r {
+                Some(Ok(Ok(t))) => return Ok(t),
+                Some(Ok(Err(e))) => last_err = Some(e),
+                Some(Err(e)) => last_err = Some(std::io::Error::other(e.to_string())),
+                None => {}
+            },
+            _ = tokio::time::sleep(stagger), if more => {}
+        }
+        // Keep waiting on the running attempts when nothing is left to start.
+        while pending.len() == 0 && !running.is_empty() {
+            match running.join_next().await {
+                Some(Ok(Ok(t))) => return Ok(t),
+                Some(Ok(Err(e))) => last_err = Some(e),
+                Some(Err(e)) => last_err = Some(std::io::Error::other(e.to_string())),
+                None => break,
+            }
+        }
+    }
+}
+
+/// One connection: its socket halves, its session and its bookkeeping.
+struct Conn {
+    rd: ReadHalf<Box<dyn Io>>,
+    wr: WriteHalf<Box<dyn Io>>,
+    fd: std::os::fd::RawFd,
+    session: ClientSession,
+    driver: Driver,
+    last_rtt_probe: Instant,
+    rbuf: Vec<u8>,
+}
+
+/// Opens the TCP (and TLS) connection to `dest` and starts its session.
+async fn open(dest: &Destination) -> Result<Conn, OutputError> {
+    let tcp = connect_tcp(&dest.host, dest.port).await?;
     tcp.set_nodelay(true)
         .map_err(|e| OutputError::Io(e.to_string()))?;
     // Keep unsent bytes in the kernel small: media waiting for a slow link
@@ -234,78 +430,182 @@ async fn connect_once(
     let io: Box<dyn Io> = match dest.scheme {
         Scheme::Rtmp => Box::new(tcp),
         Scheme::Rtmps => {
-            tokio::select! {
-                r = tokio::time::timeout(CONNECT_TIMEOUT, crate::tls::connect(&dest.host, tcp)) => match r {
-                    Ok(Ok(s)) => Box::new(s),
-                    Ok(Err(e)) => return Err(e),
-                    Err(_) => return Err(OutputError::Tls("TLS handshake timed out".into())),
-                },
-                _ = shared.stop_notify.notified() => return Ok(()),
+            match tokio::time::timeout(CONNECT_TIMEOUT, crate::tls::connect(&dest.host, tcp)).await
+            {
+                Ok(Ok(s)) => Box::new(s),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(OutputError::Tls("TLS handshake timed out".into())),
             }
         }
     };
-    let (mut rd, mut wr) = tokio::io::split(io);
-    let mut last_rtt_probe = Instant::now();
-
+    let (rd, wr) = tokio::io::split(io);
     let mut cfg = ClientConfig::new(dest.tc_url(), dest.app.clone(), dest.key.clone());
     cfg.random_seed = rand::random();
-    let mut session = ClientSession::new(cfg, Instant::now());
-    let mut driver = Driver {
-        wbuf: VecDeque::new(),
-        wbytes: 0,
-        live: false,
-        ts_base: None,
-        audio_seq_sent: false,
-        deadline: None,
-        last_progress: Instant::now(),
-        written: 0,
-        unwritten_video: VecDeque::new(),
-        written_video: VecDeque::new(),
-        write_log: VecDeque::new(),
-        rtt: Duration::ZERO,
-    };
-    let mut rbuf = vec![0u8; 64 * 1024];
+    // The Output acts on ReconnectRequest (make before break).
+    cfg.caps_ex = onair_rtmp::CAPS_EX_RECONNECT;
+    Ok(Conn {
+        rd,
+        wr,
+        fd,
+        session: ClientSession::new(cfg, Instant::now()),
+        driver: Driver::new(),
+        last_rtt_probe: Instant::now(),
+        rbuf: vec![0u8; 64 * 1024],
+    })
+}
+
+/// Connects to `dest` and drives the session until it publishes (the
+/// second connection of a make-before-break move).
+async fn open_live(dest: Destination, shared: Arc<OutputShared>) -> Result<Conn, OutputError> {
+    let mut c = open(&dest).await?;
     loop {
-        driver.drain(&mut session, shared, events)?;
-        if driver.live {
-            driver.feed(&mut session, shared, headers, events, false)?;
+        c.driver.drain(&mut c.session, &shared, false)?;
+        if c.driver.live {
+            return Ok(c);
+        }
+        let deadline = c.driver.deadline;
+        tokio::select! {
+            r = c.rd.read(&mut c.rbuf) => {
+                let n = r.map_err(|e| OutputError::Io(e.to_string()))?;
+                if n == 0 {
+                    return Err(c.session.handle_eof().into());
+                }
+                c.session.handle_input(Instant::now(), &c.rbuf[..n])?;
+            }
+            r = write_some(&mut c.wr, &c.driver.wbuf), if !c.driver.wbuf.is_empty() => {
+                let n = r.map_err(|e| OutputError::Io(e.to_string()))?;
+                c.driver.advance(n, &shared);
+            }
+            _ = sleep_until_opt(deadline), if deadline.is_some() => {
+                c.session.handle_timeout(Instant::now())?;
+                c.driver.deadline = None;
+            }
+        }
+    }
+}
+
+/// A connection being replaced: what it already took from the queue is
+/// sent, then it unpublishes and closes; bounded.
+async fn retire(mut old: Conn, shared: Arc<OutputShared>) {
+    old.session.close();
+    let _ = old.driver.drain(&mut old.session, &shared, false);
+    let flush = async {
+        while !old.driver.wbuf.is_empty() {
+            let n = write_some(&mut old.wr, &old.driver.wbuf).await?;
+            old.driver.advance(n, &shared);
+        }
+        old.wr.shutdown().await
+    };
+    let _ = tokio::time::timeout(STOP_FLUSH, flush).await;
+}
+
+type Pending =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Conn, OutputError>> + Send>>;
+
+async fn connect_once(
+    shared: &Arc<OutputShared>,
+    headers: &Arc<Mutex<Headers>>,
+    events: &broadcast::Sender<OutputEvent>,
+    went_live: &mut bool,
+) -> Result<(), OutputError> {
+    let mut c = tokio::select! {
+        r = open(&shared.dest) => r?,
+        _ = shared.stop_notify.notified() => return Ok(()),
+    };
+    // Make before break: the next connection while it is being set up, and
+    // once it publishes, until the next keyframe.
+    let mut moving: Option<Pending> = None;
+    let mut ready: Option<Conn> = None;
+    loop {
+        c.driver.drain(&mut c.session, shared, true)?;
+        if let Some(tc_url) = c.driver.move_request.take() {
+            if moving.is_none() && ready.is_none() {
+                match shared.dest.reconnect_target(tc_url.as_deref()) {
+                    Ok(target) => {
+                        tracing::info!(dest = %shared.dest, to = %target, "server asked to reconnect; connecting before leaving");
+                        moving = Some(Box::pin(open_live(target, shared.clone())));
+                    }
+                    Err(e) => {
+                        tracing::warn!(dest = %shared.dest, error = %e, "server asked to reconnect to an unusable address; staying");
+                    }
+                }
+            }
+        }
+        if c.driver.live {
+            let handover = c.driver.feed(
+                &mut c.session,
+                shared,
+                headers,
+                events,
+                false,
+                ready.is_some(),
+            )?;
             *went_live = true;
+            if handover {
+                if let Some(mut next) = ready.take() {
+                    // Same timeline on the new connection: its timestamps
+                    // go on from the old one's, headers first.
+                    next.driver.ts_base = c.driver.ts_base;
+                    next.driver.need_headers = true;
+                    shared.set_accepting(true);
+                    let old = std::mem::replace(&mut c, next);
+                    tokio::spawn(retire(old, shared.clone()));
+                    tracing::info!(dest = %shared.dest, "moved to the new connection at a keyframe");
+                    let _ = events.send(OutputEvent::Moved {
+                        dest: shared.dest.redacted(),
+                    });
+                    continue;
+                }
+            }
         }
         if shared.stopping() {
-            return driver.finish(session, wr, shared, headers, events).await;
+            return c
+                .driver
+                .finish(c.session, c.wr, shared, headers, events)
+                .await;
         }
-        if last_rtt_probe.elapsed() >= RTT_PROBE_EVERY {
-            last_rtt_probe = Instant::now();
-            // The fd belongs to `rd`/`wr`, both alive here.
-            if let Some(rtt) = tcp_rtt(fd) {
-                driver.rtt = rtt;
+        if c.last_rtt_probe.elapsed() >= RTT_PROBE_EVERY {
+            c.last_rtt_probe = Instant::now();
+            // The fd belongs to `c.rd`/`c.wr`, both alive here.
+            if let Some(rtt) = tcp_rtt(c.fd) {
+                c.driver.rtt = rtt;
                 shared.with_stats(|s| s.record_rtt(rtt));
             }
         }
-        if !driver.wbuf.is_empty() && driver.last_progress.elapsed() > STALL_TIMEOUT {
+        if !c.driver.wbuf.is_empty() && c.driver.last_progress.elapsed() > STALL_TIMEOUT {
             return Err(OutputError::Stalled);
         }
-        let deadline = driver.deadline;
-        let can_take = driver.live && driver.wbytes + session.pending_bytes() < HIGH_WATER;
+        let deadline = c.driver.deadline;
+        let can_take = c.driver.live && c.driver.wbytes + c.session.pending_bytes() < HIGH_WATER;
         tokio::select! {
             _ = shared.stop_notify.notified() => {}
-            r = rd.read(&mut rbuf) => {
+            r = c.rd.read(&mut c.rbuf) => {
                 let n = r.map_err(|e| OutputError::Io(e.to_string()))?;
                 if n == 0 {
-                    return Err(session.handle_eof().into());
+                    return Err(c.session.handle_eof().into());
                 }
-                session.handle_input(Instant::now(), &rbuf[..n])?;
+                c.session.handle_input(Instant::now(), &c.rbuf[..n])?;
             }
-            r = write_some(&mut wr, &driver.wbuf), if !driver.wbuf.is_empty() => {
+            r = write_some(&mut c.wr, &c.driver.wbuf), if !c.driver.wbuf.is_empty() => {
                 let n = r.map_err(|e| OutputError::Io(e.to_string()))?;
-                driver.advance(n, shared);
+                c.driver.advance(n, shared);
             }
             _ = shared.notify.notified(), if can_take => {}
             _ = sleep_until_opt(deadline), if deadline.is_some() => {
-                session.handle_timeout(Instant::now())?;
-                driver.deadline = None;
+                c.session.handle_timeout(Instant::now())?;
+                c.driver.deadline = None;
             }
-            _ = tokio::time::sleep(Duration::from_secs(1)), if !driver.wbuf.is_empty() => {}
+            r = async { moving.as_mut().expect("guarded").await }, if moving.is_some() => {
+                moving = None;
+                match r {
+                    Ok(next) => ready = Some(next),
+                    Err(e) => {
+                        let msg = shared.shown(&e.to_string());
+                        tracing::warn!(dest = %shared.dest, error = %msg, "the new connection failed; staying on the current one");
+                    }
+                }
+            }
+            _ = tokio::time::sleep(Duration::from_secs(1)), if !c.driver.wbuf.is_empty() => {}
         }
     }
 }
@@ -382,6 +682,11 @@ async fn write_some<W: AsyncWriteExt + Unpin>(
 }
 
 struct Driver {
+    /// The server asked us to move (Enhanced RTMP), to this tcUrl if any.
+    move_request: Option<Option<String>>,
+    /// Metadata and sequence headers must go out before the next tag (a
+    /// connection that takes over mid-stream keeps the timeline).
+    need_headers: bool,
     wbuf: VecDeque<Bytes>,
     wbytes: usize,
     live: bool,
@@ -407,11 +712,32 @@ struct Driver {
 const MAX_INFLIGHT: usize = 4096;
 
 impl Driver {
+    fn new() -> Self {
+        Self {
+            move_request: None,
+            need_headers: false,
+            wbuf: VecDeque::new(),
+            wbytes: 0,
+            live: false,
+            ts_base: None,
+            audio_seq_sent: false,
+            deadline: None,
+            last_progress: Instant::now(),
+            written: 0,
+            unwritten_video: VecDeque::new(),
+            written_video: VecDeque::new(),
+            write_log: VecDeque::new(),
+            rtt: Duration::ZERO,
+        }
+    }
+
+    /// Takes what the session has to say. `primary`: this connection is the
+    /// one the card shows (not a connection being set up to take over).
     fn drain(
         &mut self,
         session: &mut ClientSession,
         shared: &OutputShared,
-        events: &broadcast::Sender<OutputEvent>,
+        primary: bool,
     ) -> Result<(), OutputError> {
         while let Some(o) = session.poll_output() {
             match o {
@@ -426,9 +752,21 @@ impl Driver {
                 SessionOutput::Event(e) => match e {
                     SessionEvent::Publishing { .. } => {
                         self.live = true;
-                        shared.set_accepting(true);
-                        shared.with_stats(|s| s.set_state(OutputState::Live, None));
-                        tracing::info!(dest = %shared.dest, "publishing");
+                        if primary {
+                            shared.set_accepting(true);
+                            shared.with_stats(|s| s.set_state(OutputState::Live, None));
+                            tracing::info!(dest = %shared.dest, "publishing");
+                        }
+                    }
+                    SessionEvent::ReconnectRequest {
+                        tc_url,
+                        description,
+                    } => {
+                        let why = shared.shown(&description);
+                        tracing::info!(dest = %shared.dest, reason = %why, "server requests a reconnect");
+                        if primary {
+                            self.move_request = Some(tc_url);
+                        }
                     }
                     SessionEvent::Acknowledged { bytes } => {
                         if let Some(latency) = self.ack_latency(bytes, Instant::now()) {
@@ -436,6 +774,8 @@ impl Driver {
                         }
                     }
                     SessionEvent::Status { level, code, .. } => {
+                        let key = &shared.dest.key;
+                        let (level, code) = (key.redact(&level), key.redact(&code));
                         tracing::info!(dest = %shared.dest, %level, %code, "server status");
                     }
                     SessionEvent::HandshakeDone
@@ -444,11 +784,12 @@ impl Driver {
                 },
             }
         }
-        let _ = events;
         Ok(())
     }
 
     /// Moves tags from the queue into the session while there is room.
+    /// With `handover`, stops at the next video keyframe and returns true:
+    /// the connection waiting to take over starts there.
     fn feed(
         &mut self,
         session: &mut ClientSession,
@@ -456,7 +797,9 @@ impl Driver {
         headers: &Mutex<Headers>,
         events: &broadcast::Sender<OutputEvent>,
         everything: bool,
-    ) -> Result<(), OutputError> {
+        handover: bool,
+    ) -> Result<bool, OutputError> {
+        let mut at_keyframe = false;
         loop {
             if !everything && self.wbytes + session.pending_bytes() >= HIGH_WATER {
                 break;
@@ -468,12 +811,17 @@ impl Driver {
                 if q.take_overflow() {
                     return Err(OutputError::Stalled);
                 }
+                if handover && q.front_is_keyframe() {
+                    at_keyframe = true;
+                    break;
+                }
                 let Some(t) = q.pop() else { break };
                 t
             };
             self.publish(session, shared, headers, events, tag)?;
         }
-        self.drain(session, shared, events)
+        self.drain(session, shared, true)?;
+        Ok(at_keyframe)
     }
 
     fn publish(
@@ -484,6 +832,32 @@ impl Driver {
         events: &broadcast::Sender<OutputEvent>,
         tag: Tag,
     ) -> Result<(), OutputError> {
+        if self.need_headers {
+            // Taking over mid-stream (make before break): the timeline goes
+            // on, from a keyframe, after metadata and sequence headers.
+            if !(tag.kind == TagKind::Video && tag.keyframe) {
+                return Ok(());
+            }
+            self.need_headers = false;
+            let h = headers.lock().map(|h| h.clone()).unwrap_or_default();
+            let ts = self
+                .ts_base
+                .map_or(0, |b| tag.pts_ms.saturating_sub(b).max(0) as u32);
+            if let Some(m) = h.metadata {
+                session.publish_metadata(m)?;
+            }
+            if let Some(v) = h.video_seq {
+                session.publish_video(ts, v)?;
+            }
+            if let Some(a) = h.audio_seq {
+                session.publish_audio(ts, a)?;
+                self.audio_seq_sent = true;
+            }
+            let _ = events.send(OutputEvent::Connected {
+                dest: shared.dest.redacted(),
+                ts_base_ms: self.ts_base.unwrap_or(tag.pts_ms),
+            });
+        }
         let base = match self.ts_base {
             Some(b) => b,
             None => {
@@ -630,10 +1004,10 @@ impl Driver {
         events: &broadcast::Sender<OutputEvent>,
     ) -> Result<(), OutputError> {
         if self.live {
-            self.feed(&mut session, shared, headers, events, true)?;
+            self.feed(&mut session, shared, headers, events, true, false)?;
         }
         session.close();
-        self.drain(&mut session, shared, events)?;
+        self.drain(&mut session, shared, true)?;
         let flush = async {
             while !self.wbuf.is_empty() {
                 let n = write_some(&mut wr, &self.wbuf).await?;

@@ -166,6 +166,14 @@ impl SendQueue {
         }
     }
 
+    /// Whether the oldest tag is a video keyframe (where a connection may
+    /// hand over to another).
+    pub fn front_is_keyframe(&self) -> bool {
+        self.tags
+            .front()
+            .is_some_and(|t| t.kind == TagKind::Video && t.keyframe)
+    }
+
     /// Takes the oldest tag.
     pub fn pop(&mut self) -> Option<Tag> {
         let t = self.tags.pop_front()?;

@@ -40,6 +40,10 @@ pub enum LatencySource {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct OutputStats {
+    /// The Output's identity in its manager (two destinations on one server
+    /// print the same URL; they never share an id).
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub id: u64,
     /// Destination URL with the key replaced by `***`.
     pub dest: String,
     /// State.
@@ -76,8 +80,12 @@ pub struct OutputStats {
     pub uptime_s: Option<u64>,
     /// Last error, key redacted.
     pub error: Option<String>,
-    /// What kind of error `error` is, for the UI to tell them apart.
+    /// What kind of error `error` is, for the UI to tell them apart. Kept
+    /// through `connecting` and `reconnecting` until the next live: a card
+    /// never says "Connecting" without why the last attempt failed.
     pub error_kind: Option<ErrorClass>,
+    /// It has been live at least once since it was started.
+    pub was_live: bool,
 }
 
 /// The kinds of destination error a user needs told apart.
@@ -89,6 +97,12 @@ pub enum ErrorClass {
     KeyRejected,
     /// The server refused the stream for another reason (not retried).
     Refused,
+    /// The server refused the application path: the server URL is wrong
+    /// (not retried on a first connection).
+    AppRejected,
+    /// After having been live, the server refuses to publish again: it
+    /// still holds the previous connection. Retried.
+    Held,
     /// TLS: certificate expired, untrusted or for another host.
     Tls,
     /// The server could not be reached (DNS, refused, unreachable).
@@ -116,6 +130,7 @@ pub(crate) struct StatsInner {
     pub error: Option<String>,
     pub error_kind: Option<ErrorClass>,
     pub rtt: Option<Duration>,
+    pub was_live: bool,
     samples: VecDeque<(Instant, u64)>,
     /// Capture-to-socket latencies of video tags (µs), for benchmarks.
     pub socket_latency_us: VecDeque<u32>,
@@ -137,6 +152,7 @@ impl StatsInner {
             error: None,
             error_kind: None,
             rtt: None,
+            was_live: false,
             samples: VecDeque::from([(Instant::now(), 0)]),
             socket_latency_us: VecDeque::new(),
         }
@@ -144,6 +160,7 @@ impl StatsInner {
 
     pub fn set_state(&mut self, state: OutputState, error: Option<String>) {
         if state == OutputState::Live && self.state != OutputState::Live {
+            self.was_live = true;
             self.live_since = Some(Instant::now());
             self.next_retry = None;
         }
@@ -231,6 +248,7 @@ impl StatsInner {
             (self.queue_ms as f64 / f64::from(drop_threshold_ms)).clamp(0.0, 1.0)
         };
         OutputStats {
+            id: 0,
             dest: dest.to_owned(),
             state: self.state,
             bitrate_kbps: round1(bitrate_kbps),
@@ -251,6 +269,7 @@ impl StatsInner {
                 .map(|t| now.saturating_duration_since(t).as_secs()),
             error: self.error.clone(),
             error_kind: self.error_kind,
+            was_live: self.was_live,
         }
     }
 }

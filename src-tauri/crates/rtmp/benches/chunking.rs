@@ -4,7 +4,7 @@ use std::hint::black_box;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use onair_rtmp::chunk::{ChunkWriter, MessageHeader, OutBuf};
+use onair_rtmp::chunk::{ChunkReader, ChunkWriter, MessageHeader, OutBuf};
 
 fn chunking(c: &mut Criterion) {
     // A 720p30 3 Mbps stream has ~12.5 KB frames and ~150 KB keyframes.
@@ -62,5 +62,44 @@ fn chunking(c: &mut Criterion) {
     let _ = Bytes::new();
 }
 
-criterion_group!(benches, chunking);
+/// Reading: a 1 MiB message reassembled at chunk size 1 (the worst a peer
+/// can pick: a million chunks) and at 4096. Linear in the message size.
+fn reassembly(c: &mut Criterion) {
+    let len = 1 << 20;
+    let payload = Bytes::from((0..len).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+    let mut g = c.benchmark_group("reassembly");
+    g.throughput(Throughput::Bytes(len as u64));
+    g.sample_size(10);
+    for chunk_size in [1u32, 4096] {
+        let mut w = ChunkWriter::new();
+        w.set_chunk_size(chunk_size).unwrap();
+        let mut out = OutBuf::default();
+        w.write(
+            MessageHeader {
+                csid: 6,
+                timestamp: 0,
+                type_id: 9,
+                stream_id: 1,
+            },
+            payload.clone(),
+            &mut out,
+        );
+        let mut wire = Vec::new();
+        while let Some(b) = out.pop() {
+            wire.extend_from_slice(&b);
+        }
+        g.bench_function(format!("1 MiB message @{chunk_size}"), |b| {
+            b.iter(|| {
+                let mut r = ChunkReader::for_media();
+                r.set_chunk_size(chunk_size).unwrap();
+                r.push(black_box(&wire));
+                let m = r.next_message().unwrap().unwrap();
+                black_box(m.payload.len())
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, chunking, reassembly);
 criterion_main!(benches);

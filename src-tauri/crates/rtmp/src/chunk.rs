@@ -311,15 +311,23 @@ impl ChunkWriter {
 
 // ---------------------------------------------------------------- input
 
-#[derive(Debug, Clone, Default)]
-struct ReaderState {
+/// The header fields remembered per chunk stream (what formats 1-3 inherit).
+#[derive(Debug, Clone, Copy, Default)]
+struct HeaderState {
     timestamp: u32,
     delta: u32,
     length: u32,
     type_id: u8,
     stream_id: u32,
     extended: bool,
-    /// The message being reassembled, if any.
+}
+
+#[derive(Debug, Default)]
+struct ReaderState {
+    header: HeaderState,
+    /// The message being reassembled, if any. Chunks are appended to it in
+    /// place: reassembly is linear in the message size whatever the chunk
+    /// size.
     partial: Option<BytesMut>,
 }
 
@@ -448,11 +456,17 @@ impl ChunkReader {
         };
 
         let prev = self.streams.get(&csid);
-        if fmt > 0 && prev.is_none() {
+        // Format 1 on a chunk stream never seen: some servers (pyrtmp's
+        // connect reply) compress against another stream's header. As
+        // FFmpeg and librtmp do, the missing state is zero (message stream
+        // 0, timestamp base 0): format 1 carries length and type itself.
+        // Formats 2 and 3 would have to invent a length: still an error.
+        if fmt > 1 && prev.is_none() {
             return Err(ChunkError::NoPreviousHeader { csid, fmt });
         }
-        let mut st = prev.cloned().unwrap_or_default();
-        let pending = st.partial.as_ref().map(|p| p.len());
+        // Only the small header is copied; the partial body stays in place.
+        let mut st = prev.map(|p| p.header).unwrap_or_default();
+        let pending = prev.and_then(|p| p.partial.as_ref()).map(BytesMut::len);
         if fmt < 3 {
             if let Some(got) = pending {
                 return Err(ChunkError::InterruptedMessage {
@@ -558,48 +572,62 @@ impl ChunkReader {
         // The whole chunk is here: commit.
         let header_len = c.pos;
         self.buf.advance(header_len);
-        let body = self.buf.split_to(take);
+        let header = MessageHeader {
+            csid,
+            timestamp: st.timestamp,
+            type_id: st.type_id,
+            stream_id: st.stream_id,
+        };
         if new_message && take == st.length as usize {
-            st.partial = None;
-            let header = MessageHeader {
-                csid,
-                timestamp: st.timestamp,
-                type_id: st.type_id,
-                stream_id: st.stream_id,
-            };
-            self.store(csid, st)?;
+            let body = self.buf.split_to(take);
+            self.store(csid, st, None)?;
             return Ok(ChunkStep::Message(Message {
                 header,
                 payload: body.freeze(),
             }));
         }
-        // Bounded by the per-type cap checked above.
-        let mut partial = st
-            .partial
-            .take()
-            // Grows with what actually arrives, not with what the header claims.
-            .unwrap_or_else(|| BytesMut::with_capacity((st.length as usize).min(64 * 1024)));
-        partial.extend_from_slice(&body);
-        if partial.len() == st.length as usize {
-            let header = MessageHeader {
-                csid,
-                timestamp: st.timestamp,
-                type_id: st.type_id,
-                stream_id: st.stream_id,
-            };
-            self.store(csid, st)?;
-            return Ok(ChunkStep::Message(Message {
-                header,
-                payload: partial.freeze(),
-            }));
+        if new_message {
+            // Bounded by the per-type cap checked above; grows with what
+            // actually arrives, not with what the header claims.
+            let mut partial = BytesMut::with_capacity((st.length as usize).min(64 * 1024));
+            partial.extend_from_slice(&self.buf[..take]);
+            self.buf.advance(take);
+            self.store(csid, st, Some(partial))?;
+            return Ok(ChunkStep::Partial);
         }
-        st.partial = Some(partial);
-        self.store(csid, st)?;
+        // A continuation: append in place (the entry exists: it is pending).
+        let Some(entry) = self.streams.get_mut(&csid) else {
+            return Err(ChunkError::NoPreviousHeader { csid, fmt });
+        };
+        entry.header = st;
+        let Some(partial) = entry.partial.as_mut() else {
+            return Err(ChunkError::NoPreviousHeader { csid, fmt });
+        };
+        partial.extend_from_slice(&self.buf[..take]);
+        self.buf.advance(take);
+        if partial.len() == st.length as usize {
+            let payload = entry
+                .partial
+                .take()
+                .map(BytesMut::freeze)
+                .unwrap_or_default();
+            return Ok(ChunkStep::Message(Message { header, payload }));
+        }
         Ok(ChunkStep::Partial)
     }
 
-    fn store(&mut self, csid: u32, st: ReaderState) -> Result<(), ChunkError> {
-        if !self.streams.contains_key(&csid) && self.streams.len() >= MAX_TRACKED_CHUNK_STREAMS {
+    fn store(
+        &mut self,
+        csid: u32,
+        header: HeaderState,
+        partial: Option<BytesMut>,
+    ) -> Result<(), ChunkError> {
+        if let Some(entry) = self.streams.get_mut(&csid) {
+            entry.header = header;
+            entry.partial = partial;
+            return Ok(());
+        }
+        if self.streams.len() >= MAX_TRACKED_CHUNK_STREAMS {
             // Evict a chunk stream with no message in flight.
             let idle = self
                 .streams
@@ -613,7 +641,7 @@ impl ChunkReader {
                 None => return Err(ChunkError::TooManyChunkStreams),
             }
         }
-        self.streams.insert(csid, st);
+        self.streams.insert(csid, ReaderState { header, partial });
         Ok(())
     }
 }
@@ -758,13 +786,65 @@ mod tests {
     }
 
     #[test]
-    fn header_without_previous_on_that_chunk_stream_is_an_error() {
+    fn format_2_or_3_without_previous_on_that_chunk_stream_is_an_error() {
         let mut r = ChunkReader::new();
-        r.push(&[0x43, 0, 0, 0, 0, 0, 1, 20, b'x']);
+        r.push(&[0x83, 0, 0, 0, b'x']);
         assert_eq!(
             r.next_message(),
-            Err(ChunkError::NoPreviousHeader { csid: 3, fmt: 1 })
+            Err(ChunkError::NoPreviousHeader { csid: 3, fmt: 2 })
         );
+        let mut r = ChunkReader::new();
+        r.push(&[0xC3, b'x']);
+        assert_eq!(
+            r.next_message(),
+            Err(ChunkError::NoPreviousHeader { csid: 3, fmt: 3 })
+        );
+    }
+
+    #[test]
+    fn format_1_on_an_unseen_chunk_stream_reads_with_stream_0_and_base_0() {
+        // pyrtmp answers connect this way: a format 1 header (delta 7,
+        // length 1, type 20) on chunk stream 3, which it never used before.
+        let mut r = ChunkReader::new();
+        r.push(&[0x43, 0, 0, 7, 0, 0, 1, 20, b'x']);
+        let m = r.next_message().unwrap().unwrap();
+        assert_eq!(
+            m.header,
+            MessageHeader {
+                csid: 3,
+                timestamp: 7,
+                type_id: 20,
+                stream_id: 0
+            }
+        );
+        assert_eq!(&m.payload[..], b"x");
+        // The caps still hold for such a header.
+        let mut r = ChunkReader::new();
+        r.push(&[0x44, 0, 0, 0, 0x10, 0, 0, 20]);
+        assert!(matches!(
+            r.next_message(),
+            Err(ChunkError::MessageTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn a_megabyte_at_chunk_size_one_reassembles_in_linear_time() {
+        // 1 MiB of video at chunk size 1: a million continuation chunks.
+        // Copying the partial message per chunk would move ~500 GB.
+        let len = 1 << 20;
+        let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let mut w = ChunkWriter::new();
+        w.set_chunk_size(1).unwrap();
+        let mut out = OutBuf::default();
+        w.write(header(6, 0, 9), Bytes::from(payload.clone()), &mut out);
+        let wire = drain(&mut out);
+        let mut r = ChunkReader::for_media();
+        r.set_chunk_size(1).unwrap();
+        r.push(&wire);
+        let m = r.next_message().unwrap().unwrap();
+        assert_eq!(m.payload.len(), len);
+        assert_eq!(&m.payload[..], &payload[..]);
+        assert_eq!(r.buffered(), 0);
     }
 
     #[test]

@@ -52,7 +52,8 @@ pub use handshake::HandshakeError;
 pub use onair_flv::amf0;
 pub use server::{MediaType, ServerConfig, ServerError, ServerEvent, ServerOutput, ServerSession};
 pub use session::{
-    ClientConfig, ClientSession, SessionEvent, SessionOutput, StreamKey, MAX_PONGS_PER_INPUT,
+    ClientConfig, ClientSession, SessionEvent, SessionOutput, StreamKey, CAPS_EX_RECONNECT,
+    MAX_PONGS_PER_INPUT, RECONNECT_REQUEST,
 };
 
 /// Bytes a client writes in the handshake (C0, C1, C2). Acknowledgement
@@ -83,8 +84,13 @@ impl std::fmt::Display for Stage {
     }
 }
 
-/// Everything that can end a session. Messages never contain the stream key
-/// (server descriptions are redacted).
+/// Everything that can end a session.
+///
+/// Server codes and descriptions are carried as the server sent them: the
+/// session matches protocol values raw, so a key that happens to be part of
+/// a protocol word (`a`, `Start`) cannot break the match. They may contain
+/// the stream key: redact with [`StreamKey::redact`] wherever the text is
+/// shown (a log line, a stats field, the UI).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Error {
     /// The handshake failed.
@@ -104,12 +110,26 @@ pub enum Error {
     /// A command could not be understood.
     #[error("malformed command from server: {0}")]
     BadCommand(String),
-    /// The server refused the stream key (not worth retrying).
+    /// The server refused to publish with the stream key: `publish`
+    /// answered with `BadName` / `Denied` / an error-level status, or the
+    /// connection closed right after `publish`. On a first connection that
+    /// is a wrong key; after having been live it usually means the server
+    /// still holds the previous connection.
     #[error("stream key rejected by the server ({code}{}{description})", if description.is_empty() { "" } else { ": " })]
     KeyRejected {
         /// Status code or reason.
         code: String,
-        /// Server's description, key redacted.
+        /// Server's description (raw: redact before showing).
+        description: String,
+    },
+    /// The server answered `connect` with `_error`: it refused the
+    /// application path (or the server URL is wrong). Not the key, which
+    /// has not been sent yet.
+    #[error("the server refused the application path (check the server URL): {code}{}{description}", if description.is_empty() { "" } else { ": " })]
+    ConnectRejected {
+        /// Status code.
+        code: String,
+        /// Server's description (raw: redact before showing).
         description: String,
     },
     /// The server refused another step.
@@ -119,7 +139,7 @@ pub enum Error {
         stage: Stage,
         /// Status code.
         code: String,
-        /// Server's description, key redacted.
+        /// Server's description (raw: redact before showing).
         description: String,
     },
     /// The server did not answer in time.
@@ -148,8 +168,19 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether retrying later can help (a rejected key cannot).
+    /// Whether retrying can help on a destination that has never been live
+    /// (a rejected key or application path cannot). After a destination
+    /// has been live, the caller decides: see [`Error::is_rejection`].
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, Error::KeyRejected { .. } | Error::Rejected { .. })
+        !self.is_rejection()
+    }
+
+    /// Whether the server refused a step (key, application path, stream)
+    /// rather than the connection failing.
+    pub fn is_rejection(&self) -> bool {
+        matches!(
+            self,
+            Error::KeyRejected { .. } | Error::ConnectRejected { .. } | Error::Rejected { .. }
+        )
     }
 }

@@ -165,7 +165,12 @@ impl Command {
 
     /// `info.description`, if present and a string.
     pub fn description(&self) -> Option<&str> {
-        self.info()?.get("description")?.as_str()
+        self.info_string("description")
+    }
+
+    /// Any string property of `info`.
+    pub fn info_string(&self, name: &str) -> Option<&str> {
+        self.info()?.get(name)?.as_str()
     }
 }
 

@@ -92,6 +92,8 @@ pub enum ServerEvent {
         app: String,
         /// `tcUrl` of the connect object.
         tc_url: String,
+        /// Enhanced RTMP `capsEx` the client announced (0: none).
+        caps_ex: u32,
     },
     /// `publish` accepted: media follows.
     Publishing {
@@ -235,6 +237,41 @@ impl ServerSession {
     /// Bytes received after the handshake.
     pub fn bytes_received(&self) -> u64 {
         self.bytes_received
+    }
+
+    /// The setup deadline while the client has not published yet: the
+    /// whole setup (handshake, connect, createStream, publish) must fit in
+    /// [`ServerConfig::setup_timeout`] from [`ServerSession::new`].
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Enhanced RTMP: asks the client to reconnect (to `tc_url`, absolute or
+    /// relative to its current one; `None`: the same address), with an
+    /// `onStatus` `NetConnection.Connect.ReconnectRequest` on the
+    /// connection. The session keeps receiving until the client leaves.
+    pub fn request_reconnect(
+        &mut self,
+        tc_url: Option<&str>,
+        description: &str,
+    ) -> Result<(), ServerError> {
+        if !matches!(self.state, State::Connected | State::Live) {
+            return Err(ServerError::OutOfOrder {
+                command: "ReconnectRequest".into(),
+                state: self.state.name(),
+            });
+        }
+        let mut info = vec![
+            ("level".into(), Value::from("status")),
+            ("code".into(), Value::from(crate::RECONNECT_REQUEST)),
+            ("description".into(), Value::from(description)),
+        ];
+        if let Some(url) = tc_url {
+            info.push(("tcUrl".into(), Value::from(url)));
+        }
+        let cmd = Command::new("onStatus", 0.0, Value::Null, vec![Value::Object(info)]);
+        self.send(CSID_STATUS, 0, msg::COMMAND_AMF0, cmd.encode());
+        Ok(())
     }
 
     /// Takes the next thing to do.
@@ -428,6 +465,12 @@ impl ServerSession {
                     _ => String::new(),
                 };
                 let (app, tc_url) = (field("app"), field("tcUrl"));
+                let caps_ex = cmd
+                    .object
+                    .get("capsEx")
+                    .and_then(Value::as_f64)
+                    .filter(|n| n.is_finite() && (0.0..=255.0).contains(n))
+                    .map_or(0, |n| n as u32);
                 self.send_control(msg::WINDOW_ACK_SIZE, msg::u32_body(self.config.ack_window));
                 self.send_control(
                     msg::SET_PEER_BANDWIDTH,
@@ -452,8 +495,11 @@ impl ServerSession {
                     )],
                 );
                 self.state = State::Connected;
-                self.events
-                    .push_back(ServerEvent::Connected { app, tc_url });
+                self.events.push_back(ServerEvent::Connected {
+                    app,
+                    tc_url,
+                    caps_ex,
+                });
             }
             "releaseStream" | "FCPublish" | "getStreamLength" => {
                 self.reply(

@@ -24,6 +24,14 @@ const TX_FCPUBLISH: f64 = 3.0;
 const TX_CREATE_STREAM: f64 = 4.0;
 const TX_PUBLISH: f64 = 5.0;
 
+/// Enhanced RTMP `capsEx` bit: the client handles
+/// `NetConnection.Connect.ReconnectRequest`.
+pub const CAPS_EX_RECONNECT: u8 = 0x01;
+/// The Enhanced RTMP status code of a server asking the client to move.
+pub const RECONNECT_REQUEST: &str = "NetConnection.Connect.ReconnectRequest";
+/// Enhanced RTMP FourCcInfoMask: the client can encode this codec.
+const FOURCC_CAN_ENCODE: f64 = 2.0;
+
 /// Most Ping Responses queued from one `handle_input` call: a peer flooding
 /// Ping Requests gets bounded work and bounded output.
 pub const MAX_PONGS_PER_INPUT: usize = 16;
@@ -89,6 +97,11 @@ pub struct ClientConfig {
     pub epoch_ms: u32,
     /// Seed of the C1 random bytes.
     pub random_seed: u64,
+    /// Enhanced RTMP `capsEx` announced in `connect` (with the codecs the
+    /// client encodes: H.264 `avc1` and AAC `mp4a`). Announce
+    /// [`CAPS_EX_RECONNECT`] only when the caller acts on
+    /// [`SessionEvent::ReconnectRequest`]. 0: no Enhanced RTMP properties.
+    pub caps_ex: u8,
 }
 
 impl ClientConfig {
@@ -105,6 +118,7 @@ impl ClientConfig {
             command_timeout: Duration::from_secs(10),
             epoch_ms: 0,
             random_seed: 0x5EED,
+            caps_ex: 0,
         }
     }
 }
@@ -132,7 +146,17 @@ pub enum SessionEvent {
         level: String,
         /// `info.code`.
         code: String,
-        /// `info.description`, with the stream key redacted.
+        /// `info.description` (raw: redact before showing).
+        description: String,
+    },
+    /// Enhanced RTMP: the server asks the client to reconnect, to `tc_url`
+    /// (absolute or relative to the current tcUrl) or, when `None`, to the
+    /// same address. The session goes on publishing until the caller
+    /// switches.
+    ReconnectRequest {
+        /// `info.tcUrl`, as sent.
+        tc_url: Option<String>,
+        /// `info.description` (raw: redact before showing).
         description: String,
     },
     /// Stream unpublished and deleted: the caller may close the socket.
@@ -374,21 +398,52 @@ impl ClientSession {
         let connect = Command::new(
             "connect",
             TX_CONNECT,
-            Value::Object(vec![
-                ("app".into(), Value::String(self.config.app.clone())),
-                ("type".into(), Value::from("nonprivate")),
-                (
-                    "flashVer".into(),
-                    Value::String(self.config.flash_ver.clone()),
-                ),
-                ("swfUrl".into(), Value::String(self.config.tc_url.clone())),
-                ("tcUrl".into(), Value::String(self.config.tc_url.clone())),
-            ]),
+            Value::Object(
+                [
+                    ("app".into(), Value::String(self.config.app.clone())),
+                    ("type".into(), Value::from("nonprivate")),
+                    (
+                        "flashVer".into(),
+                        Value::String(self.config.flash_ver.clone()),
+                    ),
+                    ("swfUrl".into(), Value::String(self.config.tc_url.clone())),
+                    ("tcUrl".into(), Value::String(self.config.tc_url.clone())),
+                ]
+                .into_iter()
+                .chain(self.enhanced_properties())
+                .collect(),
+            ),
             vec![],
         );
         self.send_command(0, connect);
         self.state = State::Connecting;
         self.deadline = Some(now + self.config.command_timeout);
+    }
+
+    /// Enhanced RTMP v2 `connect` properties: what the client encodes, and
+    /// `capsEx`. Truthful: H.264 (`avc1`) and AAC (`mp4a`), encode only.
+    fn enhanced_properties(&self) -> Vec<(String, Value)> {
+        if self.config.caps_ex == 0 {
+            return Vec::new();
+        }
+        vec![
+            (
+                "fourCcList".into(),
+                Value::StrictArray(vec![Value::from("avc1"), Value::from("mp4a")]),
+            ),
+            (
+                "videoFourCcInfoMap".into(),
+                Value::Object(vec![("avc1".into(), Value::Number(FOURCC_CAN_ENCODE))]),
+            ),
+            (
+                "audioFourCcInfoMap".into(),
+                Value::Object(vec![("mp4a".into(), Value::Number(FOURCC_CAN_ENCODE))]),
+            ),
+            (
+                "capsEx".into(),
+                Value::Number(f64::from(self.config.caps_ex)),
+            ),
+        ]
     }
 
     fn send_control(&mut self, type_id: u8, body: Bytes) {
@@ -479,9 +534,11 @@ impl ClientSession {
     }
 
     fn handle_command(&mut self, now: Instant, cmd: Command) -> Result<(), Error> {
+        // Protocol values are matched raw; only what is shown gets redacted,
+        // by whoever shows it (see `Error`).
         let key = &self.config.stream_key;
-        let code = key.redact(cmd.code().unwrap_or_default());
-        let description = key.redact(cmd.description().unwrap_or_default());
+        let code = cmd.code().unwrap_or_default().to_owned();
+        let description = cmd.description().unwrap_or_default().to_owned();
         match (cmd.name.as_str(), &self.state) {
             ("_result", State::Connecting) if cmd.transaction == TX_CONNECT => {
                 self.events.push_back(SessionEvent::Connected);
@@ -502,7 +559,7 @@ impl ClientSession {
                 self.deadline = Some(now + self.config.command_timeout);
             }
             ("_error", State::Connecting) if cmd.transaction == TX_CONNECT => {
-                return Err(Error::KeyRejected { code, description });
+                return Err(Error::ConnectRejected { code, description });
             }
             ("_result", State::CreatingStream) if cmd.transaction == TX_CREATE_STREAM => {
                 let id = cmd
@@ -543,6 +600,13 @@ impl ClientSession {
                         self.deadline = None;
                         self.events
                             .push_back(SessionEvent::Publishing { stream_id });
+                    }
+                    (RECONNECT_REQUEST, _) => {
+                        let tc_url = cmd.info_string("tcUrl").map(str::to_owned);
+                        self.events.push_back(SessionEvent::ReconnectRequest {
+                            tc_url,
+                            description,
+                        });
                     }
                     ("NetStream.Publish.BadName" | "NetStream.Publish.Denied", _) => {
                         return Err(Error::KeyRejected { code, description });

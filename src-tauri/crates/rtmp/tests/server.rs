@@ -95,7 +95,8 @@ fn our_client_publishes_to_our_server_and_media_arrives_in_order() {
         [
             ServerEvent::Connected {
                 app: "check".into(),
-                tc_url: "rtmp://127.0.0.1:1935/check".into()
+                tc_url: "rtmp://127.0.0.1:1935/check".into(),
+                caps_ex: 0,
             },
             ServerEvent::Publishing {
                 kind: "live".into()
@@ -321,4 +322,32 @@ fn fuzzed_input_never_panics() {
             while s.poll_output().is_some() {}
         }
     }
+}
+
+#[test]
+fn server_reconnect_request_reaches_the_client_with_its_tc_url() {
+    let mut l = Link::new(ServerConfig::default(), KEY);
+    l.pump(false);
+    assert!(l.server.is_live());
+    l.server
+        .request_reconnect(Some("/check2"), "maintenance")
+        .unwrap();
+    l.pump(false);
+    assert!(l.client_events.contains(&SessionEvent::ReconnectRequest {
+        tc_url: Some("/check2".into()),
+        description: "maintenance".into(),
+    }));
+    assert!(l.client.is_live(), "publishing goes on until the switch");
+    // Before connect there is nothing to ask.
+    let mut s = ServerSession::new(ServerConfig::default(), Instant::now());
+    assert!(s.request_reconnect(None, "x").is_err());
+}
+
+#[test]
+fn server_setup_deadline_covers_the_whole_setup() {
+    let t0 = Instant::now();
+    let config = ServerConfig::default();
+    let timeout = config.setup_timeout;
+    let s = ServerSession::new(config, t0);
+    assert_eq!(s.deadline(), Some(t0 + timeout));
 }

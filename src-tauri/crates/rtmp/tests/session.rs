@@ -197,7 +197,7 @@ fn server_acknowledgement_becomes_an_event_with_the_byte_count() {
 }
 
 #[test]
-fn bad_name_on_publish_is_a_rejected_key_without_the_key_in_the_message() {
+fn bad_name_on_publish_is_a_rejected_key_and_redacts_where_shown() {
     let mut p = Pair::new();
     p.until_publish();
     p.server.status(
@@ -208,24 +208,113 @@ fn bad_name_on_publish_is_a_rejected_key_without_the_key_in_the_message() {
     let err = p.pump().unwrap_err();
     assert!(matches!(err, Error::KeyRejected { .. }));
     assert!(!err.is_retryable());
-    let text = format!("{err} {err:?}");
-    assert!(text.contains("stream key rejected"), "{text}");
-    assert!(!text.contains(KEY), "{text}");
+    assert!(err.is_rejection());
+    // Shown text goes through the key's redaction at the edge.
+    let shown = StreamKey::new(KEY).redact(&err.to_string());
+    assert!(shown.contains("stream key rejected"), "{shown}");
+    assert!(!shown.contains(KEY), "{shown}");
+    assert!(shown.contains("*** is not allowed"), "{shown}");
 }
 
 #[test]
-fn connect_error_is_a_rejected_key() {
+fn connect_error_blames_the_application_path_not_the_key() {
     let mut p = Pair::new();
     p.pump().unwrap();
     p.server.command(
         "_error",
         1.0,
-        vec![Value::Object(vec![(
-            "code".into(),
-            Value::from("NetConnection.Connect.Rejected"),
-        )])],
+        vec![Value::Object(vec![
+            ("level".into(), Value::from("error")),
+            ("code".into(), Value::from("NetConnection.Connect.Rejected")),
+            ("description".into(), Value::from("no such application")),
+        ])],
     );
+    let err = p.pump().unwrap_err();
+    assert!(matches!(err, Error::ConnectRejected { .. }), "{err:?}");
+    assert!(err.is_rejection());
+    let text = err.to_string();
+    assert!(
+        text.contains("refused the application path (check the server URL)"),
+        "{text}"
+    );
+    assert!(!text.contains("stream key"), "{text}");
+}
+
+#[test]
+fn protocol_values_are_matched_before_any_redaction() {
+    // Keys that are part of the protocol words the session matches on.
+    for key in ["a", "Start", "Publish", "NetStream", "status", "."] {
+        let mut p = Pair::with_key(key);
+        p.go_live();
+        assert!(p.client.is_live(), "key {key:?}: {}", p.client.state_name());
+        assert!(p
+            .events
+            .contains(&SessionEvent::Publishing { stream_id: 1 }));
+    }
+    // A rejection is still recognised with such a key.
+    let mut p = Pair::with_key("BadName");
+    p.until_publish();
+    p.server
+        .status("error", "NetStream.Publish.BadName", "BadName is taken");
     assert!(matches!(p.pump(), Err(Error::KeyRejected { .. })));
+}
+
+#[test]
+fn connect_announces_enhanced_rtmp_reconnect_and_the_codecs_it_encodes() {
+    let mut config = ClientConfig::new("rtmp://127.0.0.1:1935/live", "live", StreamKey::new(KEY));
+    config.caps_ex = onair_rtmp::CAPS_EX_RECONNECT;
+    let mut p = Pair::with_config(config);
+    p.pump().unwrap();
+    let connect = &p.server.commands()[0];
+    assert_eq!(connect.object.get("capsEx"), Some(&Value::Number(1.0)));
+    assert_eq!(
+        connect.object.get("fourCcList"),
+        Some(&Value::StrictArray(vec![
+            Value::from("avc1"),
+            Value::from("mp4a")
+        ]))
+    );
+    assert_eq!(
+        connect.object.get("videoFourCcInfoMap"),
+        Some(&Value::Object(vec![("avc1".into(), Value::Number(2.0))]))
+    );
+    assert_eq!(
+        connect.object.get("audioFourCcInfoMap"),
+        Some(&Value::Object(vec![("mp4a".into(), Value::Number(2.0))]))
+    );
+    // Without the capability nothing Enhanced is claimed.
+    let mut p = Pair::new();
+    p.pump().unwrap();
+    assert_eq!(p.server.commands()[0].object.get("capsEx"), None);
+}
+
+#[test]
+fn reconnect_request_is_an_event_and_publishing_goes_on() {
+    let mut p = Pair::new();
+    p.go_live();
+    let info = Value::Object(vec![
+        ("level".into(), Value::from("status")),
+        (
+            "code".into(),
+            Value::from("NetConnection.Connect.ReconnectRequest"),
+        ),
+        ("description".into(), Value::from("server update")),
+        ("tcUrl".into(), Value::from("rtmp://other.example/live")),
+    ]);
+    p.server.send(
+        msg::COMMAND_AMF0,
+        0,
+        Command::new("onStatus", 0.0, Value::Null, vec![info]).encode(),
+    );
+    p.pump().unwrap();
+    assert!(p.events.contains(&SessionEvent::ReconnectRequest {
+        tc_url: Some("rtmp://other.example/live".into()),
+        description: "server update".into(),
+    }));
+    assert!(p.client.is_live());
+    p.client
+        .publish_video(40, Bytes::from_static(&[0x17, 1, 0, 0, 0]))
+        .unwrap();
 }
 
 #[test]

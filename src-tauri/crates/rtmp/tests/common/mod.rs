@@ -128,8 +128,18 @@ pub struct Pair {
 
 impl Pair {
     pub fn new() -> Self {
+        Self::with_key(KEY)
+    }
+
+    /// A pair whose client publishes with `key`.
+    pub fn with_key(key: &str) -> Self {
+        let config = ClientConfig::new("rtmp://127.0.0.1:1935/live", "live", StreamKey::new(key));
+        Self::with_config(config)
+    }
+
+    /// A pair whose client has `config`.
+    pub fn with_config(config: ClientConfig) -> Self {
         let now = Instant::now();
-        let config = ClientConfig::new("rtmp://127.0.0.1:1935/live", "live", StreamKey::new(KEY));
         Self {
             client: ClientSession::new(config, now),
             server: Server::new(),
