@@ -1024,6 +1024,137 @@ impl Driver {
 mod tests {
     use super::*;
 
+    fn rejected() -> OutputError {
+        OutputError::Session(onair_rtmp::Error::KeyRejected {
+            code: "NetStream.Publish.BadName".into(),
+            description: "Already publishing".into(),
+        })
+    }
+
+    #[test]
+    fn a_rejection_is_final_only_before_the_destination_was_ever_live() {
+        let give_up = DEFAULT_REJECTED_GIVE_UP;
+        assert!(matches!(
+            next_step(&rejected(), false, Some(Duration::ZERO), give_up),
+            Next::Fail(m) if m.contains("stream key rejected")
+        ));
+        assert!(matches!(
+            next_step(&rejected(), true, Some(Duration::from_secs(30)), give_up),
+            Next::Retry(m) if m.contains("still holds the previous connection; retrying")
+        ));
+        assert!(matches!(
+            next_step(&rejected(), true, Some(give_up), give_up),
+            Next::Fail(m) if m.contains("still refused after 300 s")
+        ));
+        let app = OutputError::Session(onair_rtmp::Error::ConnectRejected {
+            code: "NetConnection.Connect.Rejected".into(),
+            description: String::new(),
+        });
+        assert!(matches!(
+            next_step(&app, false, Some(Duration::ZERO), give_up),
+            Next::Fail(_)
+        ));
+        assert_eq!(app.class(), crate::stats::ErrorClass::AppRejected);
+        // Network trouble is always retried.
+        assert!(matches!(
+            next_step(&OutputError::Stalled, false, None, give_up),
+            Next::Retry(_)
+        ));
+    }
+
+    #[test]
+    fn addresses_alternate_families_starting_with_the_first() {
+        let a: Vec<SocketAddr> = [
+            "[::1]:1",
+            "[::2]:1",
+            "[::3]:1",
+            "127.0.0.1:1",
+            "127.0.0.2:1",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        let got: Vec<String> = interleave_families(a)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "[::1]:1",
+                "127.0.0.1:1",
+                "[::2]:1",
+                "127.0.0.2:1",
+                "[::3]:1"
+            ]
+        );
+    }
+
+    /// A listener whose accept queue is full and never drained: the kernel
+    /// drops further SYNs, so a connect to it hangs (a black hole).
+    fn black_hole() -> (std::net::TcpListener, Vec<std::net::TcpStream>, SocketAddr) {
+        let sock =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+            .unwrap();
+        sock.listen(0).unwrap();
+        let l: std::net::TcpListener = sock.into();
+        let addr = l.local_addr().unwrap();
+        let mut fill = Vec::new();
+        for _ in 0..4 {
+            if let Ok(s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                fill.push(s);
+            }
+        }
+        (l, fill, addr)
+    }
+
+    #[tokio::test]
+    async fn a_black_holed_first_address_costs_the_stagger_not_the_timeout() {
+        let (_hole, _fill, hole) = black_hole();
+        // The hole really hangs.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(600), TcpStream::connect(hole))
+                .await
+                .is_err(),
+            "the black hole answered"
+        );
+        let good = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let good_addr = good.local_addr().unwrap();
+        let t0 = Instant::now();
+        let s = connect_staggered(vec![hole, good_addr], CONNECT_STAGGER, |a| async move {
+            TcpStream::connect(a).await
+        })
+        .await
+        .expect("the second address connects");
+        let took = t0.elapsed();
+        assert_eq!(s.peer_addr().unwrap(), good_addr);
+        assert!(
+            took >= CONNECT_STAGGER && took < Duration::from_secs(2),
+            "took {took:?}"
+        );
+        // A refused first address moves on at once, without the stagger.
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let t0 = Instant::now();
+        connect_staggered(vec![closed, good_addr], CONNECT_STAGGER, |a| async move {
+            TcpStream::connect(a).await
+        })
+        .await
+        .unwrap();
+        assert!(t0.elapsed() < CONNECT_STAGGER, "{:?}", t0.elapsed());
+        // Nothing answers: the last error.
+        assert!(
+            connect_staggered(vec![closed], CONNECT_STAGGER, |a| async move {
+                TcpStream::connect(a).await
+            })
+            .await
+            .is_err()
+        );
+    }
+
     #[test]
     fn backoff_starts_near_half_a_second_grows_and_caps() {
         assert_eq!(backoff(0, 0.0), Duration::from_millis(500));
