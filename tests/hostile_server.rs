@@ -43,7 +43,15 @@ fn play(m: Misbehaviour, seconds: u32, want_error: Option<&str>, fails_for_good:
     assert!(peak_kib < 64 * 1024, "{m:?}: RSS reached {peak_kib} KiB");
     let (status, stderr) = run.finish();
     let stdout: String = run.lines.iter().map(|(_, v)| format!("{v}\n")).collect();
-    assert!(status.success(), "{m:?}: {status:?}\n{stderr}");
+    // The hostile destination never went live: exit 4, and it is named.
+    assert_eq!(status.code(), Some(4), "{m:?}: {status:?}\n{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "127.0.0.1:{}/live/***: never went live",
+            server.port
+        )),
+        "{m:?}: {stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{m:?}: {stderr}");
     for key in [&hostile_key, &good_key] {
         assert!(
@@ -130,11 +138,11 @@ fn a_ping_flood_is_survived() {
 }
 
 #[test]
-fn connect_error_is_a_rejected_key_and_not_retried() {
+fn connect_error_blames_the_application_path_and_is_not_retried() {
     play(
         Misbehaviour::ConnectError,
         4,
-        Some("stream key rejected"),
+        Some("refused the application path (check the server URL)"),
         true,
     );
 }
@@ -157,4 +165,33 @@ fn close_right_after_publish_is_a_rejected_key() {
 #[test]
 fn garbage_after_the_handshake_is_a_clear_error() {
     play(Misbehaviour::Garbage, 4, Some("malformed"), false);
+}
+
+#[test]
+fn a_server_that_compresses_the_connect_answer_against_an_unseen_chunk_stream_is_published_to() {
+    let key = "interop_k3y_pyrtmp";
+    let server = HostileServer::start(Misbehaviour::Format1ConnectReply, key);
+    let mut run = OnairRun::stream(&[
+        "--duration".into(),
+        "3".into(),
+        "--size".into(),
+        "320x180".into(),
+        "--video-bitrate".into(),
+        "300".into(),
+        server.url(key),
+    ]);
+    let (status, stderr) = run.finish();
+    assert!(status.success(), "{status:?}\n{stderr}");
+    let stats = run.stats_of(&format!(":{}/", server.port));
+    assert!(
+        stats.iter().any(|v| v["state"] == "live"),
+        "never live: {stats:?}"
+    );
+    assert!(stats.iter().all(|v| v["reconnects"] == 0));
+    // 3 s of 30 fps video and ~47 AAC frames a second.
+    assert!(
+        server.media_messages() > 150,
+        "{} media messages",
+        server.media_messages()
+    );
 }

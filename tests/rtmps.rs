@@ -85,7 +85,9 @@ fn rtmps_publishes_through_tls_and_refuses_bad_certificates_each_with_its_own_me
         ],
     );
     let (status, stderr) = run.finish();
-    assert!(status.success(), "{status:?} {stderr}");
+    // The three bad certificates never went live: exit 4.
+    assert_eq!(status.code(), Some(4), "{status:?} {stderr}");
+    assert_eq!(stderr.matches("never went live").count(), 3, "{stderr}");
 
     let frames = video_frames(&nginx.recording(&good));
     assert_eq!(frames.len(), 150, "5 s at 30 fps through TLS");
@@ -124,8 +126,8 @@ fn without_the_test_ca_the_valid_chain_is_untrusted() {
         "320x180".into(),
         format!("rtmps://localhost:{}/live/{GOOD_KEY}", nginx.tls_ports[0]),
     ]);
-    let (status, _) = run.finish();
-    assert!(status.success());
+    let (status, stderr) = run.finish();
+    assert_eq!(status.code(), Some(4), "never live: {stderr}");
     let stats = run.stats_of(&format!(":{}/", nginx.tls_ports[0]));
     assert!(stats.iter().any(|v| v["error"]
         .as_str()

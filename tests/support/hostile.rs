@@ -37,6 +37,10 @@ pub enum Misbehaviour {
     CloseAfterPublish,
     /// Random bytes after the handshake.
     Garbage,
+    /// Not hostile, only unusual (pyrtmp does it): the `connect` answer
+    /// comes with a format 1 chunk header on a chunk stream never used
+    /// before; then publishing works and media is counted.
+    Format1ConnectReply,
 }
 
 /// The server; dropped, it stops accepting.
@@ -44,6 +48,7 @@ pub struct HostileServer {
     /// Its port on 127.0.0.1.
     pub port: u16,
     stop: Arc<AtomicBool>,
+    media: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl HostileServer {
@@ -53,23 +58,30 @@ impl HostileServer {
         let port = listener.local_addr().expect("addr").port();
         listener.set_nonblocking(true).expect("nonblocking");
         let stop = Arc::new(AtomicBool::new(false));
-        let (stop2, key) = (stop.clone(), key.to_owned());
+        let media = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (stop2, key, media2) = (stop.clone(), key.to_owned(), media.clone());
         std::thread::spawn(move || {
             while !stop2.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((s, _)) => {
                         let key = key.clone();
                         let stop3 = stop2.clone();
+                        let media3 = media2.clone();
                         std::thread::spawn(move || {
                             let _ = s.set_nonblocking(false);
-                            let _ = serve(s, m, &key, &stop3);
+                            let _ = serve(s, m, &key, &stop3, &media3);
                         });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
             }
         });
-        Self { port, stop }
+        Self { port, stop, media }
+    }
+
+    /// Audio and video messages received so far.
+    pub fn media_messages(&self) -> usize {
+        self.media.load(Ordering::SeqCst)
     }
 
     /// Publishing URL with `key`.
@@ -125,7 +137,13 @@ fn command(
     )
 }
 
-fn serve(mut s: TcpStream, m: Misbehaviour, key: &str, stop: &AtomicBool) -> std::io::Result<()> {
+fn serve(
+    mut s: TcpStream,
+    m: Misbehaviour,
+    key: &str,
+    stop: &AtomicBool,
+    media: &std::sync::atomic::AtomicUsize,
+) -> std::io::Result<()> {
     s.set_read_timeout(Some(Duration::from_millis(200)))?;
     let mut c0c1 = [0u8; 1537];
     read_exact_or_stop(&mut s, &mut c0c1, stop)?;
@@ -221,6 +239,9 @@ fn serve(mut s: TcpStream, m: Misbehaviour, key: &str, stop: &AtomicBool) -> std
                 ]);
                 let _ = r.set_chunk_size(size);
             }
+            if matches!(message.header.type_id, msg::AUDIO | msg::VIDEO) {
+                media.fetch_add(1, Ordering::SeqCst);
+            }
             if message.header.type_id != msg::COMMAND_AMF0 {
                 continue;
             }
@@ -260,7 +281,48 @@ fn serve(mut s: TcpStream, m: Misbehaviour, key: &str, stop: &AtomicBool) -> std
                         )?;
                     }
                 }
+                ("connect", Misbehaviour::Format1ConnectReply) => {
+                    let info = Value::Object(vec![
+                        ("level".into(), Value::from("status")),
+                        ("code".into(), Value::from("NetConnection.Connect.Success")),
+                        ("description".into(), Value::from("Connection succeeded.")),
+                    ]);
+                    let body = Command::new(
+                        "_result",
+                        1.0,
+                        Value::Object(vec![("fmsVer".into(), Value::from("FMS/3,0,1,123"))]),
+                        vec![info],
+                    )
+                    .encode();
+                    // Format 1 on chunk stream 3: delta 0, length, type 20;
+                    // continuations at the default chunk size of 128.
+                    let len = body.len() as u32;
+                    let mut wire = vec![0x43, 0, 0, 0];
+                    wire.extend_from_slice(&len.to_be_bytes()[1..]);
+                    wire.push(msg::COMMAND_AMF0);
+                    for (i, chunk) in body.chunks(128).enumerate() {
+                        if i > 0 {
+                            wire.push(0xC3);
+                        }
+                        wire.extend_from_slice(chunk);
+                    }
+                    s.write_all(&wire)?;
+                }
                 ("connect", _) => command(&mut s, &mut w, "_result", 1.0, vec![])?,
+                ("publish", Misbehaviour::Format1ConnectReply) => {
+                    let info = Value::Object(vec![
+                        ("level".into(), Value::from("status")),
+                        ("code".into(), Value::from("NetStream.Publish.Start")),
+                        ("description".into(), Value::from("Publishing.")),
+                    ]);
+                    send(
+                        &mut s,
+                        &mut w,
+                        msg::COMMAND_AMF0,
+                        1,
+                        Command::new("onStatus", 0.0, Value::Null, vec![info]).encode(),
+                    )?;
+                }
                 ("createStream", _) => command(
                     &mut s,
                     &mut w,

@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 /// A key the test server accepts (it accepts every key starting with it).
 pub const GOOD_KEY: &str = "onair_test_key_7f3a";
 
+/// Keys the test server also accepts, exactly: short ones that are parts
+/// of the protocol's own words (`NetStream.Publish.Start`).
+pub const SHORT_KEYS: &str = "a|Start|Publish";
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -66,6 +70,16 @@ impl Nginx {
     /// module, terminating TLS and passing to the RTMP port) per
     /// (certificate PEM, key PEM); their ports are in `tls_ports`.
     pub fn start_with_tls(fronts: &[(String, String)]) -> Self {
+        Self::start_full(fronts, "")
+    }
+
+    /// Like [`start`](Self::start), with extra directives in the `live`
+    /// application (e.g. `drop_idle_publisher 15s;`).
+    pub fn start_with_app_directives(directives: &str) -> Self {
+        Self::start_full(&[], directives)
+    }
+
+    fn start_full(fronts: &[(String, String)], app_directives: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let rtmp_port = free_port();
         let http_port = free_port();
@@ -112,6 +126,7 @@ rtmp {{
       record_unique off;
       notify_method get;
       on_publish http://127.0.0.1:{http_port}/auth;
+      {app_directives}
     }}
   }}
 }}
@@ -121,7 +136,7 @@ http {{
   uwsgi_temp_path {p}/tmp; scgi_temp_path {p}/tmp;
   server {{
     listen 127.0.0.1:{http_port};
-    location /auth {{ if ($arg_name ~ ^{GOOD_KEY}) {{ return 200; }} return 403; }}
+    location /auth {{ if ($arg_name ~ ^{GOOD_KEY}) {{ return 200; }} if ($arg_name ~ ^({SHORT_KEYS})$) {{ return 200; }} return 403; }}
     location /stat {{ rtmp_stat all; }}
     location /control {{ rtmp_control all; }}
   }}

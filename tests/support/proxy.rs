@@ -18,6 +18,11 @@ struct Ctl {
     cut: watch::Sender<u64>,
     /// Bytes forwarded client -> server.
     forwarded: AtomicU64,
+    /// Connections opened before this count went silent: not read, not
+    /// forwarded either way, not closed (a path that died without a FIN).
+    frozen_before: AtomicU64,
+    /// Connections accepted so far.
+    accepted: AtomicU64,
 }
 
 /// The proxy; dropped, it stops.
@@ -42,6 +47,8 @@ impl FaultProxy {
             stalled: AtomicBool::new(false),
             cut: watch::channel(0).0,
             forwarded: AtomicU64::new(0),
+            frozen_before: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
         });
         let listener = rt.block_on(async {
             let sock = tokio::net::TcpSocket::new_v4().expect("socket");
@@ -79,6 +86,19 @@ impl FaultProxy {
     pub fn forwarded(&self) -> u64 {
         self.ctl.forwarded.load(Ordering::SeqCst)
     }
+
+    /// The path of every open connection goes silent both ways, without
+    /// closing (a Wi-Fi blip): nothing is read or forwarded on them again.
+    /// New connections pass.
+    pub fn freeze_open_connections(&self) {
+        let n = self.ctl.accepted.load(Ordering::SeqCst);
+        self.ctl.frozen_before.store(n, Ordering::SeqCst);
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.ctl.accepted.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for FaultProxy {
@@ -92,7 +112,9 @@ impl Drop for FaultProxy {
 async fn accept_loop(listener: TcpListener, target: u16, ctl: Arc<Ctl>) {
     while let Ok((client, _)) = listener.accept().await {
         let ctl = ctl.clone();
+        let number = ctl.accepted.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
+            let frozen = |ctl: &Ctl| number < ctl.frozen_before.load(Ordering::SeqCst);
             let Ok(server) = TcpStream::connect(("127.0.0.1", target)).await else {
                 return;
             };
@@ -104,7 +126,7 @@ async fn accept_loop(listener: TcpListener, target: u16, ctl: Arc<Ctl>) {
             let up = async {
                 let mut buf = vec![0u8; 16 * 1024];
                 loop {
-                    while ctl.stalled.load(Ordering::SeqCst) {
+                    while ctl.stalled.load(Ordering::SeqCst) || frozen(&ctl) {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
                     let rate = ctl.rate.load(Ordering::SeqCst);
@@ -129,7 +151,23 @@ async fn accept_loop(listener: TcpListener, target: u16, ctl: Arc<Ctl>) {
                 let _ = sw.shutdown().await;
             };
             let down = async {
-                let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                let mut buf = vec![0u8; 16 * 1024];
+                loop {
+                    while frozen(&ctl) {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    let n = match sr.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if frozen(&ctl) {
+                        // Lost on the dead path.
+                        continue;
+                    }
+                    if cw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
                 let _ = cw.shutdown().await;
             };
             tokio::select! {
