@@ -53,6 +53,19 @@ impl AppState {
     }
 }
 
+/// Runs `f` with the app's state on a blocking thread: the credential store
+/// (D-Bus, maybe an unlock prompt), the profiles file's fsyncs and device
+/// probing never hold the window's thread or an async worker.
+pub async fn blocking<T: Send + 'static>(
+    app: tauri::AppHandle,
+    f: impl FnOnce(&AppState) -> Result<T, crate::error::AppError> + Send + 'static,
+) -> Result<T, crate::error::AppError> {
+    use tauri::Manager;
+    tauri::async_runtime::spawn_blocking(move || f(&app.state::<AppState>()))
+        .await
+        .map_err(|e| crate::error::AppError::new(crate::error::ErrorKind::Store, e.to_string()))?
+}
+
 /// The running engine: streaming to destinations, recording, or both;
 /// which profile each Output belongs to, the stream check, and the tasks
 /// feeding the UI.

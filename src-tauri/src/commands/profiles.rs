@@ -108,7 +108,18 @@ fn new_id() -> String {
 /// Presets, a notice from loading, and whether keys can be stored.
 #[tauri::command]
 #[specta::specta]
-pub fn app_info(state: tauri::State<'_, AppState>) -> AppInfo {
+pub async fn app_info(app: tauri::AppHandle) -> AppInfo {
+    // Asking the credential store goes over D-Bus and may wait on it.
+    crate::state::blocking(app, |state| Ok(app_info_blocking(state)))
+        .await
+        .unwrap_or_else(|e| AppInfo {
+            platforms: services::platforms().to_vec(),
+            notice: None,
+            key_store_problem: Some(e.message),
+        })
+}
+
+fn app_info_blocking(state: &AppState) -> AppInfo {
     AppInfo {
         platforms: services::platforms().to_vec(),
         notice: state.notice.lock().ok().and_then(|mut n| n.take()),
@@ -119,22 +130,29 @@ pub fn app_info(state: tauri::State<'_, AppState>) -> AppInfo {
 /// Every saved destination.
 #[tauri::command]
 #[specta::specta]
-pub fn list_profiles(state: tauri::State<'_, AppState>) -> Vec<ProfileView> {
-    let data = state.data.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    data.profiles
-        .iter()
-        .map(|p| view(&state, p, &data.settings))
-        .collect()
+pub async fn list_profiles(app: tauri::AppHandle) -> Vec<ProfileView> {
+    crate::state::blocking(app, |state| {
+        let data = state.data.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Ok(data
+            .profiles
+            .iter()
+            .map(|p| view(state, p, &data.settings))
+            .collect())
+    })
+    .await
+    .unwrap_or_default()
 }
 
 /// Creates or updates a destination; stores a new key in the credential
 /// store (a key pasted into the URL is moved there).
 #[tauri::command]
 #[specta::specta]
-pub fn save_profile(
-    state: tauri::State<'_, AppState>,
-    input: ProfileInput,
-) -> Result<Saved, AppError> {
+pub async fn save_profile(app: tauri::AppHandle, input: ProfileInput) -> Result<Saved, AppError> {
+    // The credential store and the file's fsyncs run on a blocking thread.
+    crate::state::blocking(app, move |state| save_profile_blocking(state, input)).await
+}
+
+fn save_profile_blocking(state: &AppState, input: ProfileInput) -> Result<Saved, AppError> {
     let name = input.name.trim();
     if name.is_empty() || name.len() > 80 {
         return Err(AppError::new(
@@ -213,7 +231,7 @@ pub fn save_profile(
         .cloned()
         .expect("just saved");
     Ok(Saved {
-        profile: view(&state, &p, &data.settings),
+        profile: view(state, &p, &data.settings),
         key_moved_from_url,
     })
 }
@@ -221,11 +239,15 @@ pub fn save_profile(
 /// Stores (or replaces) a destination's stream key.
 #[tauri::command]
 #[specta::specta]
-pub fn set_key(
-    state: tauri::State<'_, AppState>,
+pub async fn set_key(
+    app: tauri::AppHandle,
     id: String,
     stream_key: String,
 ) -> Result<(), AppError> {
+    crate::state::blocking(app, move |state| set_key_blocking(state, id, stream_key)).await
+}
+
+fn set_key_blocking(state: &AppState, id: String, stream_key: String) -> Result<(), AppError> {
     let exists = state
         .data
         .lock()
@@ -246,7 +268,11 @@ pub fn set_key(
 /// Deletes a destination and its key.
 #[tauri::command]
 #[specta::specta]
-pub fn delete_profile(state: tauri::State<'_, AppState>, id: String) -> Result<(), AppError> {
+pub async fn delete_profile(app: tauri::AppHandle, id: String) -> Result<(), AppError> {
+    crate::state::blocking(app, move |state| delete_profile_blocking(state, id)).await
+}
+
+fn delete_profile_blocking(state: &AppState, id: String) -> Result<(), AppError> {
     let mut data = state.data.lock().unwrap_or_else(|e| e.into_inner());
     let mut next = data.clone();
     let before = next.profiles.len();

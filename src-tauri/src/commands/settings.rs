@@ -38,10 +38,15 @@ pub fn get_settings(state: tauri::State<'_, AppState>) -> Settings {
 /// Checks and saves the settings.
 #[tauri::command]
 #[specta::specta]
-pub fn save_settings(
-    state: tauri::State<'_, AppState>,
+pub async fn save_settings(
+    app: tauri::AppHandle,
     settings: Settings,
 ) -> Result<Settings, AppError> {
+    // The file's fsyncs run on a blocking thread.
+    crate::state::blocking(app, move |state| save_settings_blocking(state, settings)).await
+}
+
+fn save_settings_blocking(state: &AppState, settings: Settings) -> Result<Settings, AppError> {
     let s = settings;
     let bad = |m: &str| Err(AppError::new(ErrorKind::Invalid, m));
     if !(16..=3840).contains(&s.width)

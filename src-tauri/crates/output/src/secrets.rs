@@ -93,6 +93,16 @@ impl KeyStore for OsKeyStore {
         }
     }
 
+    /// From the item's attributes: the secret itself is not read (no
+    /// unlock prompt for a locked keyring, nothing decrypted).
+    fn has(&self, id: &str) -> Result<bool, SecretError> {
+        match Self::entry(id)?.inner.get_attributes() {
+            Ok(_) => Ok(true),
+            Err(keyring::Error::NoEntry) => Ok(false),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
     fn delete(&self, id: &str) -> Result<(), SecretError> {
         match Self::entry(id)?.delete_credential() {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),

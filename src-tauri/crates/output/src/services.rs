@@ -322,8 +322,7 @@ mod tests {
         for p in platforms() {
             for s in &p.servers {
                 assert!(
-                    crate::Destination::parse(&format!("{}/k", s.url.trim_end_matches('/')))
-                        .is_ok(),
+                    crate::Destination::from_parts(&s.url, onair_rtmp::StreamKey::new("k")).is_ok(),
                     "{}",
                     s.url
                 );
@@ -332,6 +331,37 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn every_preset_that_serves_rtmps_defaults_to_it() {
+        for id in ["twitch", "youtube", "facebook", "kick"] {
+            let p = platform(id).unwrap();
+            assert!(
+                p.servers[0].url.starts_with("rtmps://"),
+                "{id} defaults to {}",
+                p.servers[0].url
+            );
+        }
+        // Plain RTMP stays selectable where the platform takes it.
+        assert!(platform("twitch")
+            .unwrap()
+            .servers
+            .iter()
+            .any(|s| s.url.starts_with("rtmp://")));
+        // YouTube's backup ingest, its query string kept in the tcUrl.
+        let yt = platform("youtube").unwrap();
+        let backup = yt
+            .servers
+            .iter()
+            .find(|s| s.url.contains("backup=1"))
+            .expect("a backup server");
+        let d =
+            crate::Destination::from_parts(&backup.url, onair_rtmp::StreamKey::new("k")).unwrap();
+        assert!(d.tc_url().ends_with("/live2?backup=1"), "{}", d.tc_url());
+        assert_eq!(d.key.expose(), "k");
+        // A backup URL pasted as is is a server URL, not a key.
+        assert_eq!(split_key("youtube", &backup.url).key, None);
     }
 
     #[test]
