@@ -220,6 +220,16 @@ export type ErrorClass =
 "key_rejected" | 
 /**  The server refused the stream for another reason (not retried). */
 "refused" | 
+/**
+ *  The server refused the application path: the server URL is wrong
+ *  (not retried on a first connection).
+ */
+"app_rejected" | 
+/**
+ *  After having been live, the server refuses to publish again: it
+ *  still holds the previous connection. Retried.
+ */
+"held" | 
 /**  TLS: certificate expired, untrusted or for another host. */
 "tls" | 
 /**  The server could not be reached (DNS, refused, unreachable). */
@@ -373,6 +383,11 @@ export type OutputStats = OutputStats_Serialize | OutputStats_Deserialize;
  *  below 2^53.
  */
 export type OutputStats_Deserialize = {
+	/**
+	 *  The Output's identity in its manager (two destinations on one server
+	 *  print the same URL; they never share an id).
+	 */
+	id: number | null,
 	/**  Destination URL with the key replaced by `***`. */
 	dest: string,
 	/**  State. */
@@ -403,8 +418,14 @@ export type OutputStats_Deserialize = {
 	uptime_s?: number | null,
 	/**  Last error, key redacted. */
 	error?: string | null,
-	/**  What kind of error `error` is, for the UI to tell them apart. */
+	/**
+	 *  What kind of error `error` is, for the UI to tell them apart. Kept
+	 *  through `connecting` and `reconnecting` until the next live: a card
+	 *  never says "Connecting" without why the last attempt failed.
+	 */
 	error_kind?: ErrorClass | null,
+	/**  It has been live at least once since it was started. */
+	was_live: boolean,
 };
 
 /**
@@ -413,6 +434,11 @@ export type OutputStats_Deserialize = {
  *  below 2^53.
  */
 export type OutputStats_Serialize = {
+	/**
+	 *  The Output's identity in its manager (two destinations on one server
+	 *  print the same URL; they never share an id).
+	 */
+	id: number | null,
 	/**  Destination URL with the key replaced by `***`. */
 	dest: string,
 	/**  State. */
@@ -443,8 +469,14 @@ export type OutputStats_Serialize = {
 	uptime_s: number | null,
 	/**  Last error, key redacted. */
 	error: string | null,
-	/**  What kind of error `error` is, for the UI to tell them apart. */
+	/**
+	 *  What kind of error `error` is, for the UI to tell them apart. Kept
+	 *  through `connecting` and `reconnecting` until the next live: a card
+	 *  never says "Connecting" without why the last attempt failed.
+	 */
 	error_kind: ErrorClass | null,
+	/**  It has been live at least once since it was started. */
+	was_live: boolean,
 };
 
 /**  A platform preset. */

@@ -44,6 +44,10 @@ describe("state display", () => {
     expect(errorLabel("tls")).toBe("secure connection failed");
     expect(errorLabel("unreachable")).toBe("cannot reach the server");
     expect(errorLabel("server_closed")).toBe("the server closed the connection");
+    expect(errorLabel("app_rejected")).toBe(
+      "the server refused the application path (check the server URL)",
+    );
+    expect(errorLabel("held")).toBe("the server still holds the previous connection; retrying");
     expect(errorLabel(null)).toBe("");
   });
 
@@ -55,6 +59,11 @@ describe("state display", () => {
     const f = cardState({ state: "failed", error_kind: "key_rejected", error: "stream key rejected by the server (NetStream.Publish.BadName)" });
     expect(f).toEqual({ text: "Failed", tone: "bad", detail: "stream key rejected" });
     expect(cardState({ state: "live" }, false).text).toBe("Off");
+    // Connecting again after a failure says why the last attempt failed.
+    expect(cardState({ state: "connecting" }).detail).toBe("");
+    expect(cardState({ state: "connecting", error_kind: "held", error: "x" }).detail).toBe(
+      "the server still holds the previous connection; retrying",
+    );
   });
 
   it("colours congestion and fills the meter", () => {

@@ -42,6 +42,10 @@ export function errorLabel(kind: string | null | undefined): string {
       return "stream key rejected";
     case "refused":
       return "the server refused the stream";
+    case "app_rejected":
+      return "the server refused the application path (check the server URL)";
+    case "held":
+      return "the server still holds the previous connection; retrying";
     case "tls":
       return "secure connection failed";
     case "unreachable":
@@ -78,7 +82,12 @@ export function cardState(
     case "live":
       return { text: "Live", tone: "ok", detail: "" };
     case "connecting":
-      return { text: "Connecting", tone: "warn", detail: "" };
+      // Retrying: say why the last attempt failed.
+      return {
+        text: "Connecting",
+        tone: "warn",
+        detail: s.error_kind ? errorLabel(s.error_kind) || s.error || "" : "",
+      };
     case "reconnecting": {
       const secs = s.next_retry_ms == null ? null : Math.ceil(s.next_retry_ms / 1000);
       const label = errorLabel(s.error_kind);
