@@ -422,10 +422,7 @@ mod tests {
         })
         .await;
         assert!(closed.is_ok(), "still open after the setup deadline");
-        assert!(
-            got >= 1 + 2 * 1536,
-            "the server answered the handshake first"
-        );
+        assert!(got > 2 * 1536, "the server answered the handshake first");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -107,7 +107,8 @@ async fn serve(
         while let Some(o) = s.poll_output() {
             match o {
                 ServerOutput::Transmit(b) => {
-                    if sock.write_all(&b).await.is_err() {
+                    let sent = sock.write_all(&b).await;
+                    if sent.is_err() {
                         return;
                     }
                 }
@@ -177,7 +178,7 @@ fn video_config() -> MediaMessage {
 /// Frame `i` at 30 fps, a keyframe every `gop` frames; its number is in the
 /// last four bytes of the picture.
 fn frame(i: u32, gop: u32) -> MediaMessage {
-    let key = i % gop == 0;
+    let key = i.is_multiple_of(gop);
     let mut data = vec![0, 0, 0, 1, if key { 0x65 } else { 0x41 }, 0x88];
     // 7 bits a byte, top bit set: never a start code inside the picture.
     data.extend((0..4).rev().map(|k| 0x80 | ((i >> (7 * k)) & 0x7F) as u8));
@@ -240,6 +241,7 @@ async fn a_server_requested_reconnect_moves_before_breaking_and_loses_no_frame()
         1,
         "the old one unpublished"
     );
+    assert!(at_a.iter().all(|g| g.conn == 0) && at_b.iter().all(|g| g.conn == 1));
     // No frame missing, none twice: A's frames then B's are 0..n in order.
     let numbers: Vec<u32> = at_a.iter().chain(&at_b).filter_map(|g| g.frame).collect();
     let first = numbers[0];
