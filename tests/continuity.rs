@@ -151,3 +151,67 @@ fn a_key_refused_on_the_first_connection_fails_with_exactly_one_connection() {
     assert_eq!(proxy.accepted(), 1, "a wrong key was retried");
     assert!(stderr.contains("stream key rejected"), "{stderr}");
 }
+
+/// A host name whose first address is a black hole (IPv6 broken on the
+/// path): Happy Eyeballs tries the next address 250 ms later instead of
+/// waiting out the 10 s connect timeout. The name is given to the real
+/// `onair` through a private /etc/hosts in its own mount namespace
+/// (`::1` first, then `127.0.0.1`); `[::1]:PORT` accepts no connection
+/// (its accept queue is full, so SYNs are dropped), nginx is on
+/// `127.0.0.1:PORT`.
+#[test]
+fn a_host_name_whose_first_address_is_black_holed_connects_through_the_next() {
+    let nginx = Nginx::start();
+    let port = nginx.rtmp_port;
+    // The black hole: listen(0) on [::1]:PORT, its queue filled, never accepted.
+    let hole = socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::STREAM, None).unwrap();
+    hole.set_only_v6(true).unwrap();
+    let addr: std::net::SocketAddr = format!("[::1]:{port}").parse().unwrap();
+    hole.bind(&addr.into()).unwrap();
+    hole.listen(0).unwrap();
+    let mut fill = Vec::new();
+    for _ in 0..4 {
+        if let Ok(s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            fill.push(s);
+        }
+    }
+    assert!(
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err(),
+        "the black hole answered"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = dir.path().join("hosts");
+    std::fs::write(
+        &hosts,
+        "127.0.0.1 localhost\n::1 twoaddr.test\n127.0.0.1 twoaddr.test\n",
+    )
+    .unwrap();
+    let key = format!("{GOOD_KEY}_eyeballs");
+    let script = format!(
+        "mount --bind {} /etc/hosts && exec {} stream --stats json --duration 3 --size 320x180 \
+         --video-bitrate 300 rtmp://twoaddr.test:{port}/live/{key}",
+        hosts.display(),
+        onair_tests::binary("onair").display()
+    );
+    let started = Instant::now();
+    let out = std::process::Command::new("unshare")
+        .args(["--map-root-user", "--mount", "sh", "-c", &script])
+        .output()
+        .expect("unshare (util-linux)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}\n{stdout}\n{stderr}", out.status);
+    // Live within the first seconds: connected, and recorded by nginx.
+    assert!(stdout.contains("\"event\":\"connected\""), "{stdout}");
+    let first_live = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["state"] == "live")
+        .and_then(|v| v["t"].as_f64())
+        .expect("a live stats line");
+    assert!(first_live <= 2.0, "first live at {first_live} s");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let frames = video_frames(&nginx.recording(&key));
+    assert!(frames.len() >= 60, "{} frames", frames.len());
+    drop(fill);
+}

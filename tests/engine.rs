@@ -79,6 +79,44 @@ async fn destinations_start_and_stop_on_their_own_while_the_others_stay_live() {
     assert!(onair_tests::decode_errors(&nginx.recording(&c)).is_empty());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_url_with_a_query_string_keeps_it_in_the_tc_url_and_the_key_apart() {
+    // As YouTube's backup ingest: rtmp://b.rtmp.youtube.com/live2?backup=1.
+    let nginx = Nginx::start();
+    let key = format!("{GOOD_KEY}_backup");
+    let server = format!("rtmp://127.0.0.1:{}/live?backup=1", nginx.rtmp_port);
+    let d = Destination::from_parts(&server, onair_rtmp::StreamKey::new(key.clone())).unwrap();
+    assert_eq!(
+        d.tc_url(),
+        format!("rtmp://127.0.0.1:{}/live?backup=1", nginx.rtmp_port)
+    );
+    let config = EngineConfig {
+        pipeline: PipelineConfig {
+            video: H264Config {
+                width: 320,
+                height: 180,
+                fps: 30,
+                bitrate_kbps: 300,
+                keyframe_interval_s: 1,
+            },
+            ..PipelineConfig::default()
+        },
+        ..EngineConfig::default()
+    };
+    let engine = Engine::start(config, vec![d]).unwrap();
+    let m = engine.manager().clone();
+    let id = engine.output_ids()[0];
+    assert!(
+        wait_state(&m, id, OutputState::Live, Duration::from_secs(10)).await,
+        "{:?}",
+        m.stats_of(id)
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    engine.stop().await;
+    let frames = onair_tests::video_frames(&nginx.recording(&key));
+    assert!(frames.len() >= 40, "{} frames under the key", frames.len());
+}
+
 /// Resident set size of this process, KiB.
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

@@ -566,15 +566,24 @@ pub async fn save_check_report(state: tauri::State<'_, AppState>) -> Result<Stri
     let path = record::unique_path(&folder, &name);
     let json = serde_json::to_vec_pretty(&report)
         .map_err(|e| AppError::new(ErrorKind::Store, e.to_string()))?;
-    std::fs::create_dir_all(&folder)
-        .map_err(|e| e.to_string())
-        .and_then(|_| onair_output::store::write_atomic(&path, &json).map_err(|e| e.to_string()))
-        .map_err(|e| {
-            AppError::new(
-                ErrorKind::Store,
-                format!("Cannot save the report to {}: {e}", path.display()),
-            )
-        })?;
+    // Writing and fsyncing run on a blocking thread, not an async worker.
+    let target = path.clone();
+    tauri::async_runtime::spawn_blocking(move || {
+        std::fs::create_dir_all(&folder)
+            .map_err(|e| e.to_string())
+            .and_then(|_| {
+                onair_output::store::write_atomic(&target, &json).map_err(|e| e.to_string())
+            })
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r)
+    .map_err(|e| {
+        AppError::new(
+            ErrorKind::Store,
+            format!("Cannot save the report to {}: {e}", path.display()),
+        )
+    })?;
     Ok(path.display().to_string())
 }
 
