@@ -18,6 +18,23 @@ async fn wait_state(m: &OutputManager, id: OutputId, want: OutputState, within: 
     false
 }
 
+/// A small encode for engine tests: WxH at 30 fps, `kbps`, keyframe every `key_s`.
+fn small(width: usize, height: usize, kbps: u32, key_s: u32) -> EngineConfig {
+    EngineConfig {
+        pipeline: PipelineConfig {
+            video: H264Config {
+                width,
+                height,
+                fps: 30,
+                bitrate_kbps: kbps,
+                keyframe_interval_s: key_s,
+            },
+            ..PipelineConfig::default()
+        },
+        ..EngineConfig::default()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn destinations_start_and_stop_on_their_own_while_the_others_stay_live() {
     let nginx = Nginx::start();
@@ -26,19 +43,7 @@ async fn destinations_start_and_stop_on_their_own_while_the_others_stay_live() {
         format!("{GOOD_KEY}_b"),
         format!("{GOOD_KEY}_c"),
     );
-    let config = EngineConfig {
-        pipeline: PipelineConfig {
-            video: H264Config {
-                width: 640,
-                height: 360,
-                fps: 30,
-                bitrate_kbps: 800,
-                keyframe_interval_s: 1,
-            },
-            ..PipelineConfig::default()
-        },
-        ..EngineConfig::default()
-    };
+    let config = small(640, 360, 800, 1);
     let dest = |k: &str| Destination::parse(&nginx.url(k)).unwrap();
     let engine = Engine::start(config, vec![dest(&a), dest(&b)]).unwrap();
     let m = engine.manager().clone();
@@ -90,19 +95,7 @@ async fn a_server_url_with_a_query_string_keeps_it_in_the_tc_url_and_the_key_apa
         d.tc_url(),
         format!("rtmp://127.0.0.1:{}/live?backup=1", nginx.rtmp_port)
     );
-    let config = EngineConfig {
-        pipeline: PipelineConfig {
-            video: H264Config {
-                width: 320,
-                height: 180,
-                fps: 30,
-                bitrate_kbps: 300,
-                keyframe_interval_s: 1,
-            },
-            ..PipelineConfig::default()
-        },
-        ..EngineConfig::default()
-    };
+    let config = small(320, 180, 300, 1);
     let engine = Engine::start(config, vec![d]).unwrap();
     let m = engine.manager().clone();
     let id = engine.output_ids()[0];
@@ -131,19 +124,7 @@ fn rss_kib() -> u64 {
 async fn toggling_a_destination_50_times_keeps_the_fan_out_and_memory_flat() {
     let nginx = Nginx::start();
     let (a, b) = (format!("{GOOD_KEY}_stay"), format!("{GOOD_KEY}_toggle"));
-    let config = EngineConfig {
-        pipeline: PipelineConfig {
-            video: H264Config {
-                width: 320,
-                height: 180,
-                fps: 30,
-                bitrate_kbps: 400,
-                keyframe_interval_s: 1,
-            },
-            ..PipelineConfig::default()
-        },
-        ..EngineConfig::default()
-    };
+    let config = small(320, 180, 400, 1);
     let dest = |k: &str| Destination::parse(&nginx.url(k)).unwrap();
     let engine = Engine::start(config, vec![dest(&a), dest(&b)]).unwrap();
     let m = engine.manager().clone();
@@ -198,19 +179,7 @@ async fn media_time(engine: &Engine, ms: u64) {
 async fn a_recording_started_mid_stream_begins_at_once_and_keeps_the_keyframe_cadence() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mid.mp4");
-    let config = EngineConfig {
-        pipeline: PipelineConfig {
-            video: H264Config {
-                width: 320,
-                height: 180,
-                fps: 30,
-                bitrate_kbps: 400,
-                keyframe_interval_s: 2,
-            },
-            ..PipelineConfig::default()
-        },
-        ..EngineConfig::default()
-    };
+    let config = small(320, 180, 400, 2);
     // No destination: encoding only, as when the app records while not live.
     let engine = Engine::start(config, vec![]).unwrap();
     // Half a second after a scheduled keyframe (0, 2, 4 s…).

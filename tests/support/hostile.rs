@@ -310,17 +310,12 @@ fn serve(
                 }
                 ("connect", _) => command(&mut s, &mut w, "_result", 1.0, vec![])?,
                 ("publish", Misbehaviour::Format1ConnectReply) => {
-                    let info = Value::Object(vec![
-                        ("level".into(), Value::from("status")),
-                        ("code".into(), Value::from("NetStream.Publish.Start")),
-                        ("description".into(), Value::from("Publishing.")),
-                    ]);
-                    send(
+                    on_status(
                         &mut s,
                         &mut w,
-                        msg::COMMAND_AMF0,
-                        1,
-                        Command::new("onStatus", 0.0, Value::Null, vec![info]).encode(),
+                        "status",
+                        "NetStream.Publish.Start",
+                        "Publishing.",
                     )?;
                 }
                 ("createStream", _) => command(
@@ -332,26 +327,40 @@ fn serve(
                 )?,
                 ("publish", Misbehaviour::CloseAfterPublish) => return Ok(()),
                 ("publish", Misbehaviour::BadName) => {
-                    let info = Value::Object(vec![
-                        ("level".into(), Value::from("error")),
-                        ("code".into(), Value::from("NetStream.Publish.BadName")),
-                        (
-                            "description".into(),
-                            Value::String(format!("{key} is already publishing")),
-                        ),
-                    ]);
-                    send(
+                    on_status(
                         &mut s,
                         &mut w,
-                        msg::COMMAND_AMF0,
-                        1,
-                        Command::new("onStatus", 0.0, Value::Null, vec![info]).encode(),
+                        "error",
+                        "NetStream.Publish.BadName",
+                        &format!("{key} is already publishing"),
                     )?;
                 }
                 _ => {}
             }
         }
     }
+}
+
+/// An `onStatus` on message stream 1.
+fn on_status(
+    s: &mut TcpStream,
+    w: &mut ChunkWriter,
+    level: &str,
+    code: &str,
+    description: &str,
+) -> std::io::Result<()> {
+    let info = Value::Object(vec![
+        ("level".into(), Value::from(level)),
+        ("code".into(), Value::from(code)),
+        ("description".into(), Value::from(description)),
+    ]);
+    send(
+        s,
+        w,
+        msg::COMMAND_AMF0,
+        1,
+        Command::new("onStatus", 0.0, Value::Null, vec![info]).encode(),
+    )
 }
 
 fn read_exact_or_stop(s: &mut TcpStream, buf: &mut [u8], stop: &AtomicBool) -> std::io::Result<()> {

@@ -415,6 +415,36 @@ struct Conn {
     rbuf: Vec<u8>,
 }
 
+impl Conn {
+    /// Bytes from the server (0: it closed the connection).
+    fn on_read(&mut self, r: std::io::Result<usize>) -> Result<(), OutputError> {
+        let n = r.map_err(|e| OutputError::Io(e.to_string()))?;
+        if n == 0 {
+            return Err(self.session.handle_eof().into());
+        }
+        self.session.handle_input(Instant::now(), &self.rbuf[..n])?;
+        Ok(())
+    }
+
+    /// A socket write returned.
+    fn on_written(
+        &mut self,
+        r: std::io::Result<usize>,
+        shared: &OutputShared,
+    ) -> Result<(), OutputError> {
+        let n = r.map_err(|e| OutputError::Io(e.to_string()))?;
+        self.driver.advance(n, shared);
+        Ok(())
+    }
+
+    /// The session's deadline passed.
+    fn on_deadline(&mut self) -> Result<(), OutputError> {
+        self.session.handle_timeout(Instant::now())?;
+        self.driver.deadline = None;
+        Ok(())
+    }
+}
+
 /// Opens the TCP (and TLS) connection to `dest` and starts its session.
 async fn open(dest: &Destination) -> Result<Conn, OutputError> {
     let tcp = connect_tcp(&dest.host, dest.port).await?;
@@ -465,21 +495,11 @@ async fn open_live(dest: Destination, shared: Arc<OutputShared>) -> Result<Conn,
         }
         let deadline = c.driver.deadline;
         tokio::select! {
-            r = c.rd.read(&mut c.rbuf) => {
-                let n = r.map_err(|e| OutputError::Io(e.to_string()))?;
-                if n == 0 {
-                    return Err(c.session.handle_eof().into());
-                }
-                c.session.handle_input(Instant::now(), &c.rbuf[..n])?;
-            }
+            r = c.rd.read(&mut c.rbuf) => c.on_read(r)?,
             r = write_some(&mut c.wr, &c.driver.wbuf), if !c.driver.wbuf.is_empty() => {
-                let n = r.map_err(|e| OutputError::Io(e.to_string()))?;
-                c.driver.advance(n, &shared);
+                c.on_written(r, &shared)?;
             }
-            _ = sleep_until_opt(deadline), if deadline.is_some() => {
-                c.session.handle_timeout(Instant::now())?;
-                c.driver.deadline = None;
-            }
+            _ = sleep_until_opt(deadline), if deadline.is_some() => c.on_deadline()?,
         }
     }
 }
@@ -579,22 +599,12 @@ async fn connect_once(
         let can_take = c.driver.live && c.driver.wbytes + c.session.pending_bytes() < HIGH_WATER;
         tokio::select! {
             _ = shared.stop_notify.notified() => {}
-            r = c.rd.read(&mut c.rbuf) => {
-                let n = r.map_err(|e| OutputError::Io(e.to_string()))?;
-                if n == 0 {
-                    return Err(c.session.handle_eof().into());
-                }
-                c.session.handle_input(Instant::now(), &c.rbuf[..n])?;
-            }
+            r = c.rd.read(&mut c.rbuf) => c.on_read(r)?,
             r = write_some(&mut c.wr, &c.driver.wbuf), if !c.driver.wbuf.is_empty() => {
-                let n = r.map_err(|e| OutputError::Io(e.to_string()))?;
-                c.driver.advance(n, shared);
+                c.on_written(r, shared)?;
             }
             _ = shared.notify.notified(), if can_take => {}
-            _ = sleep_until_opt(deadline), if deadline.is_some() => {
-                c.session.handle_timeout(Instant::now())?;
-                c.driver.deadline = None;
-            }
+            _ = sleep_until_opt(deadline), if deadline.is_some() => c.on_deadline()?,
             r = async { moving.as_mut().expect("guarded").await }, if moving.is_some() => {
                 moving = None;
                 match r {
