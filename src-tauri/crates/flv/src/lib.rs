@@ -24,7 +24,10 @@
 //! assert_eq!(&frame[..], &[0x17, 1, 0, 0, 0, 0, 0, 0, 2, 0x65, 0xAA]);
 //! ```
 
-pub mod amf0;
+pub use onair_amf0 as amf0;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod read;
 
 use amf0::Value;

@@ -148,22 +148,3 @@ pub fn server(data: &[u8]) {
         assert!(out < 64 * 1024, "{out} bytes out for a 61-byte input");
     }
 }
-
-/// The FLV tag body readers (what an ingest gets from any publisher).
-pub fn flv_tags(data: &[u8]) {
-    let body = Bytes::copy_from_slice(data);
-    if let Ok(t) = onair_flv::read::parse_video_tag(&body) {
-        if let onair_flv::read::VideoPacket::AvcNalu { data, .. } = t.packet {
-            for n in [1, 2, 4] {
-                for nal in onair_flv::read::avcc_nal_units(&data, n) {
-                    if nal.is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    }
-    let _ = onair_flv::read::parse_audio_tag(&body);
-    let _ = onair_flv::read::parse_metadata(data);
-    let _ = onair_flv::read::parse_aac_config(data);
-}

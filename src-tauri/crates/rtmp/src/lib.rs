@@ -40,6 +40,7 @@
 //! ```
 
 pub mod chunk;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handshake;
@@ -49,7 +50,7 @@ mod session;
 
 pub use chunk::ChunkError;
 pub use handshake::HandshakeError;
-pub use onair_flv::amf0;
+pub use onair_amf0 as amf0;
 pub use server::{MediaType, ServerConfig, ServerError, ServerEvent, ServerOutput, ServerSession};
 pub use session::{
     ClientConfig, ClientSession, SessionEvent, SessionOutput, StreamKey, CAPS_EX_RECONNECT,

@@ -1,7 +1,7 @@
 //! RTMP message types, protocol control messages and AMF0 commands.
 
 use bytes::Bytes;
-use onair_flv::amf0::{self, Amf0Error, Value};
+use onair_amf0::{self as amf0, Amf0Error, Value};
 
 /// Set Chunk Size.
 pub const SET_CHUNK_SIZE: u8 = 1;

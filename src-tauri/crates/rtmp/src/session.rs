@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use onair_flv::amf0::Value;
+use onair_amf0::Value;
 
 use crate::chunk::{ChunkReader, ChunkWriter, Message, MessageHeader, OutBuf};
 use crate::handshake::{ClientHandshake, HandshakeProgress};

@@ -54,7 +54,7 @@ fn server_corpus_replays_with_bounded_reactions() {
 
 #[test]
 fn flv_tags_corpus_replays_without_panics() {
-    replay("flv_tags", onair_rtmp::fuzzing::flv_tags);
+    replay("flv_tags", onair_flv::fuzzing::flv_tags);
 }
 
 #[test]

@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| onair_rtmp::fuzzing::flv_tags(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| onair_flv::fuzzing::flv_tags(data));

@@ -1,11 +1,26 @@
 //! AMF0, the value encoding of FLV script data and of RTMP commands.
 //!
-//! Encoding is infallible and writes into a `BytesMut`. Decoding reads from a
-//! byte slice a peer chose, so it is defensive: nesting depth is capped
-//! ([`MAX_DEPTH`]), every declared length and count is checked against the
-//! bytes actually left before anything is read, nothing is preallocated from a
-//! declared count, and AMF3 or unknown markers are rejected with a typed
-//! error.
+//! What it does: [`Value`] and its encoding ([`encode`], infallible, into a
+//! `BytesMut`) and decoding ([`decode`], [`decode_all`]). Decoding reads from
+//! a byte slice a peer chose, so it is defensive: nesting depth is capped
+//! ([`MAX_DEPTH`]), entries per object are capped ([`MAX_ENTRIES`]), every
+//! declared length and count is checked against the bytes actually left
+//! before anything is read, nothing is preallocated from a declared count,
+//! and AMF3 or unknown markers are rejected with a typed error.
+//!
+//! What it does not: AMF3, references, typed objects, or any I/O. The RTMP
+//! commands built from these values live in `onair-rtmp`, the script data
+//! tags in `onair-flv`.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use onair_amf0::{decode_all, encode, Value};
+//! let mut out = BytesMut::new();
+//! encode(&mut out, &Value::from("connect"));
+//! encode(&mut out, &Value::Number(1.0));
+//! let values = decode_all(&out).unwrap();
+//! assert_eq!(values, vec![Value::from("connect"), Value::Number(1.0)]);
+//! ```
 
 use bytes::{BufMut, BytesMut};
 
