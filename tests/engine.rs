@@ -3,8 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use onair_engine::{Engine, EngineConfig};
 use onair_media::{H264Config, PipelineConfig};
-use onair_output::{Destination, Engine, EngineConfig, OutputId, OutputManager, OutputState};
+use onair_output::{Destination, OutputId, OutputManager, OutputState};
 use onair_tests::{Nginx, GOOD_KEY};
 
 async fn wait_state(m: &OutputManager, id: OutputId, want: OutputState, within: Duration) -> bool {
@@ -184,7 +185,7 @@ async fn a_recording_started_mid_stream_begins_at_once_and_keeps_the_keyframe_ca
     let engine = Engine::start(config, vec![]).unwrap();
     // Half a second after a scheduled keyframe (0, 2, 4 s…).
     media_time(&engine, 2500).await;
-    engine.manager().start_recording(&path).unwrap();
+    engine.recorder().start(&path).unwrap();
     media_time(&engine, 4500).await;
     let summary = engine.stop_with_recording().await.expect("a recording");
     assert!(summary.error.is_none(), "{summary:?}");

@@ -1,6 +1,6 @@
 //! Stream keys in a real Secret Service (GNOME Keyring on a private bus).
 
-use onair_output::secrets::{validate_key, KeyStore, OsKeyStore, SecretError};
+use onair_profiles::secrets::{validate_key, KeyStore, OsKeyStore, SecretError};
 use onair_tests::keyring::SecretService;
 
 #[test]

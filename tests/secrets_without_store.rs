@@ -1,7 +1,7 @@
 //! Without a credential store the app is told so, and nothing falls back
 //! to plain text.
 
-use onair_output::secrets::{validate_key, KeyStore, OsKeyStore, SecretError};
+use onair_profiles::secrets::{validate_key, KeyStore, OsKeyStore, SecretError};
 
 #[test]
 fn no_secret_service_is_reported_and_no_key_is_kept() {

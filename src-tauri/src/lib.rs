@@ -52,8 +52,8 @@ pub fn run() {
         .setup(|app| {
             use tauri::Manager;
             let dir = app.path().app_config_dir()?;
-            let store = onair_output::store::Store::new(dir.join("profiles.json"));
-            let keys = std::sync::Arc::new(onair_output::secrets::OsKeyStore);
+            let store = onair_profiles::store::Store::new(dir.join("profiles.json"));
+            let keys = std::sync::Arc::new(onair_profiles::secrets::OsKeyStore);
             app.manage(state::AppState::load(store, keys));
             Ok(())
         })

@@ -3,9 +3,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use onair_output::secrets::KeyStore;
-use onair_output::store::{LoadNotice, Store, StoreData};
-use onair_output::Engine;
+use onair_engine::Engine;
+use onair_profiles::secrets::KeyStore;
+use onair_profiles::store::{LoadNotice, Store, StoreData};
 
 /// Everything the commands share.
 pub struct AppState {
@@ -21,7 +21,7 @@ pub struct AppState {
     /// The running engine (streaming, recording or both), if any.
     pub live: tokio::sync::Mutex<Option<Live>>,
     /// The stream check's report when the last stream ended.
-    pub last_check: Mutex<Option<onair_output::check::CheckReport>>,
+    pub last_check: Mutex<Option<onair_check::CheckReport>>,
 }
 
 impl AppState {

@@ -1,9 +1,9 @@
 //! Destinations: profiles with a platform preset, their keys (set or
 //! replaced, never read back), checks against the preset.
 
-use onair_output::secrets::{validate_key, OsKeyStore};
-use onair_output::services::{self, Platform, Problem, Severity, StreamShape};
-use onair_output::store::{Profile, Settings};
+use onair_profiles::secrets::{validate_key, OsKeyStore};
+use onair_profiles::services::{self, Platform, Problem, Severity, StreamShape};
+use onair_profiles::store::{Profile, Settings};
 use serde_json::Map;
 
 use crate::error::{AppError, ErrorKind};
@@ -88,8 +88,8 @@ pub(crate) fn view(state: &AppState, p: &Profile, settings: &Settings) -> Profil
     }
 }
 
-fn key_store_error(e: onair_output::secrets::SecretError) -> AppError {
-    use onair_output::secrets::SecretError;
+fn key_store_error(e: onair_profiles::secrets::SecretError) -> AppError {
+    use onair_profiles::secrets::SecretError;
     let kind = match e {
         SecretError::BadKey => ErrorKind::Invalid,
         _ => ErrorKind::KeyStore,
@@ -97,7 +97,7 @@ fn key_store_error(e: onair_output::secrets::SecretError) -> AppError {
     AppError::new(kind, e.to_string())
 }
 
-fn store_error(e: onair_output::store::StoreError) -> AppError {
+fn store_error(e: onair_profiles::store::StoreError) -> AppError {
     AppError::new(ErrorKind::Store, e.to_string())
 }
 

@@ -1,6 +1,6 @@
 //! Stream settings (remembered between runs) and the sources to pick from.
 
-use onair_output::store::Settings;
+use onair_profiles::store::Settings;
 
 use crate::error::{AppError, ErrorKind};
 use crate::state::AppState;

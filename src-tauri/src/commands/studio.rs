@@ -7,12 +7,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
+use onair_check::ingest::CheckIngest;
+use onair_check::CheckReport;
+use onair_engine::{AudioInput, Engine, EngineConfig, VideoInput};
 use onair_media::{AudioSettings, H264Config, PipelineConfig};
-use onair_output::check::CheckReport;
-use onair_output::ingest::CheckIngest;
-use onair_output::record::{self, RecordingStatus, RecordingSummary};
-use onair_output::store::Settings;
-use onair_output::{AudioInput, Destination, Engine, EngineConfig, OutputStats, VideoInput};
+use onair_output::{Destination, OutputStats};
+use onair_profiles::store::Settings;
+use onair_record::{self as record, RecordingStatus, RecordingSummary};
 use tauri::ipc::Channel;
 
 use crate::commands::profiles::blocking_problems;
@@ -150,12 +151,12 @@ fn engine_config(s: &Settings, record: Option<std::path::PathBuf>) -> EngineConf
     }
 }
 
-fn engine_error(e: onair_output::EngineError) -> AppError {
+fn engine_error(e: onair_engine::EngineError) -> AppError {
     match e {
-        onair_output::EngineError::Media(onair_media::MediaError::Source(e)) => {
+        onair_engine::EngineError::Media(onair_media::MediaError::Source(e)) => {
             AppError::new(ErrorKind::Source, e.to_string())
         }
-        onair_output::EngineError::Record(e) => AppError::new(ErrorKind::Record, e.to_string()),
+        onair_engine::EngineError::Record(e) => AppError::new(ErrorKind::Record, e.to_string()),
         e => AppError::new(ErrorKind::Media, format!("Cannot start encoding: {e}")),
     }
 }
@@ -266,7 +267,7 @@ pub async fn start_stream(
     };
     *live.outputs.lock().unwrap_or_else(|e| e.into_inner()) = table;
     *live.check.lock().unwrap_or_else(|e| e.into_inner()) =
-        ingest.map(|i| (i, onair_output::check::judge_targets(&data.profiles)));
+        ingest.map(|i| (i, onair_check::judge_targets(&data.profiles)));
     live.streaming.store(true, Ordering::Relaxed);
     Ok(())
 }
@@ -277,7 +278,7 @@ fn spawn_preview(
 ) -> tauri::async_runtime::JoinHandle<()> {
     let preview = engine.preview().clone();
     tauri::async_runtime::spawn(async move {
-        let period = Duration::from_millis(1000 / u64::from(onair_output::PREVIEW_FPS));
+        let period = Duration::from_millis(1000 / u64::from(onair_engine::PREVIEW_FPS));
         let mut tick = tokio::time::interval(period);
         let mut seq = 0;
         loop {
@@ -305,6 +306,7 @@ fn spawn_updates(
     on_update: Channel<LiveUpdate>,
 ) -> tauri::async_runtime::JoinHandle<()> {
     let manager = engine.manager().clone();
+    let recorder = engine.recorder().clone();
     let pipeline = engine.pipeline_stats();
     let level = engine.audio_level().cloned();
     let camera = engine.camera_stats().cloned();
@@ -347,7 +349,7 @@ fn spawn_updates(
                     .map_or(0, |p| p.video_kbps.load(Ordering::Relaxed)),
                 streaming: streaming.load(Ordering::Relaxed),
                 check: judged(&check),
-                recording: manager.recording_status(),
+                recording: recorder.status(),
             };
             lag_before = lag;
             if on_update.send(u).is_err() {
@@ -448,7 +450,7 @@ pub async fn end_stream(
         .unwrap_or_else(|e| e.into_inner())
         .clear();
     let check = live.check.clone();
-    if live.engine.manager().recording_status().is_some() {
+    if live.engine.recorder().status().is_some() {
         live.engine.manager().stop_all().await;
     } else if let Some(live) = guard.take() {
         live.shut_down().await;
@@ -490,14 +492,14 @@ pub async fn start_recording(
         .unwrap_or_else(|e| e.into_inner())
         .settings
         .clone();
-    let folder = onair_output::store::record_folder(&settings.record_folder);
+    let folder = onair_profiles::store::record_folder(&settings.record_folder);
     let name = record::file_name(&settings.record_pattern, record::stamp::Stamp::now());
     let path = record::unique_path(&folder, &name);
     match guard.as_ref() {
         Some(live) => live
             .engine
-            .manager()
-            .start_recording(&path)
+            .recorder()
+            .start(&path)
             .map_err(|e| AppError::new(ErrorKind::Record, e.to_string()))?,
         None => {
             *guard = Some(
@@ -527,8 +529,8 @@ pub async fn stop_recording(
     let live = guard.as_mut().ok_or_else(not_recording)?;
     let summary = live
         .engine
-        .manager()
-        .stop_recording()
+        .recorder()
+        .stop()
         .await
         .ok_or_else(not_recording)?;
     if !live.is_streaming() {
@@ -559,7 +561,7 @@ pub async fn save_check_report(state: tauri::State<'_, AppState>) -> Result<Stri
         .ok_or_else(|| AppError::new(ErrorKind::NotFound, "No stream check yet: go live first."))?;
     let folder = {
         let data = state.data.lock().unwrap_or_else(|e| e.into_inner());
-        onair_output::store::record_folder(&data.settings.record_folder)
+        onair_profiles::store::record_folder(&data.settings.record_folder)
     };
     let stamp = record::stamp::Stamp::now();
     let name = format!("OnAir check {} {}.json", stamp.date(), stamp.time());
@@ -572,7 +574,7 @@ pub async fn save_check_report(state: tauri::State<'_, AppState>) -> Result<Stri
         std::fs::create_dir_all(&folder)
             .map_err(|e| e.to_string())
             .and_then(|_| {
-                onair_output::store::write_atomic(&target, &json).map_err(|e| e.to_string())
+                onair_profiles::store::write_atomic(&target, &json).map_err(|e| e.to_string())
             })
     })
     .await

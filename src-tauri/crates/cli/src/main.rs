@@ -19,10 +19,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use onair_engine::{AudioInput, Engine, EngineConfig, VideoInput};
 use onair_media::{AudioSettings, H264Config, PipelineConfig};
-use onair_output::{
-    AudioInput, Destination, Engine, EngineConfig, OutputEvent, OutputStats, VideoInput,
-};
+use onair_output::{Destination, OutputEvent, OutputStats};
 use serde::Serialize;
 
 #[derive(Parser)]
@@ -381,7 +380,7 @@ async fn run(
     };
     let cpu_before = cpu_seconds();
     let ingest = if args.check {
-        match onair_output::ingest::CheckIngest::start().await {
+        match onair_check::ingest::CheckIngest::start().await {
             Ok(i) => Some(i),
             Err(e) => {
                 eprintln!("onair: cannot start the stream check: {e}");
@@ -398,12 +397,12 @@ async fn run(
     let targets = judge_targets(args.profiles.as_deref());
     let engine = match Engine::start(config, dests) {
         Ok(e) => e,
-        Err(onair_output::EngineError::Media(onair_media::MediaError::Source(e))) => {
+        Err(onair_engine::EngineError::Media(onair_media::MediaError::Source(e))) => {
             // A missing or unusable camera or microphone: nothing went live.
             eprintln!("onair: {e}");
             return ExitCode::from(EXIT_USAGE);
         }
-        Err(onair_output::EngineError::Record(e)) => {
+        Err(onair_engine::EngineError::Record(e)) => {
             eprintln!("onair: {e}");
             return ExitCode::FAILURE;
         }
@@ -462,7 +461,7 @@ async fn run(
                     r.judge(&targets);
                     println!("{}", serde_json::json!({"t": (t * 10.0).round() / 10.0, "source": "check", "report": r}));
                 }
-                if let (Some(r), Some(StatsFormat::Json)) = (engine.manager().recording_status(), format) {
+                if let (Some(r), Some(StatsFormat::Json)) = (engine.recorder().status(), format) {
                     println!("{}", serde_json::json!({"t": (t * 10.0).round() / 10.0, "source": "recording", "status": r}));
                 }
             }
@@ -547,19 +546,19 @@ fn shortfalls(stats: &[OutputStats]) -> Vec<String> {
 fn judge_targets(path: Option<&std::path::Path>) -> Vec<(String, String, String)> {
     let path = path
         .map(std::path::Path::to_path_buf)
-        .or_else(onair_output::store::default_path);
+        .or_else(onair_profiles::store::default_path);
     let profiles = path
         .filter(|p| p.exists())
-        .and_then(|p| onair_output::store::Store::new(p).load().ok())
+        .and_then(|p| onair_profiles::store::Store::new(p).load().ok())
         .map(|(data, _)| data.profiles)
         .unwrap_or_default();
-    onair_output::check::judge_targets(&profiles)
+    onair_check::judge_targets(&profiles)
 }
 
 /// Writes the report as pretty JSON, atomically.
-fn save_report(path: &std::path::Path, r: &onair_output::check::CheckReport) -> Result<(), String> {
+fn save_report(path: &std::path::Path, r: &onair_check::CheckReport) -> Result<(), String> {
     let json = serde_json::to_vec_pretty(r).map_err(|e| e.to_string())?;
-    onair_output::store::write_atomic(path, &json).map_err(|e| e.to_string())
+    onair_profiles::store::write_atomic(path, &json).map_err(|e| e.to_string())
 }
 
 fn rusage() -> libc::rusage {

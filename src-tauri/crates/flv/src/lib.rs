@@ -337,6 +337,32 @@ pub fn file_tag(out: &mut BytesMut, tag_type: u8, timestamp_ms: u32, body: &[u8]
     out.put_u32(size + 11);
 }
 
+/// What a [`Tag`] carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagKind {
+    /// Video tag body.
+    Video,
+    /// Audio tag body.
+    Audio,
+}
+
+/// One FLV tag body with its timing, muxed once and shared by every
+/// consumer (each destination, the recording): cloning is a reference
+/// count, not a copy.
+#[derive(Debug, Clone)]
+pub struct Tag {
+    /// Audio or video.
+    pub kind: TagKind,
+    /// Presentation (= decode) time on the media clock, ms.
+    pub pts_ms: i64,
+    /// Video keyframe (audio: true).
+    pub keyframe: bool,
+    /// The FLV tag body.
+    pub body: Bytes,
+    /// When it was captured.
+    pub capture: std::time::Instant,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,30 +8,27 @@
 //! - [`OutputManager`]: a [`MediaSink`] that muxes each encoded packet into an
 //!   FLV tag body once and hands the same `Bytes` to every Output (no payload
 //!   copies); Outputs start and stop on their own.
-//! - [`Engine`]: the media pipeline plus the manager: what the CLI and the app
-//!   both run.
+//! - [`dynamic`]: the dynamic bitrate controller (pure, ticked with stats).
+//!
+//! It knows no profiles, files, recordings or UI: `onair-engine` glues it
+//! to the sources, the recorder and the stream check.
 //!
 //! ```no_run
 //! # async fn demo() {
-//! use onair_output::{Destination, Engine, EngineConfig};
-//! let dest = Destination::parse("rtmp://127.0.0.1/live/key").unwrap();
-//! let engine = Engine::start(EngineConfig::default(), vec![dest]).unwrap();
-//! for s in engine.manager().stats() { println!("{} {:?}", s.dest, s.state); }
-//! engine.stop().await;
+//! use onair_output::{Destination, OutputManager};
+//! let manager = OutputManager::new(tokio::runtime::Handle::current(), 700);
+//! let id = manager.add(Destination::parse("rtmp://127.0.0.1/live/key").unwrap());
+//! // Hand it the encoder's messages (it is an onair_media::MediaSink)...
+//! println!("{:?}", manager.stats_of(id).map(|s| s.state));
+//! manager.stop_all().await;
 //! # }
 //! ```
 
-pub mod check;
 mod dest;
 pub mod dynamic;
-pub mod ingest;
 mod output;
 mod queue;
-pub mod record;
-pub mod secrets;
-pub mod services;
 mod stats;
-pub mod store;
 mod tls;
 
 use std::collections::{HashSet, VecDeque};
@@ -40,14 +37,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use onair_flv::{AvcConfig, Metadata};
-use onair_media::meter::{AudioLevel, Metered};
-use onair_media::mic::{MicSource, MicStats};
-use onair_media::preview::{Preview, PreviewTap};
-use onair_media::{
-    AudioConfig, AudioSource, CameraSource, CameraStats, MediaClock, MediaError, MediaKind,
-    MediaMessage, MediaSink, NokhwaOpener, Pipeline, PipelineConfig, PipelineStats, TestPattern,
-    Tone, VideoConfig, VideoSource,
-};
+use onair_media::{AudioConfig, MediaError, MediaKind, MediaMessage, MediaSink, VideoConfig};
 use tokio::sync::{broadcast, Notify};
 
 pub use dest::{DestError, Destination, Scheme};
@@ -60,10 +50,9 @@ pub use stats::{ErrorClass, LatencySource, OutputState, OutputStats};
 
 /// Default queued media time past which non-key video is dropped (as OBS).
 pub const DEFAULT_DROP_THRESHOLD_MS: u32 = 700;
-/// Preview pictures per second.
-pub const PREVIEW_FPS: u32 = 15;
-/// Preview width (height follows the aspect ratio).
-pub const PREVIEW_WIDTH: u32 = 384;
+/// Another consumer of every muxed tag (the recorder): called from the
+/// media threads, must not block.
+pub type TagTap = Arc<dyn Fn(&Tag) + Send + Sync>;
 
 /// The sequence headers and metadata every (re)connect starts with.
 #[derive(Debug, Clone, Default)]
@@ -152,10 +141,21 @@ pub struct OutputManager {
     ended: Mutex<HashSet<MediaKind>>,
     media_failed: Mutex<Option<MediaError>>,
     ended_notify: Notify,
-    recording: Mutex<Option<record::Recording>>,
-    expect_audio: std::sync::atomic::AtomicBool,
-    /// The running encoder's controls (to ask it for a keyframe).
-    encoder: Mutex<Option<Arc<PipelineStats>>>,
+    tap: RwLock<Tap>,
+}
+
+/// The tag tap slot (a closure has no `Debug`).
+#[derive(Default)]
+struct Tap(Option<TagTap>);
+
+impl std::fmt::Debug for Tap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Tap(set)"
+        } else {
+            "Tap(none)"
+        })
+    }
 }
 
 impl OutputManager {
@@ -175,71 +175,24 @@ impl OutputManager {
             ended: Mutex::new(HashSet::new()),
             media_failed: Mutex::new(None),
             ended_notify: Notify::new(),
-            recording: Mutex::new(None),
-            expect_audio: std::sync::atomic::AtomicBool::new(true),
-            encoder: Mutex::new(None),
+            tap: RwLock::new(Tap::default()),
         }
     }
 
-    /// Starts recording the encoded stream to `path` (a new file, created
-    /// now): mid-stream from the next picture (the encoder is asked for a
-    /// keyframe), else from the first. No second encode.
-    pub fn start_recording(&self, path: &std::path::Path) -> Result<(), record::RecordError> {
-        let mut slot = self.recording.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_some() {
-            return Err(record::RecordError::AlreadyRecording);
-        }
-        let rec = record::Recording::create(path)?;
-        if let Some((v, a)) = self.record_params() {
-            rec.set_params(v, a);
-            // Mid-stream: start with the next frame, not the next scheduled
-            // keyframe (up to an interval of pictures lost otherwise).
-            if let Some(e) = self.encoder.lock().ok().and_then(|e| e.clone()) {
-                e.keyframe_wanted
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
-        *slot = Some(rec);
-        Ok(())
+    /// Every muxed tag also goes to `tap` (one at a time; `None` removes it).
+    pub fn set_tap(&self, tap: Option<TagTap>) {
+        *self.tap.write().unwrap_or_else(|e| e.into_inner()) = Tap(tap);
     }
 
-    fn record_params(&self) -> Option<(record::VideoParams, Option<record::AudioParams>)> {
+    /// The encoders' configurations as last announced (video, audio).
+    pub fn stream_configs(&self) -> (Option<VideoConfig>, Option<AudioConfig>) {
         let h = self.headers.lock().unwrap_or_else(|e| e.into_inner());
-        let v = h.video.clone()?;
-        Some((
-            record::VideoParams {
-                width: v.width as u32,
-                height: v.height as u32,
-                fps: v.fps,
-                sps: v.sps,
-                pps: v.pps,
-                bitrate: v.bitrate_kbps * 1000,
-            },
-            h.audio.clone().map(|a| record::AudioParams {
-                sample_rate: a.sample_rate,
-                channels: a.channels,
-                asc: a.asc,
-                bitrate: a.bitrate_kbps * 1000,
-            }),
-        ))
+        (h.video.clone(), h.audio.clone())
     }
 
-    /// Finishes the recording; `None` when none was running.
-    pub async fn stop_recording(&self) -> Option<record::RecordingSummary> {
-        let rec = self
-            .recording
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()?;
-        tokio::task::spawn_blocking(move || rec.stop()).await.ok()
-    }
-
-    /// The running recording's figures.
-    pub fn recording_status(&self) -> Option<record::RecordingStatus> {
-        self.recording
-            .lock()
-            .ok()
-            .and_then(|r| r.as_ref().map(record::Recording::status))
+    /// Sends an event to every subscriber (the engine's bitrate changes).
+    pub fn emit(&self, event: OutputEvent) {
+        let _ = self.events.send(event);
     }
 
     /// Subscribes to connect/failure events.
@@ -425,27 +378,15 @@ impl OutputManager {
         self.media_failed.lock().ok().and_then(|e| e.clone())
     }
 
-    fn give_record_params(&self) {
-        if let Ok(r) = self.recording.lock() {
-            if let (Some(rec), Some((v, a))) = (r.as_ref(), self.record_params()) {
-                // The writer keeps the first it gets; with audio both configs
-                // arrive before the first packet.
-                if a.is_some() || !self.expects_audio() {
-                    rec.set_params(v, a);
-                }
-            }
-        }
-    }
-
-    fn expects_audio(&self) -> bool {
-        self.expect_audio.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
     fn fan_out(&self, tag: Tag) {
-        if let Ok(r) = self.recording.lock() {
-            if let Some(r) = r.as_ref() {
-                r.push(tag.clone());
-            }
+        if let Some(tap) = self
+            .tap
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .as_ref()
+        {
+            tap(&tag);
         }
         let mut finished = false;
         {
@@ -477,7 +418,6 @@ impl MediaSink for OutputManager {
                     h.video = Some(v);
                     h.rebuild_metadata();
                 }
-                self.give_record_params();
             }
             MediaMessage::AudioConfig(a) => {
                 if let Ok(mut h) = self.headers.lock() {
@@ -485,7 +425,6 @@ impl MediaSink for OutputManager {
                     h.audio = Some(a);
                     h.rebuild_metadata();
                 }
-                self.give_record_params();
             }
             MediaMessage::Packet(p) => {
                 // Muxed once here; every Output shares these bytes.
@@ -521,262 +460,5 @@ impl MediaSink for OutputManager {
                 self.ended_notify.notify_waiters();
             }
         }
-    }
-}
-
-/// Which video source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum VideoInput {
-    /// The moving test pattern.
-    #[default]
-    TestPattern,
-    /// Camera number `index` (see [`onair_media::list_cameras`]).
-    Camera {
-        /// Index.
-        index: u32,
-    },
-}
-
-/// Which audio source.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum AudioInput {
-    /// 440 Hz with a beep every second.
-    #[default]
-    Tone,
-    /// A microphone: `None` is the system's default input, else a device id
-    /// or part of its name (see [`onair_media::mic::list_microphones`]).
-    Mic {
-        /// Device.
-        name: Option<String>,
-    },
-    /// No audio track.
-    None,
-}
-
-/// Everything a stream needs besides its destinations.
-#[derive(Debug, Clone)]
-pub struct EngineConfig {
-    /// Encoder settings and duration.
-    pub pipeline: PipelineConfig,
-    /// Video source.
-    pub video: VideoInput,
-    /// Audio source.
-    pub audio: AudioInput,
-    /// Drop threshold of the send queues.
-    pub drop_threshold_ms: u32,
-    /// Lower the video bitrate while a destination stays congested, and
-    /// climb back once clear.
-    pub dynamic_bitrate: bool,
-    /// Keep small copies of the outgoing picture for a preview (the app);
-    /// headless runs leave it off and pay nothing for it.
-    pub preview: bool,
-    /// Record from the first picture to this new file.
-    pub record: Option<std::path::PathBuf>,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        Self {
-            pipeline: PipelineConfig::default(),
-            video: VideoInput::TestPattern,
-            audio: AudioInput::Tone,
-            drop_threshold_ms: DEFAULT_DROP_THRESHOLD_MS,
-            dynamic_bitrate: false,
-            preview: false,
-            record: None,
-        }
-    }
-}
-
-/// Why a stream could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    /// A source or an encoder.
-    #[error(transparent)]
-    Media(#[from] MediaError),
-    /// The recording file.
-    #[error(transparent)]
-    Record(#[from] record::RecordError),
-}
-
-impl From<onair_media::SourceError> for EngineError {
-    fn from(e: onair_media::SourceError) -> Self {
-        EngineError::Media(MediaError::Source(e))
-    }
-}
-
-/// A running stream: capture + encode threads and the Outputs.
-#[derive(Debug)]
-pub struct Engine {
-    pipeline: Option<Pipeline>,
-    manager: Arc<OutputManager>,
-    output_ids: Vec<OutputId>,
-    media_kinds: usize,
-    controller: Option<tokio::task::JoinHandle<()>>,
-    camera_stats: Option<Arc<CameraStats>>,
-    mic_stats: Option<Arc<MicStats>>,
-    audio_level: Option<Arc<AudioLevel>>,
-    preview: Preview,
-}
-
-impl Engine {
-    /// Starts encoding and every destination. Must be called inside a tokio
-    /// runtime.
-    pub fn start(mut config: EngineConfig, dests: Vec<Destination>) -> Result<Self, EngineError> {
-        // Sources first: a missing device is an error before anything goes live.
-        let clock = MediaClock::start_now();
-        let v = config.pipeline.video;
-        let mut camera_stats = None;
-        let video: Box<dyn VideoSource> = match config.video {
-            VideoInput::TestPattern => Box::new(TestPattern::new(v.width, v.height, v.fps)),
-            VideoInput::Camera { index } => {
-                let opener = NokhwaOpener::new(index)?;
-                let cam = CameraSource::start(Box::new(opener), v.width, v.height, v.fps, clock)?;
-                camera_stats = Some(cam.stats());
-                Box::new(cam)
-            }
-        };
-        let (video, preview): (Box<dyn VideoSource>, _) = if config.preview {
-            let (tap, preview) = PreviewTap::new(video, v.fps, PREVIEW_FPS, PREVIEW_WIDTH);
-            (Box::new(tap), preview)
-        } else {
-            (video, Preview::default())
-        };
-        let mut mic_stats = None;
-        let audio: Option<Box<dyn AudioSource>> = match &config.audio {
-            AudioInput::Tone => Some(Box::new(Tone::new(48_000))),
-            AudioInput::Mic { name } => {
-                let mic = MicSource::open(name.as_deref(), clock)?;
-                mic_stats = Some(mic.stats());
-                Some(Box::new(mic))
-            }
-            AudioInput::None => {
-                config.pipeline.audio = None;
-                None
-            }
-        };
-        let manager = Arc::new(OutputManager::new(
-            tokio::runtime::Handle::current(),
-            config.drop_threshold_ms,
-        ));
-        let output_ids = dests.into_iter().map(|d| manager.add(d)).collect();
-        let (audio, audio_level): (Option<Box<dyn AudioSource>>, _) = match audio {
-            Some(a) => {
-                let m = Metered::new(a);
-                let level = m.level();
-                (Some(Box::new(m)), Some(level))
-            }
-            None => (None, None),
-        };
-        let media_kinds = 1 + usize::from(audio.is_some());
-        manager
-            .expect_audio
-            .store(audio.is_some(), std::sync::atomic::Ordering::Relaxed);
-        if let Some(path) = &config.record {
-            // Created now: a bad folder fails before anything goes live.
-            manager.start_recording(path)?;
-        }
-        let video_kbps = config.pipeline.video.bitrate_kbps;
-        let audio_kbps = config.pipeline.audio.map_or(0, |a| a.bitrate_kbps);
-        let pipeline = Pipeline::start(config.pipeline, video, audio, clock, manager.clone())?;
-        if let Ok(mut e) = manager.encoder.lock() {
-            *e = Some(pipeline.stats());
-        }
-        let controller = config.dynamic_bitrate.then(|| {
-            let (manager, stats) = (manager.clone(), pipeline.stats());
-            tokio::spawn(async move {
-                let mut ctl = dynamic::BitrateController::new(video_kbps, audio_kbps);
-                let mut tick = tokio::time::interval(Duration::from_secs(1));
-                loop {
-                    tick.tick().await;
-                    if let Some(kbps) = ctl.tick(&manager.stats()) {
-                        tracing::info!(kbps, "dynamic bitrate");
-                        stats
-                            .video_kbps
-                            .store(kbps, std::sync::atomic::Ordering::Relaxed);
-                        let _ = manager.events.send(OutputEvent::VideoBitrate { kbps });
-                    }
-                }
-            })
-        });
-        Ok(Self {
-            pipeline: Some(pipeline),
-            manager,
-            output_ids,
-            media_kinds,
-            controller,
-            camera_stats,
-            mic_stats,
-            audio_level,
-            preview,
-        })
-    }
-
-    /// The Outputs.
-    pub fn manager(&self) -> &Arc<OutputManager> {
-        &self.manager
-    }
-
-    /// The ids of the Outputs started with the engine, in the order of the
-    /// destinations given to [`Engine::start`].
-    pub fn output_ids(&self) -> &[OutputId] {
-        &self.output_ids
-    }
-
-    /// The media clock (media time 0 = Go Live).
-    pub fn clock(&self) -> Option<MediaClock> {
-        self.pipeline.as_ref().map(Pipeline::clock)
-    }
-
-    /// Camera counters, when streaming a camera.
-    pub fn camera_stats(&self) -> Option<&Arc<CameraStats>> {
-        self.camera_stats.as_ref()
-    }
-
-    /// Microphone meter and health, when streaming a microphone.
-    pub fn mic_stats(&self) -> Option<&Arc<MicStats>> {
-        self.mic_stats.as_ref()
-    }
-
-    /// The audio meter (any source), when there is an audio track.
-    pub fn audio_level(&self) -> Option<&Arc<AudioLevel>> {
-        self.audio_level.as_ref()
-    }
-
-    /// Small copies of the outgoing picture, a few times a second (none
-    /// unless [`EngineConfig::preview`]).
-    pub fn preview(&self) -> &Preview {
-        &self.preview
-    }
-
-    /// Encoder counters.
-    pub fn pipeline_stats(&self) -> Option<Arc<PipelineStats>> {
-        self.pipeline.as_ref().map(Pipeline::stats)
-    }
-
-    /// Waits until the media threads end by themselves (`duration`).
-    pub async fn media_ended(&self) {
-        self.manager.media_ended(self.media_kinds).await;
-    }
-
-    /// Stops encoding, finishes any recording, then stops every Output
-    /// cleanly; bounded (about 2 s plus the recording's last write).
-    pub async fn stop(self) {
-        let _ = self.stop_with_recording().await;
-    }
-
-    /// Stops like [`Engine::stop`] and returns the recording's summary, if
-    /// one was running.
-    pub async fn stop_with_recording(mut self) -> Option<record::RecordingSummary> {
-        if let Some(c) = self.controller.take() {
-            c.abort();
-        }
-        if let Some(p) = self.pipeline.take() {
-            p.stop();
-            let _ = tokio::task::spawn_blocking(move || p.join()).await;
-        }
-        let summary = self.manager.stop_recording().await;
-        self.manager.stop_all().await;
-        summary
     }
 }

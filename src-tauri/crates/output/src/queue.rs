@@ -9,39 +9,11 @@
 //! keyframe instead of waiting for the next one.
 
 use std::collections::VecDeque;
-use std::time::Instant;
 
-use bytes::Bytes;
+pub use onair_flv::{Tag, TagKind};
 
-/// What a tag carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TagKind {
-    /// Video tag body.
-    Video,
-    /// Audio tag body.
-    Audio,
-}
-
-/// One FLV tag body, muxed once and shared by every Output (cloning is a
-/// reference count, not a copy).
-#[derive(Debug, Clone)]
-pub struct Tag {
-    /// Audio or video.
-    pub kind: TagKind,
-    /// Presentation (= decode) time on the media clock, ms.
-    pub pts_ms: i64,
-    /// Video keyframe (audio: true).
-    pub keyframe: bool,
-    /// The FLV tag body.
-    pub body: Bytes,
-    /// When it was captured.
-    pub capture: Instant,
-}
-
-impl Tag {
-    fn droppable(&self) -> bool {
-        self.kind == TagKind::Video && !self.keyframe
-    }
+fn droppable(t: &Tag) -> bool {
+    t.kind == TagKind::Video && !t.keyframe
 }
 
 /// Hard cap on queued bytes even of undroppable tags: past it the
@@ -115,7 +87,7 @@ impl SendQueue {
         if tag.kind == TagKind::Video && tag.keyframe {
             self.dropping = false;
         }
-        if self.dropping && tag.droppable() {
+        if self.dropping && droppable(&tag) {
             self.dropped_frames += 1;
             return;
         }
@@ -126,7 +98,7 @@ impl SendQueue {
             let before = self.tags.len();
             let mut bytes = 0;
             self.tags.retain(|t| {
-                let keep = !t.droppable();
+                let keep = !droppable(t);
                 if !keep {
                     bytes += t.body.len();
                 }
@@ -134,7 +106,7 @@ impl SendQueue {
             });
             self.bytes -= bytes;
             self.dropped_frames += (before - self.tags.len()) as u64;
-            if tag.droppable() {
+            if droppable(&tag) {
                 self.dropped_frames += 1;
                 return;
             }
@@ -215,6 +187,8 @@ impl SendQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
+    use std::time::Instant;
 
     fn tag(kind: TagKind, pts_ms: i64, keyframe: bool) -> Tag {
         Tag {
@@ -269,7 +243,7 @@ mod tests {
         // 990 ms queued: the P frames went, the keyframe and audio stayed.
         assert!(q.dropped_frames() > 0);
         let kinds: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
-        assert!(kinds.iter().all(|t| !t.droppable()));
+        assert!(kinds.iter().all(|t| !droppable(t)));
         assert_eq!(
             kinds.iter().filter(|t| t.kind == TagKind::Audio).count(),
             30

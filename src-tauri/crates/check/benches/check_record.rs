@@ -4,8 +4,8 @@
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use onair_output::check::Analyzer;
-use onair_output::record::{AudioParams, Fragmenter, VideoParams};
+use onair_check::Analyzer;
+use onair_record::{AudioParams, Fragmenter, VideoParams};
 
 const SPS: &[u8] = &[
     0x67, 0x42, 0xC0, 0x1F, 0xDA, 0x01, 0x40, 0x16, 0xEC, 0x04, 0x40, 0x00, 0x00, 0x03, 0x00, 0x40,

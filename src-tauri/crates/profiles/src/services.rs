@@ -322,7 +322,8 @@ mod tests {
         for p in platforms() {
             for s in &p.servers {
                 assert!(
-                    crate::Destination::from_parts(&s.url, onair_rtmp::StreamKey::new("k")).is_ok(),
+                    onair_output::Destination::from_parts(&s.url, onair_rtmp::StreamKey::new("k"))
+                        .is_ok(),
                     "{}",
                     s.url
                 );
@@ -356,8 +357,8 @@ mod tests {
             .iter()
             .find(|s| s.url.contains("backup=1"))
             .expect("a backup server");
-        let d =
-            crate::Destination::from_parts(&backup.url, onair_rtmp::StreamKey::new("k")).unwrap();
+        let d = onair_output::Destination::from_parts(&backup.url, onair_rtmp::StreamKey::new("k"))
+            .unwrap();
         assert!(d.tc_url().ends_with("/live2?backup=1"), "{}", d.tc_url());
         assert_eq!(d.key.expose(), "k");
         // A backup URL pasted as is is a server URL, not a key.

@@ -11,7 +11,7 @@ use h264_reader::rbsp::{BitReader, ByteReader};
 use onair_flv::read::{self, AudioCodec, AudioPacket, AvcDecoderConfig, VideoCodec, VideoPacket};
 use serde::{Deserialize, Serialize};
 
-use crate::services::{self, Problem, Severity, StreamShape};
+use onair_profiles::services::{self, Problem, Severity, StreamShape};
 
 /// A gap this many times the nominal spacing counts as a timestamp gap.
 const GAP_FACTOR: f64 = 2.0;
@@ -635,7 +635,7 @@ impl Analyzer {
 /// What to judge the stream against: each saved destination, or, with none
 /// saved, every platform preset at its first server (so a new user sees
 /// where the stream would be accepted). `(name, platform id, server url)`.
-pub fn judge_targets(profiles: &[crate::store::Profile]) -> Vec<(String, String, String)> {
+pub fn judge_targets(profiles: &[onair_profiles::store::Profile]) -> Vec<(String, String, String)> {
     if !profiles.is_empty() {
         return profiles
             .iter()

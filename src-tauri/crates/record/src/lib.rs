@@ -28,7 +28,7 @@ use mp4_atom::{
 };
 use serde::Serialize;
 
-use crate::queue::{Tag, TagKind};
+use onair_flv::{Tag, TagKind};
 
 /// Media time per fragment at most (a fragment also ends at each keyframe).
 pub const FRAGMENT_MS: i64 = 1000;

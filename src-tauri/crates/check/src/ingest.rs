@@ -1,6 +1,6 @@
 //! The stream check's ingest: a real RTMP server on loopback, driving
 //! `onair_rtmp::ServerSession` over tokio TCP and feeding what it receives to
-//! a [`check::Analyzer`](crate::check::Analyzer).
+//! a [`Analyzer`](crate::Analyzer).
 //!
 //! It listens on `127.0.0.1` at a port the OS picks and accepts only its own
 //! random stream key, so nothing else on the machine can publish into it.
@@ -16,8 +16,8 @@ use rand::distr::{Alphanumeric, SampleString};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::check::{Analyzer, CheckReport};
-use crate::Destination;
+use crate::{Analyzer, CheckReport};
+use onair_output::Destination;
 
 /// How long a connection may take from accept to publishing.
 pub const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -111,7 +111,7 @@ impl CheckIngest {
         while self
             .analyzer
             .lock()
-            .map(|a| a.state() == crate::check::CheckState::Receiving)
+            .map(|a| a.state() == crate::CheckState::Receiving)
             .unwrap_or(false)
             && tokio::time::Instant::now() < deadline
         {
@@ -350,7 +350,7 @@ mod tests {
         assert!(url.starts_with(&format!("rtmp://{addr}/check")), "{url}");
         let key = ingest.key.expose().to_owned();
         let (mut sock, mut s) = publish(addr, &key).await.unwrap();
-        assert_eq!(ingest.report().state, crate::check::CheckState::Receiving);
+        assert_eq!(ingest.report().state, crate::CheckState::Receiving);
         let asc = onair_flv::audio_specific_config_lc(48_000, 2).unwrap();
         s.publish_audio(0, onair_flv::aac_sequence_header(&asc))
             .unwrap();
@@ -366,7 +366,7 @@ mod tests {
         }
         ingest.wait_ended(Duration::from_secs(5)).await;
         let r = ingest.report();
-        assert_eq!(r.state, crate::check::CheckState::Ended);
+        assert_eq!(r.state, crate::CheckState::Ended);
         assert_eq!(r.audio.as_ref().map(|a| a.frames), Some(10));
         assert_eq!(r.sessions, 1);
     }
@@ -391,13 +391,13 @@ mod tests {
             .await
             .expect("the real publisher gets in");
         assert!(s.is_live());
-        assert_eq!(ingest.report().state, crate::check::CheckState::Receiving);
+        assert_eq!(ingest.report().state, crate::CheckState::Receiving);
         // And it is not evicted by more idle ones.
         for _ in 0..16 {
             idle.push(TcpStream::connect(addr).await.unwrap());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(ingest.report().state, crate::check::CheckState::Receiving);
+        assert_eq!(ingest.report().state, crate::CheckState::Receiving);
     }
 
     #[tokio::test]
@@ -431,7 +431,7 @@ mod tests {
             AudioConfig, EncodedPacket, MediaKind, MediaMessage, MediaSink, VideoConfig,
         };
         let ingest = CheckIngest::start().await.unwrap();
-        let m = crate::OutputManager::new(tokio::runtime::Handle::current(), 700);
+        let m = onair_output::OutputManager::new(tokio::runtime::Handle::current(), 700);
         m.on_media(MediaMessage::VideoConfig(VideoConfig {
             width: 64,
             height: 48,
