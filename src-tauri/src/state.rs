@@ -71,7 +71,7 @@ pub async fn blocking<T: Send + 'static>(
 /// feeding the UI.
 pub struct Live {
     pub engine: Engine,
-    /// (profile id, Output index, on) of the current stream.
+    /// The destination cards of the current stream.
     pub outputs: crate::commands::studio::OutputMap,
     /// The current stream's check, if on.
     pub check: crate::commands::studio::CheckSlot,

@@ -20,13 +20,41 @@ use crate::commands::profiles::blocking_problems;
 use crate::error::{AppError, ErrorKind};
 use crate::state::{AppState, Live};
 
-/// (profile id, Output id, on), read by the update task and changed by
+/// One destination card of the running stream.
+#[derive(Debug, Clone)]
+pub struct OutputRow {
+    /// The profile (or [`CHECK_ID`]).
+    pub profile_id: String,
+    /// Its Output in the engine's manager.
+    pub output: onair_output::OutputId,
+    /// Switched on in this stream.
+    pub on: bool,
+}
+
+/// The cards of the running stream, read by the update task and changed by
 /// the toggles.
-pub type OutputMap = Arc<Mutex<Vec<(String, onair_output::OutputId, bool)>>>;
+pub type OutputMap = Arc<Mutex<Vec<OutputRow>>>;
 
 /// The stream check of this stream and what it is judged against
 /// (`(name, platform, server url)` of every saved destination).
-pub type CheckSlot = Arc<Mutex<Option<(Arc<CheckIngest>, Vec<(String, String, String)>)>>>;
+pub type CheckSlot = Arc<Mutex<Option<CheckRun>>>;
+
+/// The stream check of a running stream.
+#[derive(Debug, Clone)]
+pub struct CheckRun {
+    /// Its ingest.
+    pub ingest: Arc<CheckIngest>,
+    /// `(name, platform, server url)` of every saved destination, judged.
+    pub targets: Vec<(String, String, String)>,
+}
+
+fn row(profile_id: String, output: onair_output::OutputId) -> OutputRow {
+    OutputRow {
+        profile_id,
+        output,
+        on: true,
+    }
+}
 
 /// The card id of the stream check (profile ids start with `p`).
 pub const CHECK_ID: &str = "check";
@@ -247,7 +275,7 @@ pub async fn start_stream(
         Some(live) => ids
             .into_iter()
             .zip(dests)
-            .map(|(id, d)| (id, live.engine.manager().add(d), true))
+            .map(|(id, d)| row(id, live.engine.manager().add(d)))
             .collect(),
         // Destinations before the encoders start: none misses the first
         // keyframe.
@@ -256,7 +284,7 @@ pub async fn start_stream(
             let table = ids
                 .into_iter()
                 .zip(live.engine.output_ids().iter().copied())
-                .map(|(id, oid)| (id, oid, true))
+                .map(|(id, oid)| row(id, oid))
                 .collect();
             *guard = Some(live);
             table
@@ -266,8 +294,10 @@ pub async fn start_stream(
         return Err(AppError::new(ErrorKind::NotLive, "Not live."));
     };
     *live.outputs.lock().unwrap_or_else(|e| e.into_inner()) = table;
-    *live.check.lock().unwrap_or_else(|e| e.into_inner()) =
-        ingest.map(|i| (i, onair_check::judge_targets(&data.profiles)));
+    *live.check.lock().unwrap_or_else(|e| e.into_inner()) = ingest.map(|ingest| CheckRun {
+        ingest,
+        targets: onair_check::judge_targets(&data.profiles),
+    });
     live.streaming.store(true, Ordering::Relaxed);
     Ok(())
 }
@@ -320,13 +350,13 @@ fn spawn_updates(
             let table = outputs.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let destinations = table
                 .iter()
-                .filter_map(|(id, oid, on)| {
+                .filter_map(|r| {
                     stats
                         .iter()
-                        .find(|s| s.id == *oid)
+                        .find(|s| s.id == r.output)
                         .map(|s| DestinationUpdate {
-                            id: id.clone(),
-                            on: *on,
+                            id: r.profile_id.clone(),
+                            on: r.on,
                             stats: s.clone(),
                         })
                 })
@@ -377,13 +407,13 @@ pub async fn set_destination_live(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    let Some(pos) = table.iter().position(|(pid, _, _)| *pid == id) else {
+    let Some(pos) = table.iter().position(|r| r.profile_id == id) else {
         return Err(AppError::new(
             ErrorKind::NotFound,
             "That destination is not part of this stream.",
         ));
     };
-    let (_, index, was_on) = table[pos].clone();
+    let (index, was_on) = (table[pos].output, table[pos].on);
     if on == was_on {
         return Ok(());
     }
@@ -393,13 +423,13 @@ pub async fn set_destination_live(
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
-            .map(|(i, _)| i.destination())
+            .map(|c| c.ingest.destination())
             .ok_or_else(|| {
                 AppError::new(ErrorKind::NotFound, "The stream check is not running.")
             })?;
         live.engine.manager().forget(index);
         let new_index = live.engine.manager().add(dest);
-        table[pos] = (id, new_index, true);
+        table[pos] = row(id, new_index);
     } else if on {
         let p = state
             .data
@@ -415,10 +445,10 @@ pub async fn set_destination_live(
         let dest = destination_of(&state, &p.id, &p.server_url, &p.name).await?;
         live.engine.manager().forget(index);
         let new_index = live.engine.manager().add(dest);
-        table[pos] = (id, new_index, true);
+        table[pos] = row(id, new_index);
     } else {
         live.engine.manager().stop_one(index).await;
-        table[pos].2 = false;
+        table[pos].on = false;
     }
     *live.outputs.lock().unwrap_or_else(|e| e.into_inner()) = table;
     Ok(())
@@ -426,9 +456,9 @@ pub async fn set_destination_live(
 
 fn judged(check: &CheckSlot) -> Option<CheckReport> {
     let slot = check.lock().unwrap_or_else(|e| e.into_inner());
-    slot.as_ref().map(|(ingest, targets)| {
-        let mut r = ingest.report();
-        r.judge(targets);
+    slot.as_ref().map(|c| {
+        let mut r = c.ingest.report();
+        r.judge(&c.targets);
         r
     })
 }
@@ -460,13 +490,13 @@ pub async fn end_stream(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .as_ref()
-        .map(|(i, _)| i.clone());
+        .map(|c| c.ingest.clone());
     if let Some(i) = ingest {
         i.wait_ended(Duration::from_millis(500)).await;
     }
     let report = judged(&check);
-    if let Some((ingest, _)) = check.lock().unwrap_or_else(|e| e.into_inner()).take() {
-        ingest.abort();
+    if let Some(c) = check.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        c.ingest.abort();
     }
     if let Some(r) = &report {
         *state.last_check.lock().unwrap_or_else(|e| e.into_inner()) = Some(r.clone());

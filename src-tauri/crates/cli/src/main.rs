@@ -562,7 +562,9 @@ fn save_report(path: &std::path::Path, r: &onair_check::CheckReport) -> Result<(
 }
 
 fn rusage() -> libc::rusage {
-    // SAFETY: getrusage fills the struct we pass; zeroed is a valid rusage.
+    // SAFETY: rusage is a plain C struct of integers (all-zero is a valid
+    // value); getrusage writes only within the struct we pass, which lives
+    // on this stack frame for the whole call.
     unsafe {
         let mut u: libc::rusage = std::mem::zeroed();
         libc::getrusage(libc::RUSAGE_SELF, &mut u);

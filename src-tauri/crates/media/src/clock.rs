@@ -19,7 +19,11 @@ impl MediaClock {
         }
     }
 
-    /// A clock starting now. The only place this crate reads the clocks.
+    /// A clock starting now: the only place the wall clock is read, and the
+    /// origin every media timestamp counts from. (The capture threads read
+    /// the monotonic clock for the capture instant of each frame and sample,
+    /// the pacing of their loops and device timeouts; `media_us` turns such
+    /// an instant into media time.)
     pub fn start_now() -> Self {
         let unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)

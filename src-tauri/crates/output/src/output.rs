@@ -625,7 +625,9 @@ async fn connect_once(
 fn set_notsent_lowat(tcp: &TcpStream, bytes: u32) {
     use std::os::fd::AsRawFd;
     let v = bytes as libc::c_int;
-    // SAFETY: a valid socket fd and a c_int option value of the right size.
+    // SAFETY: `tcp` is borrowed, so its fd is an open socket for the whole
+    // call; the option value is a c_int that outlives the call, and its size
+    // is passed exactly.
     let r = unsafe {
         libc::setsockopt(
             tcp.as_raw_fd(),
@@ -652,10 +654,17 @@ const RTT_PROBE_EVERY: Duration = Duration::from_millis(500);
 /// Smoothed round-trip time of a connected TCP socket, from TCP_INFO.
 #[cfg(target_os = "linux")]
 fn tcp_rtt(fd: std::os::fd::RawFd) -> Option<Duration> {
+    // SAFETY: tcp_info is a plain C struct of integers, for which all-zero
+    // bytes are a valid value.
     let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-    // SAFETY: `info` and `len` are valid for writes of the sizes given; the
-    // kernel writes at most `len` bytes.
+    // SAFETY: `info` and `len` are valid for writes of the sizes given and
+    // outlive the call; the kernel writes at most `len` bytes. `fd` is read
+    // after the TcpStream moved into the TLS stream and the split halves:
+    // the caller (`Conn`) holds those halves, so the socket (and its fd) is
+    // open for as long as the Conn, and the fd cannot have been closed and
+    // reused for another file. Were it ever stale, getsockopt would fail
+    // with EBADF/ENOTSOCK and we return None: no memory is at stake.
     let r = unsafe {
         libc::getsockopt(
             fd,

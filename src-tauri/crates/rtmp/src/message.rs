@@ -174,6 +174,16 @@ impl Command {
     }
 }
 
+/// The body of a 4-byte control message (Set Chunk Size, Acknowledgement,
+/// Window Acknowledgement Size) as a big-endian number; `None` when it is
+/// not exactly four bytes.
+pub fn control_u32(p: &[u8]) -> Option<u32> {
+    match p {
+        [a, b, c, d] => Some(u32::from_be_bytes([*a, *b, *c, *d])),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -587,8 +587,5 @@ fn status(level: &str, code: &str, description: &str) -> Value {
 }
 
 fn be_u32(p: &[u8], what: &'static str) -> Result<u32, ServerError> {
-    match p {
-        [a, b, c, d] => Ok(u32::from_be_bytes([*a, *b, *c, *d])),
-        _ => Err(ServerError::BadControlMessage { what, len: p.len() }),
-    }
+    msg::control_u32(p).ok_or(ServerError::BadControlMessage { what, len: p.len() })
 }

@@ -692,10 +692,7 @@ impl ClientSession {
 }
 
 fn be_u32(p: &[u8], what: &'static str) -> Result<u32, Error> {
-    match p {
-        [a, b, c, d] => Ok(u32::from_be_bytes([*a, *b, *c, *d])),
-        _ => Err(Error::BadControlMessage { what, len: p.len() }),
-    }
+    msg::control_u32(p).ok_or(Error::BadControlMessage { what, len: p.len() })
 }
 
 /// Turns the peer's 32-bit Acknowledgement sequence numbers into a 64-bit
