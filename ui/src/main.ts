@@ -32,7 +32,13 @@ import {
   serverUrlProblem,
 } from "./format";
 
-const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+/** The element with this id; a missing one (a renamed id) throws at once,
+ * so the page fails to start in the tests instead of on a creator's click. */
+const $ = <T extends HTMLElement>(id: string): T => {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`the page has no element #${id}`);
+  return el as T;
+};
 
 let platforms: Platform[] = [];
 let profiles: ProfileView[] = [];
