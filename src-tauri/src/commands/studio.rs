@@ -106,32 +106,14 @@ pub struct PreviewUpdate {
     pub i420: String,
 }
 
-/// `test` | `camera` | `camera:N`.
+/// `test` | `camera` | `camera:N` (see [`VideoInput`]'s `FromStr`).
 pub fn video_input(s: &str) -> Option<VideoInput> {
-    match s {
-        "test" => Some(VideoInput::TestPattern),
-        "camera" => Some(VideoInput::Camera { index: 0 }),
-        _ => s
-            .strip_prefix("camera:")?
-            .parse()
-            .ok()
-            .map(|index| VideoInput::Camera { index }),
-    }
+    s.parse().ok()
 }
 
-/// `tone` | `none` | `mic` | `mic:NAME`.
+/// `tone` | `none` | `mic` | `mic:NAME` (see [`AudioInput`]'s `FromStr`).
 pub fn audio_input(s: &str) -> Option<AudioInput> {
-    match s {
-        "tone" => Some(AudioInput::Tone),
-        "none" => Some(AudioInput::None),
-        "mic" => Some(AudioInput::Mic { name: None }),
-        _ => s
-            .strip_prefix("mic:")
-            .filter(|n| !n.is_empty())
-            .map(|n| AudioInput::Mic {
-                name: Some(n.to_string()),
-            }),
-    }
+    s.parse().ok()
 }
 
 /// The destination of a saved profile: its server URL and its key kept
@@ -617,27 +599,4 @@ pub async fn save_check_report(state: tauri::State<'_, AppState>) -> Result<Stri
         )
     })?;
     Ok(path.display().to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn source_settings_parse() {
-        assert_eq!(video_input("test"), Some(VideoInput::TestPattern));
-        assert_eq!(
-            video_input("camera:2"),
-            Some(VideoInput::Camera { index: 2 })
-        );
-        assert_eq!(video_input("camera:x"), None);
-        assert_eq!(
-            audio_input("mic:alsa:default"),
-            Some(AudioInput::Mic {
-                name: Some("alsa:default".into())
-            })
-        );
-        assert_eq!(audio_input("mic:"), None);
-        assert_eq!(audio_input("none"), Some(AudioInput::None));
-    }
 }

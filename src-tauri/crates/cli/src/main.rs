@@ -190,31 +190,19 @@ fn devices() -> ExitCode {
 }
 
 fn engine_config(args: &StreamArgs) -> Result<EngineConfig, String> {
-    let video = match args.video.as_deref() {
-        None | Some("test") => VideoInput::TestPattern,
-        Some("camera") => VideoInput::Camera { index: 0 },
-        Some(v) => match v.strip_prefix("camera:").map(str::parse::<u32>) {
-            Some(Ok(index)) => VideoInput::Camera { index },
-            Some(Err(_)) => return Err(format!("bad camera number in '{v}' (camera:N)")),
-            None => return Err(format!("unknown video source '{v}' (test | camera[:N])")),
-        },
-    };
-    let audio = match args.audio.as_deref() {
-        None | Some("tone") => AudioInput::Tone,
-        Some("none") => AudioInput::None,
-        Some("mic") => AudioInput::Mic { name: None },
-        Some(a) => match a.strip_prefix("mic:") {
-            Some(name) if !name.is_empty() => AudioInput::Mic {
-                name: Some(name.to_string()),
-            },
-            Some(_) => return Err("empty microphone name in 'mic:' (mic[:NAME])".into()),
-            None => {
-                return Err(format!(
-                    "unknown audio source '{a}' (tone | mic[:NAME] | none)"
-                ))
-            }
-        },
-    };
+    // Source names are the engine's (the app's settings use the same).
+    let video: VideoInput = args
+        .video
+        .as_deref()
+        .unwrap_or("test")
+        .parse()
+        .map_err(|e: onair_engine::SourceNameError| e.to_string())?;
+    let audio: AudioInput = args
+        .audio
+        .as_deref()
+        .unwrap_or("tone")
+        .parse()
+        .map_err(|e: onair_engine::SourceNameError| e.to_string())?;
     let duration = match args.duration {
         None => None,
         Some(d) if d.is_finite() && d > 0.0 && d < 1e7 => Some(Duration::from_secs_f64(d)),

@@ -200,6 +200,63 @@ pub enum AudioInput {
     None,
 }
 
+/// A source name that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceNameError {
+    /// Not a video source name.
+    #[error("unknown video source '{0}' (test | camera[:N])")]
+    Video(String),
+    /// `camera:` followed by something that is not a number.
+    #[error("bad camera number in '{0}' (camera:N)")]
+    CameraNumber(String),
+    /// Not an audio source name.
+    #[error("unknown audio source '{0}' (tone | mic[:NAME] | none)")]
+    Audio(String),
+    /// `mic:` with nothing after it.
+    #[error("empty microphone name in 'mic:' (mic[:NAME])")]
+    EmptyMic,
+}
+
+impl std::str::FromStr for VideoInput {
+    type Err = SourceNameError;
+
+    /// `test` | `camera` (the first) | `camera:N`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "test" => Ok(VideoInput::TestPattern),
+            "camera" => Ok(VideoInput::Camera { index: 0 }),
+            _ => match s.strip_prefix("camera:") {
+                Some(n) => n
+                    .parse()
+                    .map(|index| VideoInput::Camera { index })
+                    .map_err(|_| SourceNameError::CameraNumber(s.to_owned())),
+                None => Err(SourceNameError::Video(s.to_owned())),
+            },
+        }
+    }
+}
+
+impl std::str::FromStr for AudioInput {
+    type Err = SourceNameError;
+
+    /// `tone` | `none` | `mic` (the system's input) | `mic:NAME` (a device
+    /// id or part of its name).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "tone" => Ok(AudioInput::Tone),
+            "none" => Ok(AudioInput::None),
+            "mic" => Ok(AudioInput::Mic { name: None }),
+            _ => match s.strip_prefix("mic:") {
+                Some("") => Err(SourceNameError::EmptyMic),
+                Some(n) => Ok(AudioInput::Mic {
+                    name: Some(n.to_owned()),
+                }),
+                None => Err(SourceNameError::Audio(s.to_owned())),
+            },
+        }
+    }
+}
+
 /// Everything a stream needs besides its destinations.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -435,5 +492,39 @@ impl Engine {
         self.manager.set_tap(None);
         self.manager.stop_all().await;
         summary
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_names_parse_or_say_what_is_wrong() {
+        assert_eq!("test".parse(), Ok(VideoInput::TestPattern));
+        assert_eq!("camera".parse(), Ok(VideoInput::Camera { index: 0 }));
+        assert_eq!("camera:2".parse(), Ok(VideoInput::Camera { index: 2 }));
+        assert_eq!(
+            "camera:x".parse::<VideoInput>(),
+            Err(SourceNameError::CameraNumber("camera:x".into()))
+        );
+        assert!(matches!(
+            "screen".parse::<VideoInput>(),
+            Err(SourceNameError::Video(_))
+        ));
+        assert_eq!("tone".parse(), Ok(AudioInput::Tone));
+        assert_eq!("none".parse(), Ok(AudioInput::None));
+        assert_eq!("mic".parse(), Ok(AudioInput::Mic { name: None }));
+        assert_eq!(
+            "mic:alsa:default".parse(),
+            Ok(AudioInput::Mic {
+                name: Some("alsa:default".into())
+            })
+        );
+        assert_eq!("mic:".parse::<AudioInput>(), Err(SourceNameError::EmptyMic));
+        assert!(matches!(
+            "noise".parse::<AudioInput>(),
+            Err(SourceNameError::Audio(_))
+        ));
     }
 }
