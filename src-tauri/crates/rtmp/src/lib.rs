@@ -57,6 +57,44 @@ pub use session::{
     MAX_PONGS_PER_INPUT, RECONNECT_REQUEST,
 };
 
+/// The deadline of the step a session waits on, handed out once through
+/// `poll_output` (both the client and the server session use it).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Deadline {
+    at: Option<std::time::Instant>,
+    reported: Option<std::time::Instant>,
+}
+
+impl Deadline {
+    pub(crate) fn new(at: std::time::Instant) -> Self {
+        Self {
+            at: Some(at),
+            reported: None,
+        }
+    }
+
+    /// Waits until `at` now (`None`: nothing to wait for).
+    pub(crate) fn set(&mut self, at: Option<std::time::Instant>) {
+        self.at = at;
+    }
+
+    /// The current deadline.
+    pub(crate) fn get(&self) -> Option<std::time::Instant> {
+        self.at
+    }
+
+    /// The deadline, the first time it is asked for since it was set.
+    pub(crate) fn poll(&mut self) -> Option<std::time::Instant> {
+        match self.at {
+            Some(d) if self.reported != Some(d) => {
+                self.reported = Some(d);
+                Some(d)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Bytes a client writes in the handshake (C0, C1, C2). Acknowledgement
 /// sequence numbers and [`ClientSession::bytes_sent`] count the bytes after it.
 pub const CLIENT_HANDSHAKE_BYTES: u64 = 1 + 2 * handshake::HANDSHAKE_SIZE as u64;

@@ -202,8 +202,7 @@ pub struct ServerSession {
     writer: ChunkWriter,
     out: OutBuf,
     events: VecDeque<ServerEvent>,
-    deadline: Option<Instant>,
-    timeout_reported: Option<Instant>,
+    deadline: crate::Deadline,
     bytes_received: u64,
     last_ack: u64,
     client_window: u32,
@@ -213,7 +212,7 @@ impl ServerSession {
     /// Waits for C0+C1; the client has `setup_timeout` from now to publish.
     pub fn new(config: ServerConfig, now: Instant) -> Self {
         let hs = ServerHandshake::new(config.epoch_ms, config.random_seed);
-        let deadline = Some(now + config.setup_timeout);
+        let deadline = crate::Deadline::new(now + config.setup_timeout);
         Self {
             config,
             state: State::Handshake(hs),
@@ -222,7 +221,6 @@ impl ServerSession {
             out: OutBuf::default(),
             events: VecDeque::new(),
             deadline,
-            timeout_reported: None,
             bytes_received: 0,
             last_ack: 0,
             client_window: 0,
@@ -243,7 +241,7 @@ impl ServerSession {
     /// whole setup (handshake, connect, createStream, publish) must fit in
     /// [`ServerConfig::setup_timeout`] from [`ServerSession::new`].
     pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        self.deadline.get()
     }
 
     /// Enhanced RTMP: asks the client to reconnect (to `tc_url`, absolute or
@@ -282,18 +280,12 @@ impl ServerSession {
         if let Some(e) = self.events.pop_front() {
             return Some(ServerOutput::Event(e));
         }
-        match self.deadline {
-            Some(d) if self.timeout_reported != Some(d) => {
-                self.timeout_reported = Some(d);
-                Some(ServerOutput::Timeout(d))
-            }
-            _ => None,
-        }
+        self.deadline.poll().map(ServerOutput::Timeout)
     }
 
     /// Time passed: fails the session if the client is late to publish.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ServerError> {
-        match self.deadline {
+        match self.deadline.get() {
             Some(d) if now >= d => {
                 self.fail();
                 Err(ServerError::Timeout(self.config.setup_timeout))
@@ -304,7 +296,7 @@ impl ServerSession {
 
     fn fail(&mut self) {
         self.state = State::Failed;
-        self.deadline = None;
+        self.deadline.set(None);
     }
 
     /// Bytes from the client.
@@ -557,7 +549,7 @@ impl ServerSession {
                     status("status", "NetStream.Publish.Start", "Publishing."),
                 );
                 self.state = State::Live;
-                self.deadline = None;
+                self.deadline.set(None);
                 self.events.push_back(ServerEvent::Publishing { kind });
             }
             "FCUnpublish" | "deleteStream" | "closeStream" => {

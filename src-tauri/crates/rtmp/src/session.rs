@@ -211,7 +211,7 @@ pub struct ClientSession {
     reader: ChunkReader,
     out: OutBuf,
     events: VecDeque<SessionEvent>,
-    deadline: Option<Instant>,
+    deadline: crate::Deadline,
     /// Bytes produced after the handshake (what the server's acks count).
     bytes_sent: u64,
     /// Bytes received after the handshake.
@@ -221,7 +221,6 @@ pub struct ClientSession {
     /// Last Acknowledgement sequence number and the 64-bit count it was
     /// relative to (see [`AckCounter`]).
     acks: AckCounter,
-    timeout_reported: Option<Instant>,
 }
 
 impl ClientSession {
@@ -230,7 +229,7 @@ impl ClientSession {
         let (hs, c0c1) = ClientHandshake::start(config.epoch_ms, config.random_seed);
         let mut out = OutBuf::default();
         out.put_bytes(c0c1);
-        let deadline = Some(now + config.handshake_timeout);
+        let deadline = crate::Deadline::new(now + config.handshake_timeout);
         Self {
             config,
             state: State::Handshake(hs),
@@ -244,7 +243,6 @@ impl ClientSession {
             last_ack_sent: 0,
             peer_ack_window: 0,
             acks: AckCounter::default(),
-            timeout_reported: None,
         }
     }
 
@@ -277,27 +275,21 @@ impl ClientSession {
         if let Some(e) = self.events.pop_front() {
             return Some(SessionOutput::Event(e));
         }
-        match self.deadline {
-            Some(d) if self.timeout_reported != Some(d) => {
-                self.timeout_reported = Some(d);
-                Some(SessionOutput::Timeout(d))
-            }
-            _ => None,
-        }
+        self.deadline.poll().map(SessionOutput::Timeout)
     }
 
     /// The next deadline, if any.
     pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        self.deadline.get()
     }
 
     /// Time passed: fails the session if the current step is overdue.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
-        match self.deadline {
+        match self.deadline.get() {
             Some(d) if now >= d => {
                 let stage = self.stage();
                 self.state = State::Failed;
-                self.deadline = None;
+                self.deadline.set(None);
                 Err(Error::Timeout { stage })
             }
             _ => Ok(()),
@@ -331,7 +323,7 @@ impl ClientSession {
             },
         };
         self.state = State::Failed;
-        self.deadline = None;
+        self.deadline.set(None);
         err
     }
 
@@ -346,7 +338,7 @@ impl ClientSession {
         let result = self.handle_input_inner(now, input);
         if result.is_err() {
             self.state = State::Failed;
-            self.deadline = None;
+            self.deadline.set(None);
         }
         result
     }
@@ -417,7 +409,7 @@ impl ClientSession {
         );
         self.send_command(0, connect);
         self.state = State::Connecting;
-        self.deadline = Some(now + self.config.command_timeout);
+        self.deadline.set(Some(now + self.config.command_timeout));
     }
 
     /// Enhanced RTMP v2 `connect` properties: what the client encodes, and
@@ -556,7 +548,7 @@ impl ClientSession {
                     Command::new("createStream", TX_CREATE_STREAM, Value::Null, vec![]),
                 );
                 self.state = State::CreatingStream;
-                self.deadline = Some(now + self.config.command_timeout);
+                self.deadline.set(Some(now + self.config.command_timeout));
             }
             ("_error", State::Connecting) if cmd.transaction == TX_CONNECT => {
                 return Err(Error::ConnectRejected { code, description });
@@ -579,7 +571,7 @@ impl ClientSession {
                 );
                 self.send_command(stream_id, publish);
                 self.state = State::Publishing { stream_id };
-                self.deadline = Some(now + self.config.command_timeout);
+                self.deadline.set(Some(now + self.config.command_timeout));
             }
             ("_error", State::CreatingStream) if cmd.transaction == TX_CREATE_STREAM => {
                 return Err(Error::Rejected {
@@ -597,7 +589,7 @@ impl ClientSession {
                     ("NetStream.Publish.Start", State::Publishing { stream_id }) => {
                         let stream_id = *stream_id;
                         self.state = State::Live { stream_id };
-                        self.deadline = None;
+                        self.deadline.set(None);
                         self.events
                             .push_back(SessionEvent::Publishing { stream_id });
                     }
@@ -685,7 +677,7 @@ impl ClientSession {
         }
         if !matches!(self.state, State::Closed) {
             self.state = State::Closed;
-            self.deadline = None;
+            self.deadline.set(None);
             self.events.push_back(SessionEvent::Closed);
         }
     }
