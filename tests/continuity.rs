@@ -60,7 +60,7 @@ fn a_blip_that_leaves_the_old_publisher_on_the_server_never_fails_the_destinatio
         })
         .expect("live again after the blip");
     let let_go = watcher.join().unwrap();
-    tokio_free_sleep(Duration::from_secs(3));
+    std::thread::sleep(Duration::from_secs(3));
     let (status, stderr) = run.terminate();
     assert!(status.success(), "{status:?} {stderr}");
 
@@ -93,11 +93,6 @@ fn a_blip_that_leaves_the_old_publisher_on_the_server_never_fails_the_destinatio
     assert!(frames.len() > 30, "{} frames after the blip", frames.len());
     assert!(frames[0].0, "the new recording starts with a keyframe");
     assert_eq!(decode_errors(&rec), "");
-}
-
-/// A plain sleep (the test drives a child process, no runtime here).
-fn tokio_free_sleep(d: Duration) {
-    std::thread::sleep(d);
 }
 
 /// Keys that are parts of the protocol's own words: a key `Start` must not
