@@ -205,3 +205,28 @@ fn sigterm_stops_cleanly_within_two_seconds() {
     let stat = nginx.stat();
     assert!(!stat.contains(GOOD_KEY), "{stat}");
 }
+
+#[test]
+fn bench_reports_the_capture_to_socket_latency_of_every_video_packet() {
+    let nginx = Nginx::start();
+    let out = Command::new(binary("onair"))
+        .args(["bench", "--seconds", "3", "--size", "320x180"])
+        .arg(nginx.url(GOOD_KEY))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "exit {:?}\n{stdout}", out.status);
+    let bench: serde_json::Value = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["event"] == "bench")
+        .expect("a bench line");
+    // 3 s at 30 fps; the Output's samples are read before it stops.
+    let packets = bench["video_packets"].as_u64().unwrap();
+    assert!(packets >= 60, "{bench}");
+    let p50 = bench["capture_to_socket_ms"]["p50"].as_f64().expect("p50");
+    let max = bench["capture_to_socket_ms"]["max"].as_f64().expect("max");
+    assert!(p50 >= 0.0 && p50 <= max, "{bench}");
+    assert!(bench["cpu_per_media_second"].as_f64().unwrap() > 0.0);
+    assert!(bench["bytes_sent"].as_u64().unwrap() > 10_000);
+}

@@ -187,7 +187,11 @@ async fn a_recording_started_mid_stream_begins_at_once_and_keeps_the_keyframe_ca
     media_time(&engine, 2500).await;
     engine.recorder().start(&path).unwrap();
     media_time(&engine, 4500).await;
-    let summary = engine.stop_with_recording().await.expect("a recording");
+    let summary = engine
+        .stop_with_recording()
+        .await
+        .recording
+        .expect("a recording");
     assert!(summary.error.is_none(), "{summary:?}");
     // From ~2.5 s to ~4.5 s: about 60 frames. Waiting for the 4 s keyframe
     // instead would have kept about 15.

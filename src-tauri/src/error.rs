@@ -48,3 +48,23 @@ impl AppError {
         }
     }
 }
+
+impl From<onair_engine::SessionError> for AppError {
+    fn from(e: onair_engine::SessionError) -> Self {
+        use onair_engine::{EngineError, SessionError as S};
+        use onair_media::MediaError;
+        let kind = match &e {
+            S::AlreadyLive => ErrorKind::AlreadyLive,
+            S::NotLive => ErrorKind::NotLive,
+            S::NotRecording => ErrorKind::NotRecording,
+            S::NotInStream | S::CheckNotRunning => ErrorKind::NotFound,
+            S::CheckStart(_) | S::Panicked(_) => ErrorKind::Media,
+            S::Engine(EngineError::Media(MediaError::Source(_))) => ErrorKind::Source,
+            S::Engine(EngineError::Record(_)) => ErrorKind::Record,
+            S::Engine(EngineError::Media(_)) => {
+                return AppError::new(ErrorKind::Media, format!("Cannot start encoding: {e}"))
+            }
+        };
+        AppError::new(kind, e.to_string())
+    }
+}

@@ -1,9 +1,9 @@
 //! What the app holds while running: the profiles store and its contents,
-//! the credential store, and the live stream.
+//! the credential store, and the Studio (the live session).
 
 use std::sync::{Arc, Mutex};
 
-use onair_engine::Engine;
+use onair_engine::Studio;
 use onair_profiles::secrets::KeyStore;
 use onair_profiles::store::{LoadNotice, Store, StoreData};
 
@@ -18,10 +18,9 @@ pub struct AppState {
     pub notice: Mutex<Option<String>>,
     /// Where stream keys live.
     pub keys: Arc<dyn KeyStore>,
-    /// The running engine (streaming, recording or both), if any.
-    pub live: tokio::sync::Mutex<Option<Live>>,
-    /// The stream check's report when the last stream ended.
-    pub last_check: Mutex<Option<onair_check::CheckReport>>,
+    /// The live session (streaming, recording or both), if any, and the
+    /// last stream check's report.
+    pub studio: tokio::sync::Mutex<Studio>,
 }
 
 impl AppState {
@@ -47,8 +46,7 @@ impl AppState {
             data: Mutex::new(data),
             notice: Mutex::new(notice),
             keys,
-            live: tokio::sync::Mutex::new(None),
-            last_check: Mutex::new(None),
+            studio: tokio::sync::Mutex::new(Studio::new()),
         }
     }
 }
@@ -64,34 +62,4 @@ pub async fn blocking<T: Send + 'static>(
     tauri::async_runtime::spawn_blocking(move || f(&app.state::<AppState>()))
         .await
         .map_err(|e| crate::error::AppError::new(crate::error::ErrorKind::Store, e.to_string()))?
-}
-
-/// The running engine: streaming to destinations, recording, or both;
-/// which profile each Output belongs to, the stream check, and the tasks
-/// feeding the UI.
-pub struct Live {
-    pub engine: Engine,
-    /// The destination cards of the current stream.
-    pub outputs: crate::commands::studio::OutputMap,
-    /// The current stream's check, if on.
-    pub check: crate::commands::studio::CheckSlot,
-    /// Streaming to destinations (else only recording).
-    pub streaming: Arc<std::sync::atomic::AtomicBool>,
-    pub tasks: Vec<tauri::async_runtime::JoinHandle<()>>,
-}
-
-impl Live {
-    /// Streaming to destinations (not only recording).
-    pub fn is_streaming(&self) -> bool {
-        self.streaming.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Stops the UI feeds and the engine (recording finished, Outputs
-    /// stopped cleanly).
-    pub async fn shut_down(self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-        self.engine.stop().await;
-    }
 }

@@ -32,8 +32,8 @@ export const commands = {
 	 */
 	startStream: (onUpdate: Channel<LiveUpdate_Deserialize>, onPreview: Channel<PreviewUpdate>) => typedError<null, AppError>(__TAURI_INVOKE("start_stream", { onUpdate, onPreview })),
 	/**
-	 *  Switches one destination off (cleanly) or back on while the others stay
-	 *  live.
+	 *  Switches one destination off (cleanly) or back on (its key read again)
+	 *  while the others stay live.
 	 */
 	setDestinationLive: (id: string, on: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_destination_live", { id, on })),
 	/**
@@ -196,7 +196,10 @@ export type DestinationUpdate = DestinationUpdate_Serialize | DestinationUpdate_
 
 /**  One destination card. */
 export type DestinationUpdate_Deserialize = {
-	/**  Profile id. */
+	/**
+	 *  The caller's id for it (the app: a profile id), or `check` for the
+	 *  stream check.
+	 */
 	id: string,
 	/**  Whether it is switched on in this stream. */
 	on: boolean,
@@ -206,7 +209,10 @@ export type DestinationUpdate_Deserialize = {
 
 /**  One destination card. */
 export type DestinationUpdate_Serialize = {
-	/**  Profile id. */
+	/**
+	 *  The caller's id for it (the app: a profile id), or `check` for the
+	 *  stream check.
+	 */
 	id: string,
 	/**  Whether it is switched on in this stream. */
 	on: boolean,
@@ -306,10 +312,10 @@ export type Limits = {
 	max_fps: number,
 };
 
-/**  Pushed once a second while live. */
+/**  The session as of now; front ends take one a second. */
 export type LiveUpdate = LiveUpdate_Serialize | LiveUpdate_Deserialize;
 
-/**  Pushed once a second while live. */
+/**  The session as of now; front ends take one a second. */
 export type LiveUpdate_Deserialize = {
 	/**  One per destination started in this stream. */
 	destinations: DestinationUpdate_Deserialize[],
@@ -317,7 +323,7 @@ export type LiveUpdate_Deserialize = {
 	audio_peak_dbfs?: number | null,
 	/**  Audio meter, dBFS. */
 	audio_rms_dbfs?: number | null,
-	/**  Encoding fell behind real time in the last second. */
+	/**  Encoding fell behind real time since the last update. */
 	encoder_overloaded: boolean,
 	/**  The camera is gone (the slate is shown). */
 	camera_lost: boolean,
@@ -327,13 +333,13 @@ export type LiveUpdate_Deserialize = {
 	video_kbps: number,
 	/**  Streaming to destinations (not only recording). */
 	streaming: boolean,
-	/**  The stream check's report, judged against every saved destination. */
+	/**  The stream check's report, judged. */
 	check?: CheckReport_Deserialize | null,
 	/**  The running recording. */
 	recording?: RecordingStatus_Deserialize | null,
 };
 
-/**  Pushed once a second while live. */
+/**  The session as of now; front ends take one a second. */
 export type LiveUpdate_Serialize = {
 	/**  One per destination started in this stream. */
 	destinations: DestinationUpdate_Serialize[],
@@ -341,7 +347,7 @@ export type LiveUpdate_Serialize = {
 	audio_peak_dbfs: number | null,
 	/**  Audio meter, dBFS. */
 	audio_rms_dbfs: number | null,
-	/**  Encoding fell behind real time in the last second. */
+	/**  Encoding fell behind real time since the last update. */
 	encoder_overloaded: boolean,
 	/**  The camera is gone (the slate is shown). */
 	camera_lost: boolean,
@@ -351,7 +357,7 @@ export type LiveUpdate_Serialize = {
 	video_kbps: number,
 	/**  Streaming to destinations (not only recording). */
 	streaming: boolean,
-	/**  The stream check's report, judged against every saved destination. */
+	/**  The stream check's report, judged. */
 	check: CheckReport_Serialize | null,
 	/**  The running recording. */
 	recording: RecordingStatus_Serialize | null,

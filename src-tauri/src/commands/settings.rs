@@ -71,11 +71,11 @@ fn save_settings_blocking(state: &AppState, settings: Settings) -> Result<Settin
     if !(100..=10_000).contains(&s.drop_threshold_ms) {
         return bad("The drop threshold must be 100 to 10000 ms.");
     }
-    if crate::commands::studio::video_input(&s.video_source).is_none() {
-        return bad("Unknown video source.");
+    if let Err(e) = s.video_source.parse::<onair_engine::VideoInput>() {
+        return bad(&format!("Video source: {e}."));
     }
-    if crate::commands::studio::audio_input(&s.audio_source).is_none() {
-        return bad("Unknown audio source.");
+    if let Err(e) = s.audio_source.parse::<onair_engine::AudioInput>() {
+        return bad(&format!("Audio source: {e}."));
     }
     let folder = s.record_folder.trim();
     if folder.len() > 1024 || (!folder.is_empty() && !std::path::Path::new(folder).is_absolute()) {

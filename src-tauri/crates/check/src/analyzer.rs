@@ -186,14 +186,14 @@ impl CheckReport {
         })
     }
 
-    /// Fills `verdicts`: one per `(name, platform id, server url)`.
-    pub fn judge(&mut self, destinations: &[(String, String, String)]) {
+    /// Fills `verdicts`: one per destination judged against.
+    pub fn judge(&mut self, destinations: &[JudgeTarget]) {
         let shape = self.shape();
         self.verdicts = destinations
             .iter()
-            .map(|(name, platform, url)| {
+            .map(|t| {
                 let mut problems = match shape {
-                    Some(s) => services::check(platform, url, &s),
+                    Some(s) => services::check(&t.platform, &t.server_url, &s),
                     None => vec![Problem {
                         severity: Severity::Error,
                         field: "video".into(),
@@ -219,8 +219,8 @@ impl CheckReport {
                     }
                 }
                 Verdict {
-                    name: name.clone(),
-                    platform: platform.clone(),
+                    name: t.name.clone(),
+                    platform: t.platform.clone(),
                     pass: !problems.iter().any(|p| p.severity == Severity::Error),
                     problems,
                 }
@@ -632,21 +632,47 @@ impl Analyzer {
     }
 }
 
+/// A destination the stream is judged against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JudgeTarget {
+    /// Shown in the verdict (the profile's or the platform's name).
+    pub name: String,
+    /// Platform id (`twitch`, `youtube`, …, `custom`).
+    pub platform: String,
+    /// Its ingest server URL (some presets differ by server).
+    pub server_url: String,
+}
+
+impl JudgeTarget {
+    /// A target from its parts.
+    pub fn new(
+        name: impl Into<String>,
+        platform: impl Into<String>,
+        server_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            platform: platform.into(),
+            server_url: server_url.into(),
+        }
+    }
+}
+
 /// What to judge the stream against: each saved destination, or, with none
 /// saved, every platform preset at its first server (so a new user sees
-/// where the stream would be accepted). `(name, platform id, server url)`.
-pub fn judge_targets(profiles: &[onair_profiles::store::Profile]) -> Vec<(String, String, String)> {
+/// where the stream would be accepted).
+pub fn judge_targets(profiles: &[onair_profiles::store::Profile]) -> Vec<JudgeTarget> {
     if !profiles.is_empty() {
         return profiles
             .iter()
-            .map(|p| (p.name.clone(), p.platform.clone(), p.server_url.clone()))
+            .map(|p| JudgeTarget::new(&p.name, &p.platform, &p.server_url))
             .collect();
     }
     services::platforms()
         .iter()
         .filter_map(|p| {
             let server = p.servers.first()?;
-            Some((p.name.clone(), p.id.clone(), server.url.clone()))
+            Some(JudgeTarget::new(&p.name, &p.id, &server.url))
         })
         .collect()
 }
@@ -880,16 +906,8 @@ mod tests {
         feed_stream(&mut a, 7, 30, 90); // keyframe every 3 s
         let mut r = a.report();
         r.judge(&[
-            (
-                "My Twitch".into(),
-                "twitch".into(),
-                "rtmp://live.twitch.tv/app".into(),
-            ),
-            (
-                "YT".into(),
-                "youtube".into(),
-                "rtmps://a.rtmps.youtube.com/live2".into(),
-            ),
+            JudgeTarget::new("My Twitch", "twitch", "rtmp://live.twitch.tv/app"),
+            JudgeTarget::new("YT", "youtube", "rtmps://a.rtmps.youtube.com/live2"),
         ]);
         assert!(!r.verdicts[0].pass, "Twitch needs 2 s keyframes");
         assert!(r.verdicts[0]

@@ -27,3 +27,13 @@ mod analyzer;
 pub mod ingest;
 
 pub use analyzer::*;
+
+/// Saves `report` as pretty JSON at `path`, atomically (the old file or
+/// the new one survives a crash, never half of either). Creates the folder.
+pub fn save_report(path: &std::path::Path, report: &CheckReport) -> Result<(), String> {
+    let json = serde_json::to_vec_pretty(report).map_err(|e| e.to_string())?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    onair_profiles::store::write_atomic(path, &json).map_err(|e| e.to_string())
+}

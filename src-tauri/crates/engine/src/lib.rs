@@ -23,239 +23,39 @@
 //! # }
 //! ```
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+mod recorder;
+mod session;
+mod source;
+mod studio;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use onair_media::meter::{AudioLevel, Metered};
 use onair_media::mic::{MicSource, MicStats};
 use onair_media::preview::{Preview, PreviewTap};
 use onair_media::{
-    AudioSource, CameraSource, CameraStats, MediaClock, MediaError, MediaMessage, MediaSink,
-    NokhwaOpener, Pipeline, PipelineConfig, PipelineStats, TestPattern, Tone, VideoSource,
+    AudioSource, CameraSource, CameraStats, MediaClock, MediaError, NokhwaOpener, Pipeline,
+    PipelineConfig, PipelineStats, TestPattern, Tone, VideoSource,
 };
 use onair_output::{
-    dynamic, Destination, OutputEvent, OutputId, OutputManager, Tag, DEFAULT_DROP_THRESHOLD_MS,
+    dynamic, Destination, OutputEvent, OutputId, OutputManager, DEFAULT_DROP_THRESHOLD_MS,
 };
-use onair_record::{
-    AudioParams, RecordError, Recording, RecordingStatus, RecordingSummary, VideoParams,
+use onair_record::{RecordError, RecordingSummary};
+
+use recorder::EngineSink;
+pub use recorder::Recorder;
+pub use session::{
+    DestinationUpdate, Finished, GoLive, LiveUpdate, NamedDestination, Outcome, Session,
+    SessionError, CHECK_ID,
 };
+pub use source::{AudioInput, SourceNameError, VideoInput};
+pub use studio::{Feeds, Studio};
 
 /// Preview pictures per second.
 pub const PREVIEW_FPS: u32 = 15;
 /// Preview width (height follows the aspect ratio).
 pub const PREVIEW_WIDTH: u32 = 384;
-
-/// The recording of the running encode: the same tag bodies the
-/// destinations get (no second encoder, no payload copy), one file at a
-/// time, started and stopped on its own.
-#[derive(Debug)]
-pub struct Recorder {
-    slot: Mutex<Option<Recording>>,
-    manager: Arc<OutputManager>,
-    expect_audio: bool,
-    /// The running encoder's controls (to ask it for a keyframe).
-    encoder: Mutex<Option<Arc<PipelineStats>>>,
-}
-
-impl Recorder {
-    fn new(manager: Arc<OutputManager>, expect_audio: bool) -> Self {
-        Self {
-            slot: Mutex::new(None),
-            manager,
-            expect_audio,
-            encoder: Mutex::new(None),
-        }
-    }
-
-    fn set_encoder(&self, stats: Arc<PipelineStats>) {
-        *self.encoder.lock().unwrap_or_else(|e| e.into_inner()) = Some(stats);
-    }
-
-    /// Starts recording to `path` (a new file, created now): mid-stream
-    /// from the next picture (the encoder is asked for a keyframe), else
-    /// from the first.
-    pub fn start(&self, path: &Path) -> Result<(), RecordError> {
-        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_some() {
-            return Err(RecordError::AlreadyRecording);
-        }
-        let rec = Recording::create(path)?;
-        if let Some((v, a)) = self.params() {
-            rec.set_params(v, a);
-            // Mid-stream: start with the next frame, not the next scheduled
-            // keyframe (up to an interval of pictures lost otherwise).
-            if let Some(e) = self.encoder.lock().ok().and_then(|e| e.clone()) {
-                e.keyframe_wanted
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
-        *slot = Some(rec);
-        Ok(())
-    }
-
-    /// Finishes the recording; `None` when none was running.
-    pub async fn stop(&self) -> Option<RecordingSummary> {
-        let rec = self.slot.lock().unwrap_or_else(|e| e.into_inner()).take()?;
-        tokio::task::spawn_blocking(move || rec.stop()).await.ok()
-    }
-
-    /// The running recording's figures.
-    pub fn status(&self) -> Option<RecordingStatus> {
-        self.slot
-            .lock()
-            .ok()
-            .and_then(|r| r.as_ref().map(Recording::status))
-    }
-
-    fn push(&self, tag: &Tag) {
-        if let Ok(r) = self.slot.lock() {
-            if let Some(r) = r.as_ref() {
-                r.push(tag.clone());
-            }
-        }
-    }
-
-    fn params(&self) -> Option<(VideoParams, Option<AudioParams>)> {
-        let (v, a) = self.manager.stream_configs();
-        let v = v?;
-        Some((
-            VideoParams {
-                width: v.width as u32,
-                height: v.height as u32,
-                fps: v.fps,
-                sps: v.sps,
-                pps: v.pps,
-                bitrate: v.bitrate_kbps * 1000,
-            },
-            a.map(|a| AudioParams {
-                sample_rate: a.sample_rate,
-                channels: a.channels,
-                asc: a.asc,
-                bitrate: a.bitrate_kbps * 1000,
-            }),
-        ))
-    }
-
-    /// The encoders announced their configuration: a recording waiting for
-    /// it gets it (the writer keeps the first; with audio both arrive
-    /// before the first packet).
-    fn configs_changed(&self) {
-        if let Ok(r) = self.slot.lock() {
-            if let (Some(rec), Some((v, a))) = (r.as_ref(), self.params()) {
-                if a.is_some() || !self.expect_audio {
-                    rec.set_params(v, a);
-                }
-            }
-        }
-    }
-}
-
-/// The encoders' sink: the Outputs, then the recorder hears of new
-/// configurations.
-struct EngineSink {
-    manager: Arc<OutputManager>,
-    recorder: Arc<Recorder>,
-}
-
-impl MediaSink for EngineSink {
-    fn on_media(&self, message: MediaMessage) {
-        let config = matches!(
-            message,
-            MediaMessage::VideoConfig(_) | MediaMessage::AudioConfig(_)
-        );
-        self.manager.on_media(message);
-        if config {
-            self.recorder.configs_changed();
-        }
-    }
-}
-
-/// Which video source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum VideoInput {
-    /// The moving test pattern.
-    #[default]
-    TestPattern,
-    /// Camera number `index` (see [`onair_media::list_cameras`]).
-    Camera {
-        /// Index.
-        index: u32,
-    },
-}
-
-/// Which audio source.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum AudioInput {
-    /// 440 Hz with a beep every second.
-    #[default]
-    Tone,
-    /// A microphone: `None` is the system's default input, else a device id
-    /// or part of its name (see [`onair_media::mic::list_microphones`]).
-    Mic {
-        /// Device.
-        name: Option<String>,
-    },
-    /// No audio track.
-    None,
-}
-
-/// A source name that does not parse.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SourceNameError {
-    /// Not a video source name.
-    #[error("unknown video source '{0}' (test | camera[:N])")]
-    Video(String),
-    /// `camera:` followed by something that is not a number.
-    #[error("bad camera number in '{0}' (camera:N)")]
-    CameraNumber(String),
-    /// Not an audio source name.
-    #[error("unknown audio source '{0}' (tone | mic[:NAME] | none)")]
-    Audio(String),
-    /// `mic:` with nothing after it.
-    #[error("empty microphone name in 'mic:' (mic[:NAME])")]
-    EmptyMic,
-}
-
-impl std::str::FromStr for VideoInput {
-    type Err = SourceNameError;
-
-    /// `test` | `camera` (the first) | `camera:N`.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "test" => Ok(VideoInput::TestPattern),
-            "camera" => Ok(VideoInput::Camera { index: 0 }),
-            _ => match s.strip_prefix("camera:") {
-                Some(n) => n
-                    .parse()
-                    .map(|index| VideoInput::Camera { index })
-                    .map_err(|_| SourceNameError::CameraNumber(s.to_owned())),
-                None => Err(SourceNameError::Video(s.to_owned())),
-            },
-        }
-    }
-}
-
-impl std::str::FromStr for AudioInput {
-    type Err = SourceNameError;
-
-    /// `tone` | `none` | `mic` (the system's input) | `mic:NAME` (a device
-    /// id or part of its name).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "tone" => Ok(AudioInput::Tone),
-            "none" => Ok(AudioInput::None),
-            "mic" => Ok(AudioInput::Mic { name: None }),
-            _ => match s.strip_prefix("mic:") {
-                Some("") => Err(SourceNameError::EmptyMic),
-                Some(n) => Ok(AudioInput::Mic {
-                    name: Some(n.to_owned()),
-                }),
-                None => Err(SourceNameError::Audio(s.to_owned())),
-            },
-        }
-    }
-}
 
 /// Everything a stream needs besides its destinations.
 #[derive(Debug, Clone)]
@@ -292,6 +92,35 @@ impl Default for EngineConfig {
     }
 }
 
+impl EngineConfig {
+    /// The app's saved settings, with the preview on. A source name that
+    /// does not parse (a settings file from a newer version) falls back to
+    /// the test pattern or the tone.
+    pub fn from_settings(s: &onair_profiles::store::Settings) -> Self {
+        Self {
+            pipeline: PipelineConfig {
+                video: onair_media::H264Config {
+                    width: s.width as usize,
+                    height: s.height as usize,
+                    fps: s.fps,
+                    bitrate_kbps: s.video_kbps,
+                    keyframe_interval_s: s.keyframe_interval_s,
+                },
+                audio: Some(onair_media::AudioSettings {
+                    bitrate_kbps: s.audio_kbps,
+                }),
+                duration: None,
+            },
+            video: s.video_source.parse().unwrap_or_default(),
+            audio: s.audio_source.parse().unwrap_or_default(),
+            drop_threshold_ms: s.drop_threshold_ms,
+            dynamic_bitrate: s.dynamic_bitrate,
+            preview: true,
+            record: None,
+        }
+    }
+}
+
 /// Why a stream could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -307,6 +136,16 @@ impl From<onair_media::SourceError> for EngineError {
     fn from(e: onair_media::SourceError) -> Self {
         EngineError::Media(MediaError::Source(e))
     }
+}
+
+/// What [`Engine::stop_with_recording`] leaves.
+#[derive(Debug, Default)]
+pub struct Stopped {
+    /// The recording's summary, if one was running.
+    pub recording: Option<RecordingSummary>,
+    /// Capture-to-socket latencies (µs) of the video tags each Output
+    /// running at the end wrote.
+    pub socket_latencies_us: Vec<Vec<u32>>,
 }
 
 /// A running stream: capture + encode threads and the Outputs.
@@ -479,8 +318,8 @@ impl Engine {
     }
 
     /// Stops like [`Engine::stop`] and returns the recording's summary, if
-    /// one was running.
-    pub async fn stop_with_recording(mut self) -> Option<RecordingSummary> {
+    /// one was running, and the Outputs' capture-to-socket latencies.
+    pub async fn stop_with_recording(mut self) -> Stopped {
         if let Some(c) = self.controller.take() {
             c.abort();
         }
@@ -488,43 +327,15 @@ impl Engine {
             p.stop();
             let _ = tokio::task::spawn_blocking(move || p.join()).await;
         }
-        let summary = self.recorder.stop().await;
+        let recording = self.recorder.stop().await;
         self.manager.set_tap(None);
+        // Read before the Outputs leave the fan-out (their figures stay,
+        // their latency samples do not).
+        let socket_latencies_us = self.manager.socket_latencies_us();
         self.manager.stop_all().await;
-        summary
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn source_names_parse_or_say_what_is_wrong() {
-        assert_eq!("test".parse(), Ok(VideoInput::TestPattern));
-        assert_eq!("camera".parse(), Ok(VideoInput::Camera { index: 0 }));
-        assert_eq!("camera:2".parse(), Ok(VideoInput::Camera { index: 2 }));
-        assert_eq!(
-            "camera:x".parse::<VideoInput>(),
-            Err(SourceNameError::CameraNumber("camera:x".into()))
-        );
-        assert!(matches!(
-            "screen".parse::<VideoInput>(),
-            Err(SourceNameError::Video(_))
-        ));
-        assert_eq!("tone".parse(), Ok(AudioInput::Tone));
-        assert_eq!("none".parse(), Ok(AudioInput::None));
-        assert_eq!("mic".parse(), Ok(AudioInput::Mic { name: None }));
-        assert_eq!(
-            "mic:alsa:default".parse(),
-            Ok(AudioInput::Mic {
-                name: Some("alsa:default".into())
-            })
-        );
-        assert_eq!("mic:".parse::<AudioInput>(), Err(SourceNameError::EmptyMic));
-        assert!(matches!(
-            "noise".parse::<AudioInput>(),
-            Err(SourceNameError::Audio(_))
-        ));
+        Stopped {
+            recording,
+            socket_latencies_us,
+        }
     }
 }

@@ -104,7 +104,11 @@ async fn records_without_going_live() {
         })
         .await
     );
-    let summary = engine.stop_with_recording().await.expect("a recording");
+    let summary = engine
+        .stop_with_recording()
+        .await
+        .recording
+        .expect("a recording");
     assert!(summary.error.is_none(), "{summary:?}");
     assert!(
         summary.video_frames >= 40,

@@ -1,0 +1,179 @@
+//! What `onair` prints: a line per destination (and per source) per
+//! second, the device list, the benchmark's figures.
+
+use std::process::ExitCode;
+
+use clap::ValueEnum;
+use onair_engine::Engine;
+use onair_output::OutputStats;
+use serde::Serialize;
+
+/// `--stats` lines.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum StatsFormat {
+    /// One JSON object per line.
+    Json,
+    /// For people.
+    Text,
+}
+
+/// Seconds rounded to a tenth, for the `t` of a line.
+pub fn tenths(t: f64) -> f64 {
+    (t * 10.0).round() / 10.0
+}
+
+/// `onair devices`: cameras (with their modes) and microphones, as JSON.
+pub fn devices() -> ExitCode {
+    let cameras: Vec<_> = onair_media::list_cameras()
+        .into_iter()
+        .map(|c| {
+            serde_json::json!({
+                "index": c.index,
+                "name": c.name,
+                "modes": c.modes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let mics: Vec<_> = onair_media::mic::list_microphones()
+        .into_iter()
+        .map(|m| serde_json::json!({"id": m.id, "name": m.name, "default": m.default}))
+        .collect();
+    println!(
+        "{}",
+        serde_json::json!({"cameras": cameras, "microphones": mics})
+    );
+    ExitCode::SUCCESS
+}
+
+#[derive(Serialize)]
+struct StatsLine<'a> {
+    t: f64,
+    #[serde(flatten)]
+    stats: &'a OutputStats,
+}
+
+/// One line per destination.
+pub fn print_stats(format: Option<StatsFormat>, t: f64, stats: &[OutputStats]) {
+    for s in stats {
+        match format {
+            Some(StatsFormat::Json) => {
+                if let Ok(line) = serde_json::to_string(&StatsLine {
+                    t: tenths(t),
+                    stats: s,
+                }) {
+                    println!("{line}");
+                }
+            }
+            Some(StatsFormat::Text) => {
+                let latency = s
+                    .latency_ms
+                    .map_or("-".to_string(), |l| format!("{l:.0} ms"));
+                println!(
+                    "{t:6.1}s {} {:?} {:.0} kbps latency {latency} queue {} ms dropped {} reconnects {}{}",
+                    s.dest,
+                    s.state,
+                    s.bitrate_kbps,
+                    s.queue_ms,
+                    s.dropped_frames,
+                    s.reconnects,
+                    s.error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+                );
+            }
+            None => {}
+        }
+    }
+}
+
+/// One line per second about the camera and the microphone, when used.
+pub fn print_source_stats(format: Option<StatsFormat>, t: f64, engine: &Engine) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let t = tenths(t);
+    let finite = |x: f32| x.is_finite().then_some((x * 10.0).round() / 10.0);
+    let mut lines = Vec::new();
+    if let Some(m) = engine.mic_stats() {
+        let level = engine.audio_level();
+        lines.push(serde_json::json!({
+            "t": t,
+            "source": "mic",
+            "peak_dbfs": level.and_then(|l| finite(l.peak_dbfs())),
+            "rms_dbfs": level.and_then(|l| finite(l.rms_dbfs())),
+            "offset_ms": m.offset_us.load(Relaxed) as f64 / 1000.0,
+            "ratio_ppm": m.ratio_ppm.load(Relaxed),
+            "device_rate": m.device_rate.load(Relaxed),
+            "device_channels": m.device_channels.load(Relaxed),
+            "underruns": m.underruns.load(Relaxed),
+            "hard_corrections": m.hard_corrections.load(Relaxed),
+            "losses": m.losses.load(Relaxed),
+            "lost": m.lost.load(Relaxed),
+        }));
+    }
+    if let Some(c) = engine.camera_stats() {
+        lines.push(serde_json::json!({
+            "t": t,
+            "source": "camera",
+            "captured": c.captured.load(Relaxed),
+            "dropped": c.dropped.load(Relaxed),
+            "repeated": c.repeated.load(Relaxed),
+            "bad": c.bad.load(Relaxed),
+            "losses": c.losses.load(Relaxed),
+            "lost": c.lost.load(Relaxed),
+        }));
+    }
+    for l in lines {
+        match format {
+            Some(StatsFormat::Json) => println!("{l}"),
+            Some(StatsFormat::Text) => println!("{t:6.1}s {l}"),
+            None => {}
+        }
+    }
+}
+
+fn rusage() -> libc::rusage {
+    // SAFETY: rusage is a plain C struct of integers (all-zero is a valid
+    // value); getrusage writes only within the struct we pass, which lives
+    // on this stack frame for the whole call.
+    unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        u
+    }
+}
+
+/// CPU seconds this process used so far (user + system).
+pub fn cpu_seconds() -> f64 {
+    let u = rusage();
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    f64::from(sorted[i]) / 1000.0
+}
+
+/// `onair bench`'s line: CPU per media second, peak RSS, capture-to-socket
+/// latency percentiles.
+pub fn report_bench(seconds: f64, cpu_before: f64, latencies: &[Vec<u32>], stats: &[OutputStats]) {
+    let cpu = cpu_seconds() - cpu_before;
+    let peak_rss_mib = rusage().ru_maxrss as f64 / 1024.0;
+    let mut all: Vec<u32> = latencies.iter().flatten().copied().collect();
+    all.sort_unstable();
+    let report = serde_json::json!({
+        "event": "bench",
+        "media_seconds": seconds,
+        "cpu_seconds": (cpu * 1000.0).round() / 1000.0,
+        "cpu_per_media_second": (cpu / seconds * 1000.0).round() / 1000.0,
+        "peak_rss_mib": (peak_rss_mib * 10.0).round() / 10.0,
+        "video_packets": all.len(),
+        "capture_to_socket_ms": {
+            "p50": percentile(&all, 0.5),
+            "p99": percentile(&all, 0.99),
+            "max": percentile(&all, 1.0),
+        },
+        "bytes_sent": stats.iter().map(|s| s.bytes_sent).sum::<u64>(),
+    });
+    println!("{report}");
+}

@@ -1,0 +1,136 @@
+//! The recording of the running encode, and the encoders' sink that feeds
+//! the Outputs and the recorder.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use onair_media::{MediaMessage, MediaSink, PipelineStats};
+use onair_output::{OutputManager, Tag};
+use onair_record::{
+    AudioParams, RecordError, Recording, RecordingStatus, RecordingSummary, VideoParams,
+};
+
+/// The recording of the running encode: the same tag bodies the
+/// destinations get (no second encoder, no payload copy), one file at a
+/// time, started and stopped on its own.
+#[derive(Debug)]
+pub struct Recorder {
+    slot: Mutex<Option<Recording>>,
+    manager: Arc<OutputManager>,
+    expect_audio: bool,
+    /// The running encoder's controls (to ask it for a keyframe).
+    encoder: Mutex<Option<Arc<PipelineStats>>>,
+}
+
+impl Recorder {
+    pub(crate) fn new(manager: Arc<OutputManager>, expect_audio: bool) -> Self {
+        Self {
+            slot: Mutex::new(None),
+            manager,
+            expect_audio,
+            encoder: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn set_encoder(&self, stats: Arc<PipelineStats>) {
+        *self.encoder.lock().unwrap_or_else(|e| e.into_inner()) = Some(stats);
+    }
+
+    /// Starts recording to `path` (a new file, created now): mid-stream
+    /// from the next picture (the encoder is asked for a keyframe), else
+    /// from the first.
+    pub fn start(&self, path: &Path) -> Result<(), RecordError> {
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_some() {
+            return Err(RecordError::AlreadyRecording);
+        }
+        let rec = Recording::create(path)?;
+        if let Some((v, a)) = self.params() {
+            rec.set_params(v, a);
+            // Mid-stream: start with the next frame, not the next scheduled
+            // keyframe (up to an interval of pictures lost otherwise).
+            if let Some(e) = self.encoder.lock().ok().and_then(|e| e.clone()) {
+                e.keyframe_wanted
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        *slot = Some(rec);
+        Ok(())
+    }
+
+    /// Finishes the recording; `None` when none was running.
+    pub async fn stop(&self) -> Option<RecordingSummary> {
+        let rec = self.slot.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+        tokio::task::spawn_blocking(move || rec.stop()).await.ok()
+    }
+
+    /// The running recording's figures.
+    pub fn status(&self) -> Option<RecordingStatus> {
+        self.slot
+            .lock()
+            .ok()
+            .and_then(|r| r.as_ref().map(Recording::status))
+    }
+
+    pub(crate) fn push(&self, tag: &Tag) {
+        if let Ok(r) = self.slot.lock() {
+            if let Some(r) = r.as_ref() {
+                r.push(tag.clone());
+            }
+        }
+    }
+
+    fn params(&self) -> Option<(VideoParams, Option<AudioParams>)> {
+        let (v, a) = self.manager.stream_configs();
+        let v = v?;
+        Some((
+            VideoParams {
+                width: v.width as u32,
+                height: v.height as u32,
+                fps: v.fps,
+                sps: v.sps,
+                pps: v.pps,
+                bitrate: v.bitrate_kbps * 1000,
+            },
+            a.map(|a| AudioParams {
+                sample_rate: a.sample_rate,
+                channels: a.channels,
+                asc: a.asc,
+                bitrate: a.bitrate_kbps * 1000,
+            }),
+        ))
+    }
+
+    /// The encoders announced their configuration: a recording waiting for
+    /// it gets it (the writer keeps the first; with audio both arrive
+    /// before the first packet).
+    fn configs_changed(&self) {
+        if let Ok(r) = self.slot.lock() {
+            if let (Some(rec), Some((v, a))) = (r.as_ref(), self.params()) {
+                if a.is_some() || !self.expect_audio {
+                    rec.set_params(v, a);
+                }
+            }
+        }
+    }
+}
+
+/// The encoders' sink: the Outputs, then the recorder hears of new
+/// configurations.
+pub(crate) struct EngineSink {
+    pub(crate) manager: Arc<OutputManager>,
+    pub(crate) recorder: Arc<Recorder>,
+}
+
+impl MediaSink for EngineSink {
+    fn on_media(&self, message: MediaMessage) {
+        let config = matches!(
+            message,
+            MediaMessage::VideoConfig(_) | MediaMessage::AudioConfig(_)
+        );
+        self.manager.on_media(message);
+        if config {
+            self.recorder.configs_changed();
+        }
+    }
+}

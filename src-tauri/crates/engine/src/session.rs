@@ -1,0 +1,561 @@
+//! One live session: an [`Engine`] and what a front end shows of it — the
+//! destinations of this stream under the caller's ids (switched on or off
+//! while the others stay live), the stream check and what it is judged
+//! against, streaming versus recording only, the once-a-second
+//! [`LiveUpdate`], and at the end what happened ([`Finished`]).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use onair_check::ingest::CheckIngest;
+use onair_check::{CheckReport, JudgeTarget};
+use onair_media::MediaError;
+use onair_output::{Destination, OutputId, OutputState, OutputStats};
+use onair_record::{RecordError, RecordingStatus, RecordingSummary};
+
+use crate::{Engine, EngineConfig, EngineError};
+
+/// The id of the stream check's row (callers' ids should not collide with
+/// it; the app's profile ids start with `p`).
+pub const CHECK_ID: &str = "check";
+
+/// How long the stream check may take to see the end of the stream.
+const CHECK_END_WAIT: Duration = Duration::from_millis(500);
+
+/// A destination under the caller's id for it (a profile id, a URL).
+#[derive(Debug, Clone)]
+pub struct NamedDestination {
+    /// The caller's id.
+    pub id: String,
+    /// Where to.
+    pub dest: Destination,
+}
+
+/// What to go live with.
+#[derive(Debug, Clone, Default)]
+pub struct GoLive {
+    /// Every destination, started at once.
+    pub destinations: Vec<NamedDestination>,
+    /// Run the stream check (an RTMP ingest on loopback, row [`CHECK_ID`])
+    /// and judge what it receives against these.
+    pub check: Option<Vec<JudgeTarget>>,
+}
+
+/// Why a session call did nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// Going live while streaming.
+    #[error("Already live.")]
+    AlreadyLive,
+    /// Ending or changing a stream that is not running.
+    #[error("Not live.")]
+    NotLive,
+    /// Stopping a recording that is not running.
+    #[error("Not recording.")]
+    NotRecording,
+    /// A destination id that is not part of this stream.
+    #[error("That destination is not part of this stream.")]
+    NotInStream,
+    /// Switching the check on in a stream without one.
+    #[error("The stream check is not running.")]
+    CheckNotRunning,
+    /// The check's ingest could not listen on loopback.
+    #[error("Cannot start the stream check: {0}")]
+    CheckStart(std::io::Error),
+    /// Sources, encoders or the recording file.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The thread opening the sources died.
+    #[error("Cannot start encoding: {0}")]
+    Panicked(String),
+}
+
+impl From<RecordError> for SessionError {
+    fn from(e: RecordError) -> Self {
+        SessionError::Engine(EngineError::Record(e))
+    }
+}
+
+/// One destination card.
+#[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct DestinationUpdate {
+    /// The caller's id for it (the app: a profile id), or `check` for the
+    /// stream check.
+    pub id: String,
+    /// Whether it is switched on in this stream.
+    pub on: bool,
+    /// Its indicators.
+    pub stats: OutputStats,
+}
+
+/// The session as of now; front ends take one a second.
+#[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct LiveUpdate {
+    /// One per destination started in this stream.
+    pub destinations: Vec<DestinationUpdate>,
+    /// Audio meter, dBFS (null: silence or no audio).
+    pub audio_peak_dbfs: Option<f32>,
+    /// Audio meter, dBFS.
+    pub audio_rms_dbfs: Option<f32>,
+    /// Encoding fell behind real time since the last update.
+    pub encoder_overloaded: bool,
+    /// The camera is gone (the slate is shown).
+    pub camera_lost: bool,
+    /// The microphone is gone (silence is sent).
+    pub mic_lost: bool,
+    /// Video bitrate the encoder runs at now, kbit/s.
+    pub video_kbps: u32,
+    /// Streaming to destinations (not only recording).
+    pub streaming: bool,
+    /// The stream check's report, judged.
+    pub check: Option<CheckReport>,
+    /// The running recording.
+    pub recording: Option<RecordingStatus>,
+}
+
+/// How a stream went, for an exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every destination was live until the end (or there was none).
+    AllLive,
+    /// Some destination never went live or failed for good; others streamed.
+    SomeFellShort,
+    /// Every destination failed for good.
+    AllFailed,
+}
+
+/// What a session leaves when it stops.
+#[derive(Debug)]
+pub struct Finished {
+    /// Every Output's last figures (the check's included).
+    pub stats: Vec<OutputStats>,
+    /// The stream check's final report, judged.
+    pub check: Option<CheckReport>,
+    /// The recording's summary.
+    pub recording: Option<RecordingSummary>,
+    /// Capture-to-socket latencies (µs) of the video tags of each Output
+    /// running at the end.
+    pub socket_latencies_us: Vec<Vec<u32>>,
+    /// The encoders failed.
+    pub media_error: Option<MediaError>,
+}
+
+impl Finished {
+    /// Destinations that did not stream as asked — never live, or failed
+    /// for good — one line each, by redacted URL, with why.
+    pub fn shortfalls(&self) -> Vec<String> {
+        self.stats
+            .iter()
+            .filter_map(|s| {
+                let why = s
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "no answer before the stream ended".into());
+                if !s.was_live {
+                    Some(format!("{}: never went live: {why}", s.dest))
+                } else if s.state == OutputState::Failed {
+                    Some(format!("{}: failed: {why}", s.dest))
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// All live, some short, or all failed.
+    pub fn outcome(&self) -> Outcome {
+        if !self.stats.is_empty() && self.stats.iter().all(|s| s.state == OutputState::Failed) {
+            Outcome::AllFailed
+        } else if self.shortfalls().is_empty() {
+            Outcome::AllLive
+        } else {
+            Outcome::SomeFellShort
+        }
+    }
+}
+
+/// A destination of this stream.
+#[derive(Debug, Clone)]
+struct Row {
+    id: String,
+    output: OutputId,
+    on: bool,
+    /// To start it again when switched back on.
+    dest: Destination,
+}
+
+/// The stream check of a stream and what it is judged against.
+#[derive(Debug)]
+struct CheckRun {
+    ingest: Arc<CheckIngest>,
+    targets: Vec<JudgeTarget>,
+}
+
+impl CheckRun {
+    async fn start(targets: Option<Vec<JudgeTarget>>) -> Result<Option<Self>, SessionError> {
+        let Some(targets) = targets else {
+            return Ok(None);
+        };
+        let ingest = CheckIngest::start()
+            .await
+            .map_err(SessionError::CheckStart)?;
+        Ok(Some(Self {
+            ingest: Arc::new(ingest),
+            targets,
+        }))
+    }
+
+    fn judged(&self) -> CheckReport {
+        let mut r = self.ingest.report();
+        r.judge(&self.targets);
+        r
+    }
+
+    /// Waits for the check to see the end, then its last word.
+    async fn finish(self) -> CheckReport {
+        self.ingest.wait_ended(CHECK_END_WAIT).await;
+        let r = self.judged();
+        self.ingest.abort();
+        r
+    }
+}
+
+/// A running engine with its destinations by id, its stream check, and
+/// whether it streams (else it only records).
+#[derive(Debug)]
+pub struct Session {
+    engine: Engine,
+    rows: Mutex<Vec<Row>>,
+    check: Mutex<Option<CheckRun>>,
+    streaming: AtomicBool,
+    /// Frames dropped for lag as of the last update.
+    lag_seen: AtomicU64,
+}
+
+impl Session {
+    /// Starts the sources and encoders (on a blocking thread: opening
+    /// devices can block). With `live`, streams to its destinations from
+    /// the first keyframe; without, only records (`config.record`).
+    pub async fn start(config: EngineConfig, live: Option<GoLive>) -> Result<Self, SessionError> {
+        let streaming = live.is_some();
+        let live = live.unwrap_or_default();
+        let check = CheckRun::start(live.check).await?;
+        let mut named = live.destinations;
+        if let Some(c) = &check {
+            named.push(NamedDestination {
+                id: CHECK_ID.to_owned(),
+                dest: c.ingest.destination(),
+            });
+        }
+        let dests = named.iter().map(|n| n.dest.clone()).collect();
+        let started = tokio::task::spawn_blocking(move || Engine::start(config, dests)).await;
+        let engine = match started {
+            Ok(Ok(e)) => e,
+            Ok(Err(e)) => {
+                if let Some(c) = &check {
+                    c.ingest.abort();
+                }
+                return Err(e.into());
+            }
+            Err(e) => return Err(SessionError::Panicked(e.to_string())),
+        };
+        let rows = named
+            .into_iter()
+            .zip(engine.output_ids().iter().copied())
+            .map(|(n, output)| Row {
+                id: n.id,
+                output,
+                on: true,
+                dest: n.dest,
+            })
+            .collect();
+        Ok(Self {
+            engine,
+            rows: Mutex::new(rows),
+            check: Mutex::new(check),
+            streaming: AtomicBool::new(streaming),
+            lag_seen: AtomicU64::new(0),
+        })
+    }
+
+    /// Goes live while recording: the running encode goes to `live`'s
+    /// destinations too, each from the next keyframe.
+    pub async fn go_live(&self, live: GoLive) -> Result<(), SessionError> {
+        if self.is_streaming() {
+            return Err(SessionError::AlreadyLive);
+        }
+        let check = CheckRun::start(live.check).await?;
+        let mut named = live.destinations;
+        if let Some(c) = &check {
+            named.push(NamedDestination {
+                id: CHECK_ID.to_owned(),
+                dest: c.ingest.destination(),
+            });
+        }
+        let manager = self.engine.manager();
+        let rows = named
+            .into_iter()
+            .map(|n| Row {
+                output: manager.add(n.dest.clone()),
+                id: n.id,
+                on: true,
+                dest: n.dest,
+            })
+            .collect();
+        *lock(&self.rows) = rows;
+        *lock(&self.check) = check;
+        self.streaming.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The engine (its Outputs, recorder, meters).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Streaming to destinations (not only recording).
+    pub fn is_streaming(&self) -> bool {
+        self.streaming.load(Ordering::Relaxed)
+    }
+
+    /// A recording is running.
+    pub fn is_recording(&self) -> bool {
+        self.engine.recorder().status().is_some()
+    }
+
+    /// Whether destination `id` is switched on; `None` when it is not part
+    /// of this stream.
+    pub fn is_on(&self, id: &str) -> Option<bool> {
+        lock(&self.rows).iter().find(|r| r.id == id).map(|r| r.on)
+    }
+
+    /// Switches destination `id` off (it unpublishes cleanly; its figures
+    /// stay) while the others stay live. Already off: nothing happens.
+    pub async fn switch_off(&self, id: &str) -> Result<(), SessionError> {
+        let output = match self.row(id)? {
+            Row { on: false, .. } => return Ok(()),
+            r => r.output,
+        };
+        self.engine.manager().stop_one(output).await;
+        if let Some(r) = lock(&self.rows).iter_mut().find(|r| r.id == id) {
+            r.on = false;
+        }
+        Ok(())
+    }
+
+    /// Switches destination `id` back on: a new connection that starts at
+    /// the next keyframe. `dest` replaces the destination it started with
+    /// (a key read again); the stream check always goes to its ingest.
+    /// Already on: nothing happens.
+    pub async fn switch_on(&self, id: &str, dest: Option<Destination>) -> Result<(), SessionError> {
+        let row = self.row(id)?;
+        if row.on {
+            return Ok(());
+        }
+        let dest = if id == CHECK_ID {
+            lock(&self.check)
+                .as_ref()
+                .map(|c| c.ingest.destination())
+                .ok_or(SessionError::CheckNotRunning)?
+        } else {
+            dest.unwrap_or(row.dest)
+        };
+        let manager = self.engine.manager();
+        manager.forget(row.output);
+        let output = manager.add(dest.clone());
+        if let Some(r) = lock(&self.rows).iter_mut().find(|r| r.id == id) {
+            *r = Row {
+                id: id.to_owned(),
+                output,
+                on: true,
+                dest,
+            };
+        }
+        Ok(())
+    }
+
+    fn row(&self, id: &str) -> Result<Row, SessionError> {
+        if !self.is_streaming() {
+            return Err(SessionError::NotLive);
+        }
+        lock(&self.rows)
+            .iter()
+            .find(|r| r.id == id)
+            .cloned()
+            .ok_or(SessionError::NotInStream)
+    }
+
+    /// The stream check's report as of now, judged.
+    pub fn check_report(&self) -> Option<CheckReport> {
+        lock(&self.check).as_ref().map(CheckRun::judged)
+    }
+
+    /// Everything a front end shows, as of now. "Encoder overloaded" is
+    /// since the previous call: call it once a second.
+    pub fn update(&self) -> LiveUpdate {
+        let e = &self.engine;
+        let stats = e.manager().stats();
+        let destinations = lock(&self.rows)
+            .iter()
+            .filter_map(|r| {
+                let s = stats.iter().find(|s| s.id == r.output)?;
+                Some(DestinationUpdate {
+                    id: r.id.clone(),
+                    on: r.on,
+                    stats: s.clone(),
+                })
+            })
+            .collect();
+        let pipeline = e.pipeline_stats();
+        let lag = pipeline
+            .as_ref()
+            .map_or(0, |p| p.frames_dropped_lag.load(Ordering::Relaxed));
+        let lag_before = self.lag_seen.swap(lag, Ordering::Relaxed);
+        let finite = |x: f32| x.is_finite().then_some(x);
+        let level = e.audio_level();
+        LiveUpdate {
+            destinations,
+            audio_peak_dbfs: level.and_then(|l| finite(l.peak_dbfs())),
+            audio_rms_dbfs: level.and_then(|l| finite(l.rms_dbfs())),
+            encoder_overloaded: lag > lag_before,
+            camera_lost: e
+                .camera_stats()
+                .is_some_and(|c| c.lost.load(Ordering::Relaxed)),
+            mic_lost: e
+                .mic_stats()
+                .is_some_and(|m| m.lost.load(Ordering::Relaxed)),
+            video_kbps: pipeline
+                .as_ref()
+                .map_or(0, |p| p.video_kbps.load(Ordering::Relaxed)),
+            streaming: self.is_streaming(),
+            check: self.check_report(),
+            recording: e.recorder().status(),
+        }
+    }
+
+    /// Ends the stream on every destination (bounded, about 2 s); the
+    /// encode and a running recording go on. Returns the stream check's
+    /// final report.
+    pub async fn end_stream(&self) -> Result<Option<CheckReport>, SessionError> {
+        if !self.streaming.swap(false, Ordering::Relaxed) {
+            return Err(SessionError::NotLive);
+        }
+        lock(&self.rows).clear();
+        self.engine.manager().stop_all().await;
+        // After the Outputs unpublished: the check's last word.
+        let check = lock(&self.check).take();
+        Ok(match check {
+            Some(c) => Some(c.finish().await),
+            None => None,
+        })
+    }
+
+    /// Stops everything: the encoders, the recording (finished), every
+    /// Output (cleanly, bounded), then the stream check.
+    pub async fn stop(self) -> Finished {
+        let manager = self.engine.manager().clone();
+        let stopped = self.engine.stop_with_recording().await;
+        let check = self.check.into_inner().unwrap_or_else(|e| e.into_inner());
+        let check = match check {
+            Some(c) => Some(c.finish().await),
+            None => None,
+        };
+        Finished {
+            stats: manager.stats(),
+            check,
+            recording: stopped.recording,
+            socket_latencies_us: stopped.socket_latencies_us,
+            media_error: manager.media_error(),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use onair_output::LatencySource;
+
+    fn stats(id: u64, state: OutputState, was_live: bool) -> OutputStats {
+        OutputStats {
+            id,
+            dest: format!("rtmp://host/app/{id}"),
+            state,
+            bitrate_kbps: 0.0,
+            bitrate_10s_kbps: 0.0,
+            bytes_sent: 0,
+            latency_ms: None,
+            latency_source: LatencySource::None,
+            congestion: 0.0,
+            rtt_ms: None,
+            queue_ms: 0,
+            dropped_frames: 0,
+            reconnects: 0,
+            next_retry_ms: None,
+            uptime_s: None,
+            error: (state == OutputState::Failed).then(|| "key rejected".into()),
+            error_kind: None,
+            was_live,
+        }
+    }
+
+    fn finished(stats: Vec<OutputStats>) -> Finished {
+        Finished {
+            stats,
+            check: None,
+            recording: None,
+            socket_latencies_us: Vec::new(),
+            media_error: None,
+        }
+    }
+
+    #[test]
+    fn outcome_names_each_destination_that_fell_short() {
+        let all_live = finished(vec![
+            stats(1, OutputState::Stopped, true),
+            stats(2, OutputState::Stopped, true),
+        ]);
+        assert_eq!(all_live.outcome(), Outcome::AllLive);
+        assert!(all_live.shortfalls().is_empty());
+
+        let one_failed = finished(vec![
+            stats(1, OutputState::Stopped, true),
+            stats(2, OutputState::Failed, false),
+        ]);
+        assert_eq!(one_failed.outcome(), Outcome::SomeFellShort);
+        assert_eq!(
+            one_failed.shortfalls(),
+            vec!["rtmp://host/app/2: never went live: key rejected".to_owned()]
+        );
+
+        let dropped_later = finished(vec![stats(1, OutputState::Failed, true)]);
+        assert_eq!(dropped_later.outcome(), Outcome::AllFailed);
+        assert_eq!(
+            dropped_later.shortfalls(),
+            vec!["rtmp://host/app/1: failed: key rejected".to_owned()]
+        );
+
+        let never_answered = finished(vec![
+            stats(1, OutputState::Stopped, true),
+            stats(2, OutputState::Stopped, false),
+        ]);
+        assert_eq!(
+            never_answered.shortfalls(),
+            vec![
+                "rtmp://host/app/2: never went live: no answer before the stream ended".to_owned()
+            ]
+        );
+
+        assert_eq!(
+            finished(vec![]).outcome(),
+            Outcome::AllLive,
+            "recording only"
+        );
+    }
+}
