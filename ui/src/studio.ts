@@ -1,0 +1,383 @@
+// The Studio: preview, audio meter, sources, Go Live / End Stream, a card
+// per destination (state, bitrate graph, latency, congestion, drops,
+// reconnects, uptime), the stream check's panel, recording.
+import { Channel } from "@tauri-apps/api/core";
+import {
+  commands,
+  type CheckReport,
+  type DestinationUpdate_Deserialize as DestinationUpdate,
+  type LiveUpdate_Deserialize as LiveUpdate,
+  type PreviewUpdate,
+  type Sources,
+} from "./bindings";
+import { lookup, part } from "./dom";
+import {
+  cardState,
+  checkFacts,
+  congestionTone,
+  formatBitrate,
+  formatLatency,
+  formatUptime,
+  fromBase64,
+  i420ToRgba,
+  latencyHelp,
+  meterFill,
+  pushHistory,
+  recordingText,
+  secondsText,
+} from "./format";
+import { studioIds } from "./ids";
+import { app, CHECK_ID, errText, icon, onProfilesChanged } from "./state";
+
+type El = Record<keyof typeof studioIds, HTMLElement>;
+
+/** Starts the Studio: looks its elements up (throws on a missing one) and
+ * wires its controls. */
+export function initStudio(): { setLive: (on: boolean) => void; loadSources: () => Promise<void> } {
+  const el: El = lookup(studioIds);
+  const cards = el.cards as HTMLDivElement;
+  const goLive = el.goLive as HTMLButtonElement;
+  const recordButton = el.record as HTMLButtonElement;
+  const preview = el.preview as HTMLCanvasElement;
+  const videoSource = el.videoSource as HTMLSelectElement;
+  const audioSource = el.audioSource as HTMLSelectElement;
+  const history = new Map<string, number[]>();
+  let previewImage: ImageData | null = null;
+
+  function renderCards() {
+    const checkOn = app.settings?.stream_check ?? true;
+    const enabled = app.profiles
+      .filter((p) => p.enabled)
+      .map((p) => {
+        const problems = p.problems.filter((x) => x.severity === "error");
+        return {
+          id: p.id,
+          name: p.name,
+          platform: p.platform,
+          detail: !p.has_key ? "No stream key set" : problems.map((x) => x.message).join(" "),
+        };
+      });
+    if (checkOn) {
+      enabled.push({
+        id: CHECK_ID,
+        name: "Stream check",
+        platform: "check",
+        detail: "A test server inside OnAir: it reports what a platform receives.",
+      });
+    }
+    el.noDestinations.hidden = app.profiles.length > 0;
+    const tpl = el.cardTemplate as HTMLTemplateElement;
+    const ids = (nodes: Element[]) => nodes.map((c) => (c as HTMLElement).dataset.id ?? "");
+    const want = new Set(app.live ? ids(Array.from(cards.children)) : enabled.map((p) => p.id));
+    for (const child of Array.from(cards.children)) {
+      if (!want.has((child as HTMLElement).dataset.id ?? "")) child.remove();
+    }
+    for (const p of enabled) {
+      if (cards.querySelector(`[data-id="${p.id}"]`) || app.live) continue;
+      const node = part<HTMLElement>(tpl.content, ".card").cloneNode(true) as HTMLElement;
+      node.dataset.id = p.id;
+      part(node, ".card-name").textContent = p.name;
+      icon(part<HTMLElement>(node, ".platform-icon"), p.platform);
+      const toggle = part<HTMLInputElement>(node, ".card-toggle");
+      toggle.checked = true;
+      toggle.disabled = true;
+      toggle.setAttribute("aria-label", `${p.name} on or off while live`);
+      toggle.addEventListener("change", async () => {
+        toggle.disabled = true;
+        const r = await commands.setDestinationLive(p.id, toggle.checked);
+        toggle.disabled = false;
+        if (r.status === "error") {
+          toggle.checked = !toggle.checked;
+          el.studioError.textContent = errText(r.error);
+        }
+      });
+      const st = part<HTMLElement>(node, ".card-state");
+      st.textContent = "Ready";
+      st.dataset.tone = "idle";
+      part(node, ".card-detail").textContent = p.detail;
+      cards.appendChild(node);
+    }
+    const platformsOn = enabled.filter((p) => p.id !== CHECK_ID).length;
+    el.summary.textContent = platformsOn
+      ? `Goes live to ${platformsOn} destination${platformsOn > 1 ? "s" : ""}${checkOn ? " and the stream check" : ""}.`
+      : checkOn
+        ? "Goes live to the stream check only: no account needed."
+        : "Turn on a destination or the stream check to go live.";
+  }
+
+  function renderCheck(r: CheckReport) {
+    el.checkPanel.hidden = false;
+    el.studioBottom.classList.add("with-check");
+    const states: Record<string, string> = { waiting: "Waiting for the stream…", receiving: "Receiving", ended: "Ended" };
+    el.checkState.textContent = `${states[r.state] ?? r.state} · ${secondsText(r.duration_s)} received`;
+    // Rows are made once and updated in place (no flicker, stable nodes).
+    const facts = checkFacts(r);
+    const dl = el.checkFacts;
+    if (dl.children.length !== facts.length) {
+      dl.replaceChildren(
+        ...facts.map(([k]) => {
+          const d = document.createElement("div");
+          const dt = document.createElement("dt");
+          dt.textContent = k;
+          const dd = document.createElement("dd");
+          dd.dataset.fact = k;
+          d.append(dt, dd);
+          return d;
+        }),
+      );
+    }
+    facts.forEach(([, v], i) => {
+      const dd = part(dl.children[i], "dd");
+      if (dd.textContent !== v) dd.textContent = v;
+    });
+    // Lists are rebuilt only when they change.
+    const changed = (list: HTMLElement, value: unknown) => {
+      const key = JSON.stringify(value);
+      if (list.dataset.key === key) return false;
+      list.dataset.key = key;
+      return true;
+    };
+    if (changed(el.checkProblems, r.problems)) {
+      el.checkProblems.replaceChildren(
+        ...r.problems.map((p) => {
+          const li = document.createElement("li");
+          li.textContent = p;
+          li.dataset.severity = "warning";
+          return li;
+        }),
+      );
+    }
+    if (changed(el.checkVerdicts, r.verdicts)) {
+      el.checkVerdicts.replaceChildren(
+        ...r.verdicts.map((v) => {
+          const li = document.createElement("li");
+          li.dataset.platform = v.platform;
+          const mark = document.createElement("span");
+          mark.className = "verdict";
+          mark.dataset.pass = String(v.pass);
+          mark.textContent = v.pass ? "Pass" : "Fail";
+          const name = document.createElement("span");
+          name.textContent = v.name;
+          const why = document.createElement("span");
+          why.className = "why";
+          why.textContent = v.problems.map((p) => p.message).join(" ");
+          li.append(mark, name, why);
+          return li;
+        }),
+      );
+    }
+  }
+
+  function updateCard(d: DestinationUpdate) {
+    const node = cards.querySelector<HTMLElement>(`[data-id="${d.id}"]`);
+    if (!node) return;
+    const s = d.stats;
+    const st = cardState(s, d.on);
+    const stateEl = part<HTMLElement>(node, ".card-state");
+    stateEl.textContent = st.text;
+    stateEl.dataset.tone = st.tone;
+    node.dataset.state = d.on ? s.state : "off";
+    part<HTMLInputElement>(node, ".card-toggle").checked = d.on;
+    part(node, ".f-bitrate").textContent = d.on ? formatBitrate(s.bitrate_kbps) : "—";
+    const lat = part<HTMLElement>(node, ".f-latency");
+    lat.textContent = d.on ? formatLatency(s.latency_ms, s.latency_source) : "—";
+    lat.title = latencyHelp(s.latency_source);
+    const bar = part<HTMLElement>(node, ".f-congestion .bar");
+    const congestion = s.congestion ?? 0;
+    bar.dataset.tone = congestionTone(congestion);
+    (bar.firstElementChild as HTMLElement).style.width = `${Math.round(Math.min(1, congestion) * 100)}%`;
+    bar.title = `${Math.round(congestion * 100)}% of the drop threshold queued (${s.queue_ms} ms)`;
+    part(node, ".f-dropped").textContent = String(s.dropped_frames);
+    part(node, ".f-reconnects").textContent = String(s.reconnects);
+    part(node, ".f-uptime").textContent = formatUptime(s.uptime_s);
+    part(node, ".card-detail").textContent = st.detail;
+    const h = pushHistory(history.get(d.id) ?? [], d.on ? (s.bitrate_kbps ?? 0) : 0);
+    history.set(d.id, h);
+    drawGraph(part<HTMLCanvasElement>(node, ".graph"), h, st.tone);
+  }
+
+  function onUpdate(u: LiveUpdate) {
+    for (const d of u.destinations) updateCard(d);
+    if (u.check) renderCheck(u.check);
+    setRecording(u.recording != null);
+    if (u.recording) {
+      const r = u.recording;
+      el.recStatus.textContent = r.error
+        ? `Recording stopped: ${r.error}`
+        : `● REC ${recordingText(r.duration_ms, r.bytes)} → ${r.path}`;
+    }
+    const peak = u.audio_peak_dbfs ?? null;
+    const rms = u.audio_rms_dbfs ?? null;
+    el.meterPeak.style.width = `${Math.round(meterFill(peak) * 100)}%`;
+    el.meterRms.style.width = `${Math.round(meterFill(rms) * 100)}%`;
+    el.meter.setAttribute("aria-valuenow", String(Math.round(peak ?? -60)));
+    el.meterDb.textContent = peak == null ? "—" : `${Math.round(peak)} dB`;
+    const w: string[] = [];
+    if (u.encoder_overloaded) w.push("Encoder overloaded: frames are being skipped. Lower the resolution or frame rate.");
+    if (u.camera_lost) w.push("Camera lost: showing a slate; it resumes when the camera is back.");
+    if (u.mic_lost) w.push("Microphone lost: sending silence.");
+    el.warnings.textContent = w.join(" ");
+    el.warnings.hidden = w.length === 0;
+  }
+
+  function onPreview(p: PreviewUpdate) {
+    if (preview.width !== p.width || preview.height !== p.height || !previewImage) {
+      preview.width = p.width;
+      preview.height = p.height;
+      previewImage = new ImageData(p.width, p.height);
+    }
+    i420ToRgba(fromBase64(p.i420), p.width, p.height, previewImage.data);
+    preview.getContext("2d")?.putImageData(previewImage, 0, 0);
+    el.previewIdle.hidden = true;
+  }
+
+  function setLive(on: boolean) {
+    app.live = on;
+    goLive.textContent = on ? "End Stream" : "Go Live";
+    goLive.classList.toggle("live", on);
+    goLive.setAttribute("aria-pressed", String(on));
+    el.onAir.textContent = on ? "● On air" : "Off air";
+    el.onAir.classList.toggle("live", on);
+    videoSource.disabled = audioSource.disabled = on || app.recording;
+    for (const t of cards.querySelectorAll<HTMLInputElement>(".card-toggle")) t.disabled = !on;
+    if (!on && !app.recording) {
+      el.previewIdle.hidden = false;
+      el.warnings.textContent = "";
+    }
+  }
+
+  function setRecording(on: boolean) {
+    if (on === app.recording) return;
+    app.recording = on;
+    recordButton.classList.toggle("recording", on);
+    recordButton.setAttribute("aria-pressed", String(on));
+    el.recordLabel.textContent = on ? "Stop recording" : "Record";
+    videoSource.disabled = audioSource.disabled = on || app.live;
+    if (!on && !app.live) el.previewIdle.hidden = false;
+  }
+
+  function feeds(): [Channel<LiveUpdate>, Channel<PreviewUpdate>] {
+    const updates = new Channel<LiveUpdate>();
+    updates.onmessage = onUpdate;
+    const frames = new Channel<PreviewUpdate>();
+    frames.onmessage = onPreview;
+    return [updates, frames];
+  }
+
+  recordButton.addEventListener("click", async () => {
+    el.studioError.textContent = "";
+    recordButton.disabled = true;
+    if (app.recording) {
+      const r = await commands.stopRecording();
+      recordButton.disabled = false;
+      if (r.status === "error") {
+        el.studioError.textContent = errText(r.error);
+        return;
+      }
+      setRecording(false);
+      const s = r.data;
+      el.recStatus.textContent = s.error
+        ? `Recording ended early: ${s.error}. Saved up to there: ${s.path}`
+        : `Saved ${recordingText(s.duration_ms, s.bytes)} → ${s.path}`;
+      return;
+    }
+    const [updates, frames] = feeds();
+    el.recStatus.textContent = "Starting the recording…";
+    const r = await commands.startRecording(updates, frames);
+    recordButton.disabled = false;
+    if (r.status === "error") {
+      el.recStatus.textContent = "";
+      el.studioError.textContent = errText(r.error);
+      return;
+    }
+    setRecording(true);
+    el.recStatus.textContent = `● REC starting → ${r.data}`;
+  });
+
+  el.saveReport.addEventListener("click", async () => {
+    const r = await commands.saveCheckReport();
+    el.checkSaved.textContent = r.status === "error" ? errText(r.error) : `Saved to ${r.data}`;
+  });
+
+  goLive.addEventListener("click", async () => {
+    el.studioError.textContent = "";
+    goLive.disabled = true;
+    if (app.live) {
+      const r = await commands.endStream();
+      if (r.status === "error") el.studioError.textContent = errText(r.error);
+      else if (r.data) renderCheck(r.data);
+      setLive(false);
+      for (const c of cards.querySelectorAll<HTMLElement>(".card")) {
+        const st = part<HTMLElement>(c, ".card-state");
+        st.textContent = "Ended";
+        st.dataset.tone = "idle";
+        c.dataset.state = "stopped";
+      }
+      goLive.disabled = false;
+      renderCards();
+      return;
+    }
+    history.clear();
+    cards.replaceChildren();
+    renderCards();
+    for (const c of cards.querySelectorAll<HTMLElement>(".card-state")) {
+      c.textContent = "Connecting";
+      c.dataset.tone = "warn";
+    }
+    const [updates, frames] = feeds();
+    el.checkSaved.textContent = "";
+    const r = await commands.startStream(updates, frames);
+    goLive.disabled = false;
+    if (r.status === "error") {
+      el.studioError.textContent = errText(r.error);
+      cards.replaceChildren();
+      renderCards();
+      return;
+    }
+    setLive(true);
+  });
+
+  async function loadSources() {
+    const s: Sources = await commands.listSources();
+    const fill = (sel: HTMLSelectElement, opts: { value: string; label: string }[], value: string) => {
+      sel.replaceChildren(...opts.map((o) => new Option(o.label, o.value, false, o.value === value)));
+      if (!opts.some((o) => o.value === value)) sel.add(new Option(`${value} (not found)`, value, false, true));
+    };
+    fill(videoSource, s.video, app.settings?.video_source ?? "test");
+    fill(audioSource, s.audio, app.settings?.audio_source ?? "tone");
+  }
+
+  async function saveSources() {
+    if (!app.settings) return;
+    const next = { ...app.settings, video_source: videoSource.value, audio_source: audioSource.value };
+    const r = await commands.saveSettings(next);
+    if (r.status === "error") el.studioError.textContent = errText(r.error);
+    else app.settings = r.data;
+  }
+  videoSource.addEventListener("change", saveSources);
+  audioSource.addEventListener("change", saveSources);
+
+  onProfilesChanged(renderCards);
+  return { setLive, loadSources };
+}
+
+function drawGraph(canvas: HTMLCanvasElement, values: number[], tone: string) {
+  const ctx = canvas.getContext("2d");
+  if (!ctx) return;
+  const w = canvas.width;
+  const h = canvas.height;
+  ctx.clearRect(0, 0, w, h);
+  const max = Math.max(1000, ...values) * 1.15;
+  ctx.strokeStyle = tone === "bad" ? "#ff6b6b" : tone === "warn" ? "#f5a524" : "#3dd68c";
+  ctx.fillStyle = "rgba(61, 214, 140, 0.12)";
+  ctx.lineWidth = 2;
+  ctx.beginPath();
+  const step = w / 59;
+  values.forEach((v, i) => {
+    const x = w - (values.length - 1 - i) * step;
+    const y = h - (v / max) * (h - 4) - 2;
+    if (i === 0) ctx.moveTo(x, y);
+    else ctx.lineTo(x, y);
+  });
+  ctx.stroke();
+}
