@@ -543,10 +543,10 @@ export type Problem = {
 	message: string,
 };
 
-/**  A profile to create (`id` null) or update. */
+/**  A profile to create (`id` null) or update, as the UI sends it. */
 export type ProfileInput = ProfileInput_Serialize | ProfileInput_Deserialize;
 
-/**  A profile to create (`id` null) or update. */
+/**  A profile to create (`id` null) or update, as the UI sends it. */
 export type ProfileInput_Deserialize = {
 	/**  Existing profile, or null for a new one. */
 	id?: string | null,
@@ -562,7 +562,7 @@ export type ProfileInput_Deserialize = {
 	stream_key?: string | null,
 };
 
-/**  A profile to create (`id` null) or update. */
+/**  A profile to create (`id` null) or update, as the UI sends it. */
 export type ProfileInput_Serialize = {
 	/**  Existing profile, or null for a new one. */
 	id: string | null,

@@ -1,10 +1,10 @@
 //! Destinations: profiles with a platform preset, their keys (set or
 //! replaced, never read back), checks against the preset.
 
+use onair_profiles::edit::{self, ProfileInput};
 use onair_profiles::secrets::{validate_key, OsKeyStore};
-use onair_profiles::services::{self, Platform, Problem, Severity, StreamShape};
+use onair_profiles::services::{self, Platform, Problem};
 use onair_profiles::store::{Profile, Settings};
-use serde_json::Map;
 
 use crate::error::{AppError, ErrorKind};
 use crate::state::AppState;
@@ -39,23 +39,6 @@ pub struct ProfileView {
     pub problems: Vec<Problem>,
 }
 
-/// A profile to create (`id` null) or update.
-#[derive(Clone, serde::Deserialize, specta::Type)]
-pub struct ProfileInput {
-    /// Existing profile, or null for a new one.
-    pub id: Option<String>,
-    /// Name.
-    pub name: String,
-    /// Platform preset id.
-    pub platform: String,
-    /// Server URL (a key pasted at its end is moved to the key store).
-    pub server_url: String,
-    /// Included in Go Live.
-    pub enabled: bool,
-    /// A new stream key, or null to keep the stored one.
-    pub stream_key: Option<String>,
-}
-
 /// The result of saving a profile.
 #[derive(Clone, serde::Serialize, specta::Type)]
 pub struct Saved {
@@ -63,17 +46,6 @@ pub struct Saved {
     pub profile: ProfileView,
     /// A key was found in the server URL and moved to the key field.
     pub key_moved_from_url: bool,
-}
-
-pub(crate) fn shape(s: &Settings) -> StreamShape {
-    StreamShape {
-        width: s.width,
-        height: s.height,
-        fps: s.fps,
-        video_kbps: s.video_kbps,
-        audio_kbps: s.audio_kbps,
-        keyframe_interval_s: s.keyframe_interval_s,
-    }
 }
 
 pub(crate) fn view(state: &AppState, p: &Profile, settings: &Settings) -> ProfileView {
@@ -84,7 +56,7 @@ pub(crate) fn view(state: &AppState, p: &Profile, settings: &Settings) -> Profil
         server_url: p.server_url.clone(),
         enabled: p.enabled,
         has_key: state.keys.has(&p.id).unwrap_or(false),
-        problems: services::check(&p.platform, &p.server_url, &shape(settings)),
+        problems: services::check(&p.platform, &p.server_url, &edit::shape(settings)),
     }
 }
 
@@ -95,6 +67,15 @@ fn key_store_error(e: onair_profiles::secrets::SecretError) -> AppError {
         _ => ErrorKind::KeyStore,
     };
     AppError::new(kind, e.to_string())
+}
+
+fn edit_error(e: edit::EditError) -> AppError {
+    use edit::EditError;
+    match e {
+        EditError::Key(k) => key_store_error(k),
+        EditError::NotFound => AppError::new(ErrorKind::NotFound, e.to_string()),
+        e => AppError::new(ErrorKind::Invalid, e.to_string()),
+    }
 }
 
 fn store_error(e: onair_profiles::store::StoreError) -> AppError {
@@ -153,86 +134,23 @@ pub async fn save_profile(app: tauri::AppHandle, input: ProfileInput) -> Result<
 }
 
 fn save_profile_blocking(state: &AppState, input: ProfileInput) -> Result<Saved, AppError> {
-    let name = input.name.trim();
-    if name.is_empty() || name.len() > 80 {
-        return Err(AppError::new(
-            ErrorKind::Invalid,
-            "Give the destination a name (up to 80 characters).",
-        ));
-    }
-    if services::platform(&input.platform).is_none() {
-        return Err(AppError::new(
-            ErrorKind::Invalid,
-            format!("Unknown platform '{}'.", input.platform),
-        ));
-    }
-    let split = services::split_key(&input.platform, &input.server_url);
-    let key_moved_from_url = split.key.is_some();
-    let key = match (
-        input
-            .stream_key
-            .as_deref()
-            .map(str::trim)
-            .filter(|k| !k.is_empty()),
-        split.key,
-    ) {
-        (Some(k), _) => Some(validate_key(k).map_err(key_store_error)?),
-        (None, Some(k)) => Some(validate_key(&k).map_err(key_store_error)?),
-        (None, None) => None,
-    };
-    let url = split.server_url.trim().to_string();
-    if !(url.starts_with("rtmp://") || url.starts_with("rtmps://")) {
-        return Err(AppError::new(
-            ErrorKind::Invalid,
-            "The server URL must start with rtmp:// or rtmps://.",
-        ));
-    }
     let mut data = state.data.lock().unwrap_or_else(|e| e.into_inner());
-    let mut next = data.clone();
-    let id = match input.id {
-        Some(id) => {
-            let p = next
-                .profiles
-                .iter_mut()
-                .find(|p| p.id == id)
-                .ok_or_else(|| {
-                    AppError::new(ErrorKind::NotFound, "That destination no longer exists.")
-                })?;
-            p.name = name.to_string();
-            p.platform = input.platform.clone();
-            p.server_url = url;
-            p.enabled = input.enabled;
-            id
-        }
-        None => {
-            let id = new_id();
-            next.profiles.push(Profile {
-                id: id.clone(),
-                name: name.to_string(),
-                platform: input.platform.clone(),
-                server_url: url,
-                enabled: input.enabled,
-                extra: Map::new(),
-            });
-            id
-        }
-    };
+    let e = edit::apply(&data, input, new_id).map_err(edit_error)?;
     // The key first: a profile is never saved pointing at a key that
     // failed to store.
-    if let Some(k) = key {
-        state.keys.set(&id, &k).map_err(key_store_error)?;
+    if let Some(k) = &e.key {
+        state.keys.set(&e.id, k).map_err(key_store_error)?;
     }
-    state.store.save(&next).map_err(store_error)?;
-    *data = next;
+    state.store.save(&e.data).map_err(store_error)?;
+    *data = e.data;
     let p = data
         .profiles
         .iter()
-        .find(|p| p.id == id)
-        .cloned()
-        .expect("just saved");
+        .find(|p| p.id == e.id)
+        .ok_or_else(|| edit_error(edit::EditError::NotFound))?;
     Ok(Saved {
-        profile: view(state, &p, &data.settings),
-        key_moved_from_url,
+        profile: view(state, p, &data.settings),
+        key_moved_from_url: e.key_moved_from_url,
     })
 }
 
@@ -274,35 +192,11 @@ pub async fn delete_profile(app: tauri::AppHandle, id: String) -> Result<(), App
 
 fn delete_profile_blocking(state: &AppState, id: String) -> Result<(), AppError> {
     let mut data = state.data.lock().unwrap_or_else(|e| e.into_inner());
-    let mut next = data.clone();
-    let before = next.profiles.len();
-    next.profiles.retain(|p| p.id != id);
-    if next.profiles.len() == before {
-        return Err(AppError::new(
-            ErrorKind::NotFound,
-            "That destination no longer exists.",
-        ));
-    }
+    let next = edit::remove(&data, &id).map_err(edit_error)?;
     state.store.save(&next).map_err(store_error)?;
     *data = next;
     drop(data);
     // A key left behind is harmless; say nothing if the store is gone.
     let _ = state.keys.delete(&id);
     Ok(())
-}
-
-/// Errors (not warnings) of the enabled destinations under `settings`, as
-/// one message; `None` if they can go live. Reads no keys.
-pub(crate) fn blocking_problems(profiles: &[Profile], settings: &Settings) -> Option<String> {
-    let lines: Vec<String> = profiles
-        .iter()
-        .filter(|p| p.enabled)
-        .flat_map(|p| {
-            services::check(&p.platform, &p.server_url, &shape(settings))
-                .into_iter()
-                .filter(|x| x.severity == Severity::Error)
-                .map(move |x| format!("{}: {}", p.name, x.message))
-        })
-        .collect();
-    (!lines.is_empty()).then(|| lines.join("\n"))
 }

@@ -11,9 +11,9 @@ use onair_output::Destination;
 use onair_record::{self as record, RecordingSummary};
 use tauri::ipc::Channel;
 
-use crate::commands::profiles::blocking_problems;
 use crate::error::{AppError, ErrorKind};
 use crate::state::AppState;
+use onair_profiles::edit::go_live_problems;
 
 /// A preview picture: I420, base64.
 #[derive(Clone, serde::Serialize, specta::Type)]
@@ -84,7 +84,7 @@ pub async fn start_stream(
             "Turn on at least one destination, or the stream check in Settings.",
         ));
     }
-    if let Some(msg) = blocking_problems(&data.profiles, &data.settings) {
+    if let Some(msg) = go_live_problems(&data.profiles, &data.settings) {
         return Err(AppError::new(ErrorKind::Invalid, msg));
     }
     let mut destinations = Vec::new();

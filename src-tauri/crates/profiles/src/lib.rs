@@ -6,6 +6,8 @@
 //! - [`services`]: the platform presets (one data file, `presets.json`), the
 //!   checks of a destination's settings against its platform, and moving a
 //!   key pasted into the server URL out of it.
+//! - [`edit`]: the rules of creating, changing and deleting a profile (a
+//!   key pasted into the URL moved out), and what stops a Go Live.
 //! - [`secrets`]: stream keys in the OS credential store (`keyring`), never in
 //!   a file, a log or a `Debug` print.
 //!
@@ -24,6 +26,7 @@
 //! }
 //! ```
 
+pub mod edit;
 pub mod secrets;
 pub mod services;
 pub mod store;
