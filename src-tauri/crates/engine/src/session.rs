@@ -243,13 +243,7 @@ impl Session {
         let streaming = live.is_some();
         let live = live.unwrap_or_default();
         let check = CheckRun::start(live.check).await?;
-        let mut named = live.destinations;
-        if let Some(c) = &check {
-            named.push(NamedDestination {
-                id: CHECK_ID.to_owned(),
-                dest: c.ingest.destination(),
-            });
-        }
+        let named = with_check_row(live.destinations, check.as_ref());
         let dests = named.iter().map(|n| n.dest.clone()).collect();
         let started = tokio::task::spawn_blocking(move || Engine::start(config, dests)).await;
         let engine = match started {
@@ -288,13 +282,7 @@ impl Session {
             return Err(SessionError::AlreadyLive);
         }
         let check = CheckRun::start(live.check).await?;
-        let mut named = live.destinations;
-        if let Some(c) = &check {
-            named.push(NamedDestination {
-                id: CHECK_ID.to_owned(),
-                dest: c.ingest.destination(),
-            });
-        }
+        let named = with_check_row(live.destinations, check.as_ref());
         let manager = self.engine.manager();
         let rows = named
             .into_iter()
@@ -473,6 +461,20 @@ impl Session {
     }
 }
 
+/// The destinations, and the stream check's ingest last (row [`CHECK_ID`]).
+fn with_check_row(
+    mut named: Vec<NamedDestination>,
+    check: Option<&CheckRun>,
+) -> Vec<NamedDestination> {
+    if let Some(c) = check {
+        named.push(NamedDestination {
+            id: CHECK_ID.to_owned(),
+            dest: c.ingest.destination(),
+        });
+    }
+    named
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -480,28 +482,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use onair_output::LatencySource;
-
     fn stats(id: u64, state: OutputState, was_live: bool) -> OutputStats {
         OutputStats {
-            id,
-            dest: format!("rtmp://host/app/{id}"),
-            state,
-            bitrate_kbps: 0.0,
-            bitrate_10s_kbps: 0.0,
-            bytes_sent: 0,
-            latency_ms: None,
-            latency_source: LatencySource::None,
-            congestion: 0.0,
-            rtt_ms: None,
-            queue_ms: 0,
-            dropped_frames: 0,
-            reconnects: 0,
-            next_retry_ms: None,
-            uptime_s: None,
             error: (state == OutputState::Failed).then(|| "key rejected".into()),
-            error_kind: None,
             was_live,
+            ..OutputStats::idle(id, format!("rtmp://host/app/{id}"), state)
         }
     }
 

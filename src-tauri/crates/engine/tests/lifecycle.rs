@@ -3,39 +3,14 @@
 //! while a destination is reconnecting. The destinations are real RTMP
 //! ingests on loopback (the stream check's server side).
 
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{small, wait_for};
 use onair_check::ingest::CheckIngest;
-use onair_engine::{Engine, EngineConfig};
-use onair_media::{H264Config, PipelineConfig};
+use onair_engine::Engine;
 use onair_output::{Destination, OutputId, OutputManager, OutputState};
-
-fn small() -> EngineConfig {
-    EngineConfig {
-        pipeline: PipelineConfig {
-            video: H264Config {
-                width: 320,
-                height: 180,
-                fps: 30,
-                bitrate_kbps: 300,
-                keyframe_interval_s: 1,
-            },
-            ..PipelineConfig::default()
-        },
-        ..EngineConfig::default()
-    }
-}
-
-async fn wait_for(within: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
-}
 
 fn state(m: &OutputManager, id: OutputId) -> Option<OutputState> {
     m.stats_of(id).map(|s| s.state)

@@ -4,32 +4,17 @@
 //! on, stop while a destination is reconnecting. Destinations are real RTMP
 //! ingests on loopback (the stream check's server side).
 
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{small, wait_for};
 use onair_check::ingest::CheckIngest;
 use onair_check::JudgeTarget;
 use onair_engine::{
-    EngineConfig, Feeds, GoLive, LiveUpdate, NamedDestination, Outcome, Session, SessionError,
-    Studio, CHECK_ID,
+    Feeds, GoLive, LiveUpdate, NamedDestination, Outcome, Session, SessionError, Studio, CHECK_ID,
 };
-use onair_media::{H264Config, PipelineConfig};
 use onair_output::{Destination, OutputState};
-
-fn small() -> EngineConfig {
-    EngineConfig {
-        pipeline: PipelineConfig {
-            video: H264Config {
-                width: 320,
-                height: 180,
-                fps: 30,
-                bitrate_kbps: 300,
-                keyframe_interval_s: 1,
-            },
-            ..PipelineConfig::default()
-        },
-        ..EngineConfig::default()
-    }
-}
 
 fn twitch() -> Vec<JudgeTarget> {
     vec![JudgeTarget::new(
@@ -37,17 +22,6 @@ fn twitch() -> Vec<JudgeTarget> {
         "twitch",
         "rtmp://live.twitch.tv/app",
     )]
-}
-
-async fn wait_for(within: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
 }
 
 fn card(u: &LiveUpdate, id: &str) -> Option<(bool, OutputState)> {

@@ -120,28 +120,14 @@ impl BitrateController {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::LatencySource;
 
     fn stats(congestion: f64, bitrate_kbps: f64) -> OutputStats {
         OutputStats {
-            id: 1,
-            dest: "d".into(),
-            state: OutputState::Live,
             bitrate_kbps: bitrate_kbps * 1.3,
             bitrate_10s_kbps: bitrate_kbps,
-            bytes_sent: 0,
-            latency_ms: None,
-            latency_source: LatencySource::None,
             congestion,
-            rtt_ms: None,
-            queue_ms: 0,
-            dropped_frames: 0,
-            reconnects: 0,
-            next_retry_ms: None,
-            uptime_s: None,
-            error: None,
-            error_kind: None,
             was_live: true,
+            ..OutputStats::idle(1, "d", OutputState::Live)
         }
     }
 

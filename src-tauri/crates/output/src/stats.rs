@@ -88,6 +88,33 @@ pub struct OutputStats {
     pub was_live: bool,
 }
 
+impl OutputStats {
+    /// The figures of an Output `id` to `dest` (redacted) in `state` that
+    /// has sent nothing yet: every counter zero, no measurement.
+    pub fn idle(id: u64, dest: impl Into<String>, state: OutputState) -> Self {
+        Self {
+            id,
+            dest: dest.into(),
+            state,
+            bitrate_kbps: 0.0,
+            bitrate_10s_kbps: 0.0,
+            bytes_sent: 0,
+            latency_ms: None,
+            latency_source: LatencySource::None,
+            congestion: 0.0,
+            rtt_ms: None,
+            queue_ms: 0,
+            dropped_frames: 0,
+            reconnects: 0,
+            next_retry_ms: None,
+            uptime_s: None,
+            error: None,
+            error_kind: None,
+            was_live: false,
+        }
+    }
+}
+
 /// The kinds of destination error a user needs told apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
