@@ -299,7 +299,9 @@ impl CameraSource {
 
     fn draw_slate(&self, frame: &mut I420Frame, title: &str, since_us: u64, now_us: u64) {
         let (w, h) = (frame.width, frame.height);
-        frame.fill_rect(0, 0, w, h, (40, 140, 120));
+        // Dark slate blue, in the stream's colour space.
+        let slate = crate::colour::Colour::for_height(h).from_rgb(15, 30, 52);
+        frame.fill_rect(0, 0, w, h, slate);
         let scale = (h / 90).max(1);
         let text_w = |s: &str| s.chars().count() * 6 * scale;
         draw_text(

@@ -7,6 +7,13 @@
 //! own is NV12's chroma de-interleave, a straight copy the compiler
 //! vectorises. Buffers are kept between frames: converting allocates nothing
 //! after the first frame.
+//!
+//! Colour: the output is in the stream's colour space for its size
+//! ([`Colour::for_height`]: BT.709 for HD, BT.601 below, limited range).
+//! MJPEG (full-range BT.601 inside the JPEG) is decoded to R'G'B' and
+//! converted with that matrix; raw formats are taken as the camera's
+//! colour ([`Converter::set_source_colour`], BT.601 limited unless the
+//! driver says otherwise) and re-expressed after scaling ([`Transcode`]).
 
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
@@ -18,6 +25,7 @@ use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 
+use crate::colour::{Colour, Matrix, Transcode};
 use crate::frame::I420Frame;
 
 /// Largest camera picture accepted, either side (8K).
@@ -130,6 +138,10 @@ pub struct Converter {
     rgb: Vec<u8>,
     resizer: Resizer,
     options: ResizeOptions,
+    /// The output's colour space.
+    colour: Colour,
+    /// Raw camera YUV to the output's colour space (`None`: the same).
+    transcode: Option<Transcode>,
 }
 
 impl std::fmt::Debug for Converter {
@@ -162,7 +174,20 @@ impl Converter {
             options: ResizeOptions::new()
                 .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
                 .fit_into_destination(Some((0.5, 0.5))),
+            colour: Colour::for_height(dst.1 as usize),
+            transcode: Transcode::new(Colour::BT601, Colour::for_height(dst.1 as usize)),
         })
+    }
+
+    /// The colour space of the camera's raw YUV (YUYV, NV12, I420) when its
+    /// driver says; BT.601 limited otherwise. MJPEG carries its own.
+    pub fn set_source_colour(&mut self, source: Colour) {
+        self.transcode = Transcode::new(source, self.colour);
+    }
+
+    /// The output's colour space.
+    pub fn colour(&self) -> Colour {
+        self.colour
     }
 
     /// Source size, format and output size.
@@ -178,15 +203,23 @@ impl Converter {
             *out = I420Frame::black(dw, dh);
         }
         match self.staging.take() {
-            None => self.decode(data, out),
+            None => self.decode(data, out)?,
             Some(mut staging) => {
                 let r = self
                     .decode(data, &mut staging)
                     .and_then(|()| self.scale(&staging, out));
                 self.staging = Some(staging);
-                r
+                r?
             }
         }
+        // After scaling: fewer pixels when scaling down, and the map is
+        // affine, so it commutes with the resampling.
+        if self.format != PixelFormat::Mjpeg {
+            if let Some(t) = &self.transcode {
+                t.apply(out);
+            }
+        }
+        Ok(())
     }
 
     fn decode(&mut self, data: &[u8], out: &mut I420Frame) -> Result<(), ConvertError> {
@@ -228,13 +261,18 @@ impl Converter {
                 decoder
                     .decode_into(&mut self.rgb)
                     .map_err(|e| ConvertError::Jpeg(e.to_string()))?;
-                // JPEG is full-range BT.601; the stream is limited-range BT.601.
+                // JPEG is full-range BT.601 (the decoder undid it); the
+                // stream is limited range in the output's matrix.
+                let matrix = match self.colour.matrix {
+                    Matrix::Bt601 => YuvStandardMatrix::Bt601,
+                    Matrix::Bt709 => YuvStandardMatrix::Bt709,
+                };
                 yuvutils_rs::rgb_to_yuv420(
                     &mut planar(out),
                     &self.rgb,
                     w * 3,
                     YuvRange::Limited,
-                    YuvStandardMatrix::Bt601,
+                    matrix,
                     YuvConversionMode::Balanced,
                 )
                 .map_err(|e| ConvertError::Colour(e.to_string()))

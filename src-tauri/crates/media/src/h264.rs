@@ -5,11 +5,12 @@
 use bytes::Bytes;
 use openh264::encoder::{
     BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod,
-    RateControlMode, UsageType,
+    RateControlMode, UsageType, VuiConfig,
 };
 use openh264::formats::YUVSlices;
 use openh264::{OpenH264API, Timestamp};
 
+use crate::colour::{Colour, Matrix, Range};
 use crate::frame::I420Frame;
 use crate::MediaError;
 
@@ -33,6 +34,17 @@ impl H264Config {
     pub fn gop_frames(&self) -> u64 {
         u64::from(self.fps.max(1)) * u64::from(self.keyframe_interval_s.max(1))
     }
+}
+
+/// The SPS's colour description (VUI video signal type) for `c`: the
+/// matrix with its primaries and transfer (BT.709, or BT.601 as SMPTE
+/// 170M), and the range flag.
+fn vui(c: Colour) -> VuiConfig {
+    let v = match c.matrix {
+        Matrix::Bt709 => VuiConfig::bt709(),
+        Matrix::Bt601 => VuiConfig::bt601(),
+    };
+    v.full_range(c.range == Range::Full)
 }
 
 /// One encoded access unit.
@@ -89,6 +101,7 @@ impl H264Encoder {
             .background_detection(false)
             .complexity(Complexity::Low)
             .intra_frame_period(IntraFramePeriod::from_num_frames(gop))
+            .vui(vui(Colour::for_height(config.height)))
             .num_threads(1);
         let encoder = Encoder::with_api_config(OpenH264API::from_source(), enc_config)
             .map_err(|e| MediaError::Encoder(format!("openh264: {e}")))?;

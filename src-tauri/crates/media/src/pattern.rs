@@ -12,6 +12,7 @@
 //! flat synthetic picture would let the encoder idle far below the set
 //! bitrate, and the stream would not load the network like a real one.
 
+use crate::colour::Colour;
 use crate::frame::I420Frame;
 use crate::{FrameTime, SourceError, VideoSource};
 
@@ -112,15 +113,17 @@ pub struct TestPattern {
 
 const GRAIN_SLACK: usize = 4096;
 
-/// Colour bars (75 %), BT.601 limited-range YUV.
-const BARS: [(u8, u8, u8); 7] = [
-    (180, 128, 128), // white
-    (162, 44, 142),  // yellow
-    (131, 156, 44),  // cyan
-    (112, 72, 58),   // green
-    (84, 184, 198),  // magenta
-    (65, 100, 212),  // red
-    (35, 212, 114),  // blue
+/// Colour bars (75 %), R'G'B': drawn in the stream's colour space
+/// ([`Colour::for_height`]), so they measure true on every player that
+/// honours the signalled colour description.
+pub const BARS_RGB: [(u8, u8, u8); 7] = [
+    (191, 191, 191), // white
+    (191, 191, 0),   // yellow
+    (0, 191, 191),   // cyan
+    (0, 191, 0),     // green
+    (191, 0, 191),   // magenta
+    (191, 0, 0),     // red
+    (0, 0, 191),     // blue
 ];
 
 impl TestPattern {
@@ -129,10 +132,11 @@ impl TestPattern {
         let mut bg = I420Frame::black(width, height);
         let (w, h) = (bg.width, bg.height);
         let bar_h = h * 2 / 3;
-        for (i, c) in BARS.iter().enumerate() {
-            let x0 = w * i / BARS.len();
-            let x1 = w * (i + 1) / BARS.len();
-            bg.fill_rect(x0, 0, x1 - x0, bar_h, *c);
+        let colour = Colour::for_height(h);
+        for (i, &(r, g, b)) in BARS_RGB.iter().enumerate() {
+            let x0 = w * i / BARS_RGB.len();
+            let x1 = w * (i + 1) / BARS_RGB.len();
+            bg.fill_rect(x0, 0, x1 - x0, bar_h, colour.from_rgb(r, g, b));
         }
         // Luma ramp below the bars.
         for row in bar_h..h {

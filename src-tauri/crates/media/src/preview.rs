@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::colour::Colour;
 use crate::convert::Converter;
 use crate::frame::I420Frame;
 use crate::{FrameTime, SourceError, VideoSource};
@@ -19,6 +20,8 @@ pub struct PreviewFrame {
     pub height: u32,
     /// Y, then U, then V.
     pub i420: Vec<u8>,
+    /// In BT.709 (the stream is HD), else BT.601; limited range.
+    pub bt709: bool,
 }
 
 /// Where the preview is read.
@@ -95,6 +98,7 @@ impl VideoSource for PreviewTap {
                         p.seq += 1;
                         p.width = self.small.width as u32;
                         p.height = self.small.height as u32;
+                        p.bt709 = Colour::for_height(frame.height) == Colour::BT709;
                         p.i420.clear();
                         p.i420.extend_from_slice(&self.small.y);
                         p.i420.extend_from_slice(&self.small.u);
@@ -131,6 +135,7 @@ mod tests {
             if let Some(p) = preview.newer_than(seen) {
                 assert_eq!((p.width, p.height), (320, 180));
                 assert_eq!(p.i420.len(), 320 * 180 * 3 / 2);
+                assert!(p.bt709, "the stream is HD: the picture is BT.709");
                 seen = p.seq;
             }
         }
