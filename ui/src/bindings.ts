@@ -191,6 +191,26 @@ export type CheckState =
 /**  The publisher stopped. */
 "ended";
 
+/**
+ *  What the SPS says of the picture's colours (its VUI video signal type).
+ *  Players take unsignalled HD as BT.709 and SD as BT.601.
+ */
+export type ColourReport = {
+	/**  Primaries, transfer and matrix are signalled. */
+	signalled: boolean,
+	/**  "BT.709", "BT.601", "BT.2020", … or "unspecified". */
+	matrix: string,
+	/**  The primaries, named likewise. */
+	primaries: string,
+	/**  The transfer characteristics, named likewise. */
+	transfer: string,
+	/**
+	 *  "limited", "full", or "unspecified" (no video signal type: players
+	 *  take limited).
+	 */
+	range: string,
+};
+
 /**  One destination card. */
 export type DestinationUpdate = DestinationUpdate_Serialize | DestinationUpdate_Deserialize;
 
@@ -528,6 +548,8 @@ export type PreviewUpdate = {
 	height: number,
 	/**  Y, U, V planes one after the other, base64. */
 	i420: string,
+	/**  BT.709 (an HD stream), else BT.601; limited range. */
+	bt709: boolean,
 };
 
 /**  One thing a preset does not accept. */
@@ -827,6 +849,8 @@ export type VideoReport = {
 	keyframes_without_idr: number | null,
 	/**  B-frames in use (composition offsets seen). */
 	b_frames: boolean,
+	/**  The colour description the SPS carries. */
+	colour: ColourReport,
 };
 
 /* Tauri Specta runtime */

@@ -116,6 +116,22 @@ describe("preview", () => {
     expect(red[1]).toBeLessThan(5);
     expect(red[2]).toBeLessThan(5);
   });
+
+  it("reads an HD preview with the BT.709 matrix", () => {
+    const rgb = (y: number, u: number, v: number, bt709: boolean) => {
+      const src = new Uint8Array([y, y, y, y, u, v]);
+      const out = new Uint8ClampedArray(16);
+      i420ToRgba(src, 2, 2, out, bt709);
+      return Array.from(out.slice(0, 3));
+    };
+    // 75 % red in BT.709 is (51, 109, 212); read as BT.601 it turns orange.
+    const [r, g, b] = rgb(51, 109, 212, true);
+    expect(Math.abs(r - 191)).toBeLessThanOrEqual(2);
+    expect(g).toBeLessThanOrEqual(2);
+    expect(b).toBeLessThanOrEqual(2);
+    expect(rgb(51, 109, 212, false)[0]).toBeLessThan(180);
+    expect(rgb(235, 128, 128, true)).toEqual([255, 255, 255]);
+  });
 });
 
 describe("stream check and recording", () => {
@@ -131,6 +147,7 @@ describe("stream check and recording", () => {
       fps: 29.97,
       keyframe_interval_s: { avg: 2, max: 2.03 },
       kbps: { avg: 2987.6, max: 3400 },
+      colour: { signalled: true, matrix: "BT.709", range: "limited" },
     },
     audio: { codec: "AAC", profile: "AAC-LC", sample_rate: 48000, channels: 2, kbps: { avg: 160.2, max: 161 } },
     alignment: { start_offset_ms: 0, skew_ms: -51.9, max_skew_ms: 53.1 },
@@ -141,6 +158,9 @@ describe("stream check and recording", () => {
     const facts = Object.fromEntries(checkFacts(report));
     expect(facts["Video"]).toBe("H.264 Constrained Baseline, level 3.1");
     expect(facts["Resolution"]).toBe("1280 × 720");
+    expect(facts["Colour"]).toBe("BT.709, limited range");
+    const unsignalled = { ...report, video: { ...report.video, colour: { signalled: false, matrix: "unspecified", range: "unspecified" } } };
+    expect(Object.fromEntries(checkFacts(unsignalled))["Colour"]).toBe("not signalled (players guess)");
     expect(facts["Frame rate"]).toBe("29.97 fps");
     expect(facts["Keyframes"]).toBe("every 2.00 s (max 2.03 s)");
     expect(facts["Video bitrate"]).toBe("2.99 Mbps (peak 3.40 Mbps)");

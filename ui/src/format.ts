@@ -130,8 +130,11 @@ export function serverUrlProblem(url: string): string | null {
   return null;
 }
 
-/** Converts I420 (Y, U, V planes) to RGBA for a canvas, BT.601 limited. */
-export function i420ToRgba(src: Uint8Array, w: number, h: number, out: Uint8ClampedArray): void {
+/** Converts I420 (Y, U, V planes) to RGBA for a canvas: limited range,
+ * BT.709 (an HD stream) or BT.601. */
+export function i420ToRgba(src: Uint8Array, w: number, h: number, out: Uint8ClampedArray, bt709 = false): void {
+  // Limited range; Kr, Kb of BT.709 or BT.601.
+  const [rv, gu, gv, bu] = bt709 ? [1.793, 0.213, 0.533, 2.112] : [1.596, 0.392, 0.813, 2.017];
   const ySize = w * h;
   const cw = w >> 1;
   const uOff = ySize;
@@ -143,9 +146,9 @@ export function i420ToRgba(src: Uint8Array, w: number, h: number, out: Uint8Clam
       const U = src[uOff + crow + (x >> 1)] - 128;
       const V = src[vOff + crow + (x >> 1)] - 128;
       const o = (y * w + x) * 4;
-      out[o] = Y + 1.596 * V;
-      out[o + 1] = Y - 0.392 * U - 0.813 * V;
-      out[o + 2] = Y + 2.017 * U;
+      out[o] = Y + rv * V;
+      out[o + 1] = Y - gu * U - gv * V;
+      out[o + 2] = Y + bu * U;
       out[o + 3] = 255;
     }
   }
@@ -183,6 +186,7 @@ export interface CheckView {
     fps: N;
     keyframe_interval_s: { avg: N; max: N };
     kbps: { avg: N; max: N };
+    colour?: { signalled: boolean; matrix: string; range: string };
   } | null;
   audio?: {
     codec: string;
@@ -193,6 +197,12 @@ export interface CheckView {
   } | null;
   alignment: { start_offset_ms: N; skew_ms: N; max_skew_ms: N };
   gaps: { video: N; audio: N; largest_ms: N; backwards: N };
+}
+
+/** The colour description the stream carries, in words. */
+export function colourText(c: { signalled: boolean; matrix: string; range: string }): string {
+  if (!c.signalled) return "not signalled (players guess)";
+  return `${c.matrix}, ${c.range} range`;
 }
 
 /** The stream check's facts, as (label, value) rows. */
@@ -213,6 +223,7 @@ export function checkFacts(r: CheckView): [string, string][] {
         : "—",
     ],
     ["Video bitrate", v ? `${formatBitrate(n(v.kbps.avg))} (peak ${formatBitrate(n(v.kbps.max))})` : "—"],
+    ["Colour", v?.colour ? colourText(v.colour) : "—"],
     [
       "Audio",
       a

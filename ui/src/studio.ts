@@ -226,7 +226,7 @@ export function initStudio(): { setLive: (on: boolean) => void; loadSources: () 
       preview.height = p.height;
       previewImage = new ImageData(p.width, p.height);
     }
-    i420ToRgba(fromBase64(p.i420), p.width, p.height, previewImage.data);
+    i420ToRgba(fromBase64(p.i420), p.width, p.height, previewImage.data, p.bt709);
     preview.getContext("2d")?.putImageData(previewImage, 0, 0);
     el.previewIdle.hidden = true;
   }

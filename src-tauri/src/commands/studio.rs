@@ -24,6 +24,8 @@ pub struct PreviewUpdate {
     pub height: u32,
     /// Y, U, V planes one after the other, base64.
     pub i420: String,
+    /// BT.709 (an HD stream), else BT.601; limited range.
+    pub bt709: bool,
 }
 
 /// The window's feeds: updates and preview pictures over its channels.
@@ -35,6 +37,7 @@ fn feeds(on_update: Channel<LiveUpdate>, on_preview: Channel<PreviewUpdate>) -> 
                 width: f.width,
                 height: f.height,
                 i420: base64::engine::general_purpose::STANDARD.encode(&f.i420),
+                bt709: f.bt709,
             };
             on_preview.send(u).is_ok()
         }),

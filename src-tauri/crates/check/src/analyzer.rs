@@ -63,6 +63,93 @@ pub struct VideoReport {
     pub keyframes_without_idr: u64,
     /// B-frames in use (composition offsets seen).
     pub b_frames: bool,
+    /// The colour description the SPS carries.
+    pub colour: ColourReport,
+}
+
+/// What the SPS says of the picture's colours (its VUI video signal type).
+/// Players take unsignalled HD as BT.709 and SD as BT.601.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct ColourReport {
+    /// Primaries, transfer and matrix are signalled.
+    pub signalled: bool,
+    /// "BT.709", "BT.601", "BT.2020", … or "unspecified".
+    pub matrix: String,
+    /// The primaries, named likewise.
+    pub primaries: String,
+    /// The transfer characteristics, named likewise.
+    pub transfer: String,
+    /// "limited", "full", or "unspecified" (no video signal type: players
+    /// take limited).
+    pub range: String,
+}
+
+impl ColourReport {
+    fn of(vui: Option<&h264_reader::nal::sps::VuiParameters>) -> Self {
+        let signal = vui.and_then(|v| v.video_signal_type.as_ref());
+        let desc = signal.and_then(|s| s.colour_description.as_ref());
+        let unspecified = || "unspecified".to_owned();
+        Self {
+            signalled: desc.is_some_and(|d| {
+                d.colour_primaries != 2
+                    && d.transfer_characteristics != 2
+                    && d.matrix_coefficients != 2
+            }),
+            matrix: desc.map_or_else(unspecified, |d| matrix_name(d.matrix_coefficients)),
+            primaries: desc.map_or_else(unspecified, |d| primaries_name(d.colour_primaries)),
+            transfer: desc.map_or_else(unspecified, |d| transfer_name(d.transfer_characteristics)),
+            range: signal.map_or_else(unspecified, |s| {
+                if s.video_full_range_flag {
+                    "full"
+                } else {
+                    "limited"
+                }
+                .to_owned()
+            }),
+        }
+    }
+}
+
+/// H.264 Table E-5 `matrix_coefficients`.
+fn matrix_name(v: u8) -> String {
+    match v {
+        0 => "identity (RGB)".into(),
+        1 => "BT.709".into(),
+        2 => "unspecified".into(),
+        4 => "FCC".into(),
+        5 | 6 => "BT.601".into(),
+        7 => "SMPTE 240M".into(),
+        8 => "YCgCo".into(),
+        9 | 10 => "BT.2020".into(),
+        v => format!("matrix {v}"),
+    }
+}
+
+/// H.264 Table E-3 `colour_primaries`.
+fn primaries_name(v: u8) -> String {
+    match v {
+        1 => "BT.709".into(),
+        2 => "unspecified".into(),
+        4 => "BT.470M".into(),
+        5 => "BT.601 625".into(),
+        6 => "BT.601 525".into(),
+        7 => "SMPTE 240M".into(),
+        9 => "BT.2020".into(),
+        v => format!("primaries {v}"),
+    }
+}
+
+/// H.264 Table E-4 `transfer_characteristics`.
+fn transfer_name(v: u8) -> String {
+    match v {
+        1 | 6 | 14 | 15 => "BT.709".into(),
+        2 => "unspecified".into(),
+        13 => "sRGB".into(),
+        16 => "PQ".into(),
+        18 => "HLG".into(),
+        v => format!("transfer {v}"),
+    }
 }
 
 /// The audio track as received.
@@ -599,6 +686,15 @@ impl Analyzer {
         if self.video.frames > 0 && self.keyframes == 0 {
             problems.push("no keyframe received: viewers cannot start watching".into());
         }
+        if let Some(v) = video
+            .as_ref()
+            .filter(|v| v.height >= 720 && !v.colour.signalled)
+        {
+            problems.push(format!(
+                "{}x{} without a colour description: players and platforms guess BT.709, colours may be off",
+                v.width, v.height
+            ));
+        }
         if self.max_skew > MAX_SKEW_MS {
             problems.push(format!(
                 "audio and video timestamps drift apart by up to {:.0} ms",
@@ -709,6 +805,16 @@ impl CheckReport {
                     v.kbps.avg,
                     v.kbps.max
                 );
+                let c = &v.colour;
+                let _ = writeln!(
+                    t,
+                    "  colour {} (primaries {}, transfer {}), {} range{}",
+                    c.matrix,
+                    c.primaries,
+                    c.transfer,
+                    c.range,
+                    if c.signalled { "" } else { ", not signalled" }
+                );
             }
             None => {
                 let _ = writeln!(t, "  video  none received");
@@ -791,6 +897,7 @@ fn describe_avc(cfg: &AvcDecoderConfig) -> Result<VideoReport, String> {
         level: level_name(sps.level_idc, profile_idc, constraint),
         width,
         height,
+        colour: ColourReport::of(sps.vui_parameters.as_ref()),
         ..VideoReport::default()
     })
 }
@@ -956,6 +1063,83 @@ mod tests {
         let mut u = Unwrap::default();
         assert_eq!(u.next(u32::MAX - 10), i64::from(u32::MAX) - 10);
         assert_eq!(u.next(20), (1i64 << 32) + 20);
+    }
+
+    /// The SPS our encoder writes for a `w`x`h` picture.
+    fn our_sps(w: usize, h: usize) -> AvcDecoderConfig {
+        let mut enc = onair_media::H264Encoder::new(onair_media::H264Config {
+            width: w,
+            height: h,
+            fps: 30,
+            bitrate_kbps: 1000,
+            keyframe_interval_s: 1,
+        })
+        .unwrap();
+        let v = enc
+            .encode(&onair_media::I420Frame::black(w, h), 0)
+            .unwrap()
+            .expect("a keyframe");
+        let body = onair_flv::avc_sequence_header(&onair_flv::AvcConfig {
+            sps: v.sps.unwrap(),
+            pps: v.pps.unwrap(),
+        });
+        match read::parse_video_tag(&body).unwrap().packet {
+            VideoPacket::AvcConfig(c) => c,
+            _ => panic!("not a sequence header"),
+        }
+    }
+
+    #[test]
+    fn our_stream_signals_bt709_for_hd_and_bt601_below() {
+        let hd = describe_avc(&our_sps(1280, 720)).unwrap().colour;
+        assert_eq!(
+            hd,
+            ColourReport {
+                signalled: true,
+                matrix: "BT.709".into(),
+                primaries: "BT.709".into(),
+                transfer: "BT.709".into(),
+                range: "limited".into(),
+            }
+        );
+        let sd = describe_avc(&our_sps(640, 360)).unwrap().colour;
+        assert!(sd.signalled);
+        assert_eq!(
+            (sd.matrix.as_str(), sd.primaries.as_str()),
+            ("BT.601", "BT.601 525")
+        );
+        assert_eq!(sd.range, "limited");
+    }
+
+    #[test]
+    fn unsignalled_colour_is_reported_and_warned_about_only_for_hd() {
+        // The x264 SPS of the test stream has no VUI.
+        let mut a = Analyzer::new();
+        feed_stream(&mut a, 2, 30, 30);
+        let r = a.report();
+        let c = &r.video.as_ref().unwrap().colour;
+        assert!(!c.signalled);
+        assert_eq!(
+            (c.matrix.as_str(), c.range.as_str()),
+            ("unspecified", "unspecified")
+        );
+        assert!(r.to_text().contains("not signalled"));
+        assert!(
+            !r.problems.iter().any(|p| p.contains("colour")),
+            "64x48 is SD"
+        );
+        let mut hd = r.clone();
+        if let Some(v) = hd.video.as_mut() {
+            v.height = 720;
+        }
+        let mut a = Analyzer::new();
+        a.video_cfg = hd.video.clone();
+        a.video.frames = 1;
+        assert!(a
+            .report()
+            .problems
+            .iter()
+            .any(|p| p.contains("without a colour description")));
     }
 
     #[test]
