@@ -101,6 +101,22 @@ fn camera(c: &mut Criterion) {
     g.finish();
 }
 
+/// Re-expressing a camera's BT.601 in an HD stream's BT.709, alone.
+fn colour(c: &mut Criterion) {
+    let mut g = c.benchmark_group("colour");
+    g.sample_size(30);
+    let t =
+        onair_media::colour::Transcode::new(onair_media::Colour::BT601, onair_media::Colour::BT709)
+            .unwrap();
+    for (w, h) in [(1280, 720), (1920, 1080)] {
+        let mut f = I420Frame::black(w, h);
+        g.bench_function(format!("bt601 -> bt709 {w}x{h}"), |b| {
+            b.iter(|| t.apply(&mut f))
+        });
+    }
+    g.finish();
+}
+
 fn resample(c: &mut Criterion) {
     let mut g = c.benchmark_group("microphone");
     for rate in [44_100u32, 48_000] {
@@ -124,5 +140,5 @@ fn resample(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, camera, resample);
+criterion_group!(benches, camera, colour, resample);
 criterion_main!(benches);

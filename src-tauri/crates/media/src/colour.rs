@@ -188,24 +188,37 @@ impl Transcode {
 
     /// Converts `frame` in place.
     pub fn apply(&self, frame: &mut I420Frame) {
+        /// Chroma samples per pass: their luma offsets live on the stack.
+        const CHUNK: usize = 64;
         let (w, h) = (frame.width, frame.height);
         let cw = w / 2;
         let half = 1 << (Q - 1);
         let clamp = |v: i32| v.clamp(0, 255) as u8;
         for cy in 0..h / 2 {
-            for cx in 0..cw {
-                let i = cy * cw + cx;
-                let cb = i32::from(frame.u[i]) - 128;
-                let cr = i32::from(frame.v[i]) - 128;
-                let dy = self.ycb * cb + self.ycr * cr + self.y0;
-                for row in [2 * cy, 2 * cy + 1] {
-                    for col in [2 * cx, 2 * cx + 1] {
-                        let p = &mut frame.y[row * w + col];
-                        *p = clamp((self.ky * i32::from(*p) + dy) >> Q);
+            let urow = &mut frame.u[cy * cw..(cy + 1) * cw];
+            let vrow = &mut frame.v[cy * cw..(cy + 1) * cw];
+            let (top, bottom) = frame.y[2 * cy * w..(2 * cy + 2) * w].split_at_mut(w);
+            for start in (0..cw).step_by(CHUNK) {
+                let n = CHUNK.min(cw - start);
+                let mut dy = [0i32; 2 * CHUNK];
+                for i in 0..n {
+                    let cb = i32::from(urow[start + i]) - 128;
+                    let cr = i32::from(vrow[start + i]) - 128;
+                    let d = self.ycb * cb + self.ycr * cr + self.y0;
+                    dy[2 * i] = d;
+                    dy[2 * i + 1] = d;
+                    urow[start + i] = clamp(((self.bb * cb + self.br * cr + half) >> Q) + 128);
+                    vrow[start + i] = clamp(((self.rb * cb + self.rr * cr + half) >> Q) + 128);
+                }
+                // Straight loops over a row and its offsets: vectorised.
+                for row in [
+                    &mut top[2 * start..2 * (start + n)],
+                    &mut bottom[2 * start..2 * (start + n)],
+                ] {
+                    for (p, d) in row.iter_mut().zip(&dy[..2 * n]) {
+                        *p = clamp((self.ky * i32::from(*p) + d) >> Q);
                     }
                 }
-                frame.u[i] = clamp(((self.bb * cb + self.br * cr + half) >> Q) + 128);
-                frame.v[i] = clamp(((self.rb * cb + self.rr * cr + half) >> Q) + 128);
             }
         }
     }
