@@ -150,6 +150,15 @@ async fn records_without_going_live_then_goes_live_and_ends_while_the_recording_
     assert!(studio.session().is_some_and(Session::is_recording));
     assert!(studio.check_report().is_some(), "the last report is kept");
 
+    // The recording goes on by itself: wait for a second of it.
+    loop {
+        let u = updates.recv().await.expect("updates go on while recording");
+        assert!(!u.streaming);
+        if u.recording.is_some_and(|r| r.duration_ms >= 1000) {
+            break;
+        }
+    }
+
     // Stop Recording: nothing streams, so everything stops.
     let summary = studio.stop_recording().await.unwrap();
     assert!(summary.error.is_none(), "{summary:?}");
