@@ -23,6 +23,7 @@
 //! # }
 //! ```
 
+pub mod encoding;
 mod recorder;
 mod session;
 mod source;

@@ -136,7 +136,14 @@ async fn records_without_going_live_then_goes_live_and_ends_while_the_recording_
     assert!(studio.is_streaming());
     let live_update = loop {
         let u = updates.recv().await.expect("updates go on");
-        if card(&u, CHECK_ID).is_some_and(|(_, s)| s == OutputState::Live) {
+        // Live, and pictures reached the check (the new Output starts at
+        // the next keyframe).
+        let pictures = u
+            .check
+            .as_ref()
+            .and_then(|c| c.video.as_ref())
+            .map_or(0, |v| v.frames);
+        if card(&u, CHECK_ID).is_some_and(|(_, s)| s == OutputState::Live) && pictures >= 10 {
             break u;
         }
     };

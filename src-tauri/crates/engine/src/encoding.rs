@@ -1,0 +1,226 @@
+//! Encodings by name, as the command line and the app name them (groundwork
+//! for several encodings from one capture): `NAME=WxH@FPS:KBPS[:KEYFRAME_SECS]`,
+//! and a destination or recording that names its encoding, `NAME+…`.
+
+use std::str::FromStr;
+
+/// Longest encoding name.
+pub const MAX_NAME_LEN: usize = 32;
+/// Largest side of a picture (either way round: 3840x2160 or 2160x3840).
+pub const MAX_SIDE: u32 = 3840;
+/// Largest picture area (4K UHD).
+pub const MAX_AREA: u32 = 3840 * 2160;
+
+/// One encoding: a name, a picture size, a frame rate, a video bitrate and
+/// a keyframe interval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoding {
+    /// `main`, `vertical`, … (lower-case letters, digits, `-`, `_`).
+    pub name: String,
+    /// Width, even.
+    pub width: u32,
+    /// Height, even.
+    pub height: u32,
+    /// Frames per second.
+    pub fps: u32,
+    /// Video bitrate, kbit/s.
+    pub video_kbps: u32,
+    /// Seconds between keyframes.
+    pub keyframe_interval_s: u32,
+}
+
+/// Why an encoding spec does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodingError {
+    /// Not `NAME=WxH@FPS:KBPS[:KEYFRAME_SECS]`.
+    #[error(
+        "encoding '{0}' is not NAME=WxH@FPS:KBPS[:KEYFRAME_SECS] (e.g. vertical=720x1280@30:2500)"
+    )]
+    Syntax(String),
+    /// Empty, too long, or characters other than a-z, 0-9, - and _.
+    #[error("encoding name '{0}' must be 1 to 32 of a-z, 0-9, - and _")]
+    Name(String),
+    /// Odd, too small or too large.
+    #[error("encoding '{name}': size {width}x{height} must be even, 16 to 3840 a side, at most 3840x2160 in area")]
+    Size {
+        /// The encoding.
+        name: String,
+        /// Asked width.
+        width: u32,
+        /// Asked height.
+        height: u32,
+    },
+    /// Frame rate out of 1..=120.
+    #[error("encoding '{0}': frame rate must be 1 to 120")]
+    Fps(String),
+    /// Bitrate out of 100..=50000.
+    #[error("encoding '{0}': video bitrate must be 100 to 50000 kbit/s")]
+    Kbps(String),
+    /// Keyframe interval out of 1..=10.
+    #[error("encoding '{0}': keyframe interval must be 1 to 10 s")]
+    Keyframe(String),
+}
+
+/// Whether `s` is a valid encoding name.
+pub fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_NAME_LEN
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+impl FromStr for Encoding {
+    type Err = EncodingError;
+
+    /// `NAME=WxH@FPS:KBPS[:KEYFRAME_SECS]`; the keyframe interval defaults
+    /// to 2 s (what every platform accepts).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let syntax = || EncodingError::Syntax(s.to_owned());
+        let (name, rest) = s.trim().split_once('=').ok_or_else(syntax)?;
+        if !valid_name(name) {
+            return Err(EncodingError::Name(name.to_owned()));
+        }
+        let (size, rest) = rest.split_once('@').ok_or_else(syntax)?;
+        let (w, h) = size.split_once(['x', 'X']).ok_or_else(syntax)?;
+        let mut nums = rest.split(':');
+        let mut next = || -> Result<Option<u32>, EncodingError> {
+            nums.next()
+                .map(|n| n.parse::<u32>().map_err(|_| syntax()))
+                .transpose()
+        };
+        let fps = next()?.ok_or_else(syntax)?;
+        let kbps = next()?.ok_or_else(syntax)?;
+        let keyframe = next()?.unwrap_or(2);
+        if next()?.is_some() {
+            return Err(syntax());
+        }
+        let (width, height): (u32, u32) = (
+            w.parse().map_err(|_| syntax())?,
+            h.parse().map_err(|_| syntax())?,
+        );
+        let name = name.to_owned();
+        let side = 16..=MAX_SIDE;
+        if !side.contains(&width)
+            || !side.contains(&height)
+            || width % 2 == 1
+            || height % 2 == 1
+            || width * height > MAX_AREA
+        {
+            return Err(EncodingError::Size {
+                name,
+                width,
+                height,
+            });
+        }
+        if !(1..=120).contains(&fps) {
+            return Err(EncodingError::Fps(name));
+        }
+        if !(100..=50_000).contains(&kbps) {
+            return Err(EncodingError::Kbps(name));
+        }
+        if !(1..=10).contains(&keyframe) {
+            return Err(EncodingError::Keyframe(name));
+        }
+        Ok(Self {
+            name,
+            width,
+            height,
+            fps,
+            video_kbps: kbps,
+            keyframe_interval_s: keyframe,
+        })
+    }
+}
+
+/// Splits `NAME+rest` when `NAME` is one of `known` (a destination
+/// `vertical+rtmps://…`, a recording `vertical+take.mp4`); anything else is
+/// all `rest` (a file may be called `take+1.mp4`).
+pub fn split_named<'a>(s: &'a str, known: &[&str]) -> (Option<&'a str>, &'a str) {
+    match s.split_once('+') {
+        Some((name, rest)) if known.contains(&name) => (Some(name), rest),
+        _ => (None, s),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse_with_a_default_keyframe_interval() {
+        let e: Encoding = "vertical=720x1280@30:2500".parse().unwrap();
+        assert_eq!(
+            e,
+            Encoding {
+                name: "vertical".into(),
+                width: 720,
+                height: 1280,
+                fps: 30,
+                video_kbps: 2500,
+                keyframe_interval_s: 2,
+            }
+        );
+        let e: Encoding = "yt-1080p=1920x1080@60:9000:1".parse().unwrap();
+        assert_eq!((e.fps, e.keyframe_interval_s), (60, 1));
+        assert!("uhd=3840x2160@30:20000".parse::<Encoding>().is_ok());
+        assert!("uhd_v=2160x3840@30:20000".parse::<Encoding>().is_ok());
+    }
+
+    #[test]
+    fn bad_specs_say_what_is_wrong() {
+        let err = |s: &str| s.parse::<Encoding>().unwrap_err();
+        assert!(matches!(err("main"), EncodingError::Syntax(_)));
+        assert!(matches!(err("main=1280x720@30"), EncodingError::Syntax(_)));
+        assert!(matches!(
+            err("main=1280x720@30:3000:2:9"),
+            EncodingError::Syntax(_)
+        ));
+        assert!(matches!(
+            err("main=1280x720@x:3000"),
+            EncodingError::Syntax(_)
+        ));
+        assert!(matches!(
+            err("Main=1280x720@30:3000"),
+            EncodingError::Name(_)
+        ));
+        assert!(matches!(
+            err("a+b=1280x720@30:3000"),
+            EncodingError::Name(_)
+        ));
+        assert!(matches!(err("=1280x720@30:3000"), EncodingError::Name(_)));
+        assert!(matches!(
+            err("m=1281x720@30:3000"),
+            EncodingError::Size { .. }
+        ));
+        assert!(matches!(
+            err("m=3840x3840@30:3000"),
+            EncodingError::Size { .. }
+        ));
+        assert!(matches!(err("m=8x8@30:3000"), EncodingError::Size { .. }));
+        assert!(matches!(err("m=1280x720@0:3000"), EncodingError::Fps(_)));
+        assert!(matches!(err("m=1280x720@30:50"), EncodingError::Kbps(_)));
+        assert!(matches!(
+            err("m=1280x720@30:3000:11"),
+            EncodingError::Keyframe(_)
+        ));
+        assert!(err("m=1281x720@30:3000").to_string().contains("1281x720"));
+    }
+
+    #[test]
+    fn a_name_prefix_counts_only_for_known_encodings() {
+        let known = ["main", "vertical"];
+        assert_eq!(
+            split_named("vertical+rtmps://h/app/k", &known),
+            (Some("vertical"), "rtmps://h/app/k")
+        );
+        assert_eq!(
+            split_named("rtmp://h/app/k+x", &known),
+            (None, "rtmp://h/app/k+x")
+        );
+        assert_eq!(split_named("take+1.mp4", &known), (None, "take+1.mp4"));
+        assert_eq!(
+            split_named("main+/tmp/a.mp4", &known),
+            (Some("main"), "/tmp/a.mp4")
+        );
+    }
+}
