@@ -153,3 +153,83 @@ fn the_stream_check_reports_the_signalled_colour() {
         "{report}"
     );
 }
+
+/// Collects the encoder's output as a raw H.264 stream (parameter sets
+/// first), as a decoder reads it.
+#[derive(Default)]
+struct AnnexB(std::sync::Mutex<Vec<u8>>);
+
+impl onair_media::MediaSink for AnnexB {
+    fn on_media(&self, m: onair_media::MediaMessage) {
+        let mut out = self.0.lock().unwrap();
+        match m {
+            onair_media::MediaMessage::VideoConfig(c) => {
+                for nal in [&c.sps, &c.pps] {
+                    out.extend_from_slice(&[0, 0, 0, 1]);
+                    out.extend_from_slice(nal);
+                }
+            }
+            onair_media::MediaMessage::Packet(p) if p.kind == onair_media::MediaKind::Video => {
+                out.extend_from_slice(&p.data);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn a_camera_s_mjpeg_keeps_its_colours_through_the_encoder_and_the_signalled_decode() {
+    use onair_media::camera::{RecordedCamera, ScriptedOpener};
+    use onair_media::{
+        CameraMode, CameraSource, MediaClock, Pipeline, PipelineConfig, PixelFormat,
+    };
+    let fixture = onair_tests::root().join("src-tauri/crates/media/testdata/camera");
+    let jpeg = std::fs::read(fixture.join("bars_640x480_avi1.mjpg")).unwrap();
+    let mode = CameraMode {
+        width: 640,
+        height: 480,
+        fps: 30,
+        format: PixelFormat::Mjpeg,
+    };
+    let opener = ScriptedOpener::new(vec![Some(RecordedCamera::new(mode, vec![jpeg]))]);
+    let clock = MediaClock::start_now();
+    let camera = CameraSource::start(Box::new(opener), 1280, 720, 30, clock).unwrap();
+    let sink = std::sync::Arc::new(AnnexB::default());
+    let config = PipelineConfig {
+        audio: None,
+        duration: Some(std::time::Duration::from_secs(1)),
+        ..PipelineConfig::default()
+    };
+    let pipeline = Pipeline::start(config, Box::new(camera), None, clock, sink.clone()).unwrap();
+    pipeline.join().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let h264 = dir.path().join("camera.h264");
+    std::fs::write(&h264, &*sink.0.lock().unwrap()).unwrap();
+    assert_eq!(
+        colour_description(&h264),
+        ["bt709", "bt709", "bt709", "tv"].map(str::to_owned)
+    );
+    // Decoded as the stream says, back to R'G'B' ...
+    let ours = onair_tests::ffmpeg_rgb(
+        &[],
+        &h264,
+        "select=eq(n\\,20),scale=out_range=pc:flags=accurate_rnd+full_chroma_int+bitexact",
+        1280,
+        720,
+    );
+    // ... against ffmpeg's own R'G'B' of the JPEG, cropped and scaled alike.
+    let reference = onair_tests::ffmpeg_rgb(
+        &[],
+        &fixture.join("bars_640x480.mjpg"),
+        "crop=640:360:0:60,scale=1280:720:flags=bilinear+accurate_rnd+full_chroma_int",
+        1280,
+        720,
+    );
+    onair_tests::assert_flat_rgb_areas_agree(
+        "camera mjpeg -> h264 1280x720",
+        &ours,
+        &reference,
+        1280,
+        720,
+    );
+}

@@ -513,3 +513,129 @@ pub fn video_frames(file: &Path) -> Vec<(bool, f64)> {
         })
         .unwrap_or_default()
 }
+
+// ---------- colour ----------
+
+/// ffmpeg's R'G'B' (24 bit) of `input` through `filter` at `w`x`h`.
+pub fn ffmpeg_rgb(input_args: &[&str], input: &Path, filter: &str, w: usize, h: usize) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error"])
+        .args(input_args)
+        .arg("-i")
+        .arg(input)
+        .args(["-vf", filter, "-pix_fmt", "rgb24", "-f", "rawvideo", "-"])
+        .output()
+        .expect("ffmpeg must be installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout.len(), w * h * 3, "ffmpeg output size");
+    out.stdout
+}
+
+/// The mean R'G'B' of the 8x8 block at (`x`, `y`) of an RGB24 picture.
+pub fn mean_rgb(rgb: &[u8], w: usize, x: usize, y: usize) -> [f64; 3] {
+    let mut acc = [0.0; 3];
+    for yy in y..y + 8 {
+        for xx in x..x + 8 {
+            for (c, a) in acc.iter_mut().enumerate() {
+                *a += f64::from(rgb[(yy * w + xx) * 3 + c]);
+            }
+        }
+    }
+    acc.map(|a| a / 64.0)
+}
+
+/// The mean R'G'B' of the same block of our I420 picture read in `colour`.
+pub fn mean_rgb_of(
+    f: &onair_media::I420Frame,
+    colour: onair_media::Colour,
+    x: usize,
+    y: usize,
+) -> [f64; 3] {
+    let mut acc = [0.0; 3];
+    for yy in y..y + 8 {
+        for xx in x..x + 8 {
+            let c = (yy / 2) * (f.width / 2) + xx / 2;
+            let (r, g, b) = colour.to_rgb(f.y[yy * f.width + xx], f.u[c], f.v[c]);
+            acc[0] += r;
+            acc[1] += g;
+            acc[2] += b;
+        }
+    }
+    acc.map(|a| a / 64.0)
+}
+
+/// Every flat 16x16 area of the reference (a grid every 40 px; no channel
+/// spans more than 3 there, so no edge where two scalers may differ): our
+/// picture read as BT.709 has the reference's colour within 3/255.
+pub fn assert_flat_areas_keep_their_colours(
+    what: &str,
+    ours: &onair_media::I420Frame,
+    reference: &[u8],
+) {
+    use onair_media::Colour;
+    assert_eq!(Colour::for_height(ours.height), Colour::BT709);
+    let w = ours.width;
+    let flat = |x: usize, y: usize| {
+        (0..3).all(|c| {
+            let v: Vec<u8> = (y..y + 16)
+                .flat_map(|yy| (x..x + 16).map(move |xx| (yy, xx)))
+                .map(|(yy, xx)| reference[(yy * w + xx) * 3 + c])
+                .collect();
+            v.iter().max().unwrap() - v.iter().min().unwrap() <= 3
+        })
+    };
+    let (mut checked, mut worst) = (0, 0.0f64);
+    for y in (0..ours.height - 16).step_by(40) {
+        for x in (0..w - 16).step_by(40) {
+            if !flat(x, y) {
+                continue;
+            }
+            let want = mean_rgb(reference, w, x + 4, y + 4);
+            let got = mean_rgb_of(ours, Colour::BT709, x + 4, y + 4);
+            for c in 0..3 {
+                let e = (want[c] - got[c]).abs();
+                worst = worst.max(e);
+                assert!(e <= 3.0, "{what} at {x},{y}: want {want:?}, got {got:?}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 50, "{what}: only {checked} flat areas");
+    eprintln!("{what}: {checked} flat areas within {worst:.2}/255 of the camera's colours");
+}
+
+/// Every flat 16x16 area of `reference` (a grid every 40 px; no channel
+/// spans more than 3 there): `ours` (R'G'B' too) agrees within 3/255.
+pub fn assert_flat_rgb_areas_agree(what: &str, ours: &[u8], reference: &[u8], w: usize, h: usize) {
+    let flat = |x: usize, y: usize| {
+        (0..3).all(|c| {
+            let v: Vec<u8> = (y..y + 16)
+                .flat_map(|yy| (x..x + 16).map(move |xx| (yy, xx)))
+                .map(|(yy, xx)| reference[(yy * w + xx) * 3 + c])
+                .collect();
+            v.iter().max().unwrap() - v.iter().min().unwrap() <= 3
+        })
+    };
+    let (mut checked, mut worst) = (0, 0.0f64);
+    for y in (0..h - 16).step_by(40) {
+        for x in (0..w - 16).step_by(40) {
+            if !flat(x, y) {
+                continue;
+            }
+            let want = mean_rgb(reference, w, x + 4, y + 4);
+            let got = mean_rgb(ours, w, x + 4, y + 4);
+            for c in 0..3 {
+                let e = (want[c] - got[c]).abs();
+                worst = worst.max(e);
+                assert!(e <= 3.0, "{what} at {x},{y}: want {want:?}, got {got:?}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 50, "{what}: only {checked} flat areas");
+    eprintln!("{what}: {checked} flat areas within {worst:.2}/255");
+}
