@@ -568,49 +568,17 @@ pub fn mean_rgb_of(
     acc.map(|a| a / 64.0)
 }
 
-/// Every flat 16x16 area of the reference (a grid every 40 px; no channel
-/// spans more than 3 there, so no edge where two scalers may differ): our
-/// picture read as BT.709 has the reference's colour within 3/255.
-pub fn assert_flat_areas_keep_their_colours(
+/// Every flat 16x16 area of `reference` (R'G'B', `w`x`h`; a grid every
+/// 40 px; no channel spans more than 3 there, so no edge where two scalers
+/// may differ): `ours(x, y)`, the mean R'G'B' of our 8x8 block there,
+/// agrees within 3/255. At least 50 such areas.
+fn assert_flat_areas_agree(
     what: &str,
-    ours: &onair_media::I420Frame,
     reference: &[u8],
+    w: usize,
+    h: usize,
+    ours: impl Fn(usize, usize) -> [f64; 3],
 ) {
-    use onair_media::Colour;
-    assert_eq!(Colour::for_height(ours.height), Colour::BT709);
-    let w = ours.width;
-    let flat = |x: usize, y: usize| {
-        (0..3).all(|c| {
-            let v: Vec<u8> = (y..y + 16)
-                .flat_map(|yy| (x..x + 16).map(move |xx| (yy, xx)))
-                .map(|(yy, xx)| reference[(yy * w + xx) * 3 + c])
-                .collect();
-            v.iter().max().unwrap() - v.iter().min().unwrap() <= 3
-        })
-    };
-    let (mut checked, mut worst) = (0, 0.0f64);
-    for y in (0..ours.height - 16).step_by(40) {
-        for x in (0..w - 16).step_by(40) {
-            if !flat(x, y) {
-                continue;
-            }
-            let want = mean_rgb(reference, w, x + 4, y + 4);
-            let got = mean_rgb_of(ours, Colour::BT709, x + 4, y + 4);
-            for c in 0..3 {
-                let e = (want[c] - got[c]).abs();
-                worst = worst.max(e);
-                assert!(e <= 3.0, "{what} at {x},{y}: want {want:?}, got {got:?}");
-            }
-            checked += 1;
-        }
-    }
-    assert!(checked >= 50, "{what}: only {checked} flat areas");
-    eprintln!("{what}: {checked} flat areas within {worst:.2}/255 of the camera's colours");
-}
-
-/// Every flat 16x16 area of `reference` (a grid every 40 px; no channel
-/// spans more than 3 there): `ours` (R'G'B' too) agrees within 3/255.
-pub fn assert_flat_rgb_areas_agree(what: &str, ours: &[u8], reference: &[u8], w: usize, h: usize) {
     let flat = |x: usize, y: usize| {
         (0..3).all(|c| {
             let v: Vec<u8> = (y..y + 16)
@@ -627,7 +595,7 @@ pub fn assert_flat_rgb_areas_agree(what: &str, ours: &[u8], reference: &[u8], w:
                 continue;
             }
             let want = mean_rgb(reference, w, x + 4, y + 4);
-            let got = mean_rgb(ours, w, x + 4, y + 4);
+            let got = ours(x + 4, y + 4);
             for c in 0..3 {
                 let e = (want[c] - got[c]).abs();
                 worst = worst.max(e);
@@ -638,4 +606,23 @@ pub fn assert_flat_rgb_areas_agree(what: &str, ours: &[u8], reference: &[u8], w:
     }
     assert!(checked >= 50, "{what}: only {checked} flat areas");
     eprintln!("{what}: {checked} flat areas within {worst:.2}/255");
+}
+
+/// Our I420 picture, read as BT.709 (an HD stream), against an R'G'B'
+/// reference of the same size ([`assert_flat_areas_agree`]).
+pub fn assert_flat_areas_keep_their_colours(
+    what: &str,
+    ours: &onair_media::I420Frame,
+    reference: &[u8],
+) {
+    use onair_media::Colour;
+    assert_eq!(Colour::for_height(ours.height), Colour::BT709);
+    assert_flat_areas_agree(what, reference, ours.width, ours.height, |x, y| {
+        mean_rgb_of(ours, Colour::BT709, x, y)
+    });
+}
+
+/// An R'G'B' picture against an R'G'B' reference ([`assert_flat_areas_agree`]).
+pub fn assert_flat_rgb_areas_agree(what: &str, ours: &[u8], reference: &[u8], w: usize, h: usize) {
+    assert_flat_areas_agree(what, reference, w, h, |x, y| mean_rgb(ours, w, x, y));
 }
