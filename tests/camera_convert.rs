@@ -3,11 +3,10 @@
 //! by ffmpeg's swscale must agree (PSNR per plane).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use onair_media::convert::{Converter, PixelFormat};
 use onair_media::I420Frame;
-use onair_tests::{assert_flat_areas_keep_their_colours, ffmpeg_rgb};
+use onair_tests::{assert_flat_areas_keep_their_colours, ffmpeg_raw, ffmpeg_rgb};
 
 fn fixture(name: &str) -> PathBuf {
     onair_tests::root()
@@ -17,21 +16,7 @@ fn fixture(name: &str) -> PathBuf {
 
 /// ffmpeg's I420 of `input` (raw inputs need `-f rawvideo -pix_fmt -s`).
 fn ffmpeg_i420(input_args: &[&str], input: &Path, filter: &str, w: usize, h: usize) -> I420Frame {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error"])
-        .args(input_args)
-        .arg("-i")
-        .arg(input)
-        .args(["-vf", filter, "-pix_fmt", "yuv420p", "-f", "rawvideo", "-"])
-        .output()
-        .expect("ffmpeg must be installed");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let b = out.stdout;
-    assert_eq!(b.len(), w * h * 3 / 2, "ffmpeg output size");
+    let b = ffmpeg_raw(input_args, input, filter, "yuv420p", w * h * 3 / 2);
     I420Frame {
         width: w,
         height: h,

@@ -516,14 +516,21 @@ pub fn video_frames(file: &Path) -> Vec<(bool, f64)> {
 
 // ---------- colour ----------
 
-/// ffmpeg's R'G'B' (24 bit) of `input` through `filter` at `w`x`h`.
-pub fn ffmpeg_rgb(input_args: &[&str], input: &Path, filter: &str, w: usize, h: usize) -> Vec<u8> {
+/// ffmpeg's raw `pix_fmt` picture(s) of `input` (raw inputs need `-f
+/// rawvideo -pix_fmt -s` in `input_args`) through `filter`: `bytes` long.
+pub fn ffmpeg_raw(
+    input_args: &[&str],
+    input: &Path,
+    filter: &str,
+    pix_fmt: &str,
+    bytes: usize,
+) -> Vec<u8> {
     let out = Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error"])
         .args(input_args)
         .arg("-i")
         .arg(input)
-        .args(["-vf", filter, "-pix_fmt", "rgb24", "-f", "rawvideo", "-"])
+        .args(["-vf", filter, "-pix_fmt", pix_fmt, "-f", "rawvideo", "-"])
         .output()
         .expect("ffmpeg must be installed");
     assert!(
@@ -531,8 +538,13 @@ pub fn ffmpeg_rgb(input_args: &[&str], input: &Path, filter: &str, w: usize, h: 
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(out.stdout.len(), w * h * 3, "ffmpeg output size");
+    assert_eq!(out.stdout.len(), bytes, "ffmpeg output size");
     out.stdout
+}
+
+/// ffmpeg's R'G'B' (24 bit) of `input` through `filter` at `w`x`h`.
+pub fn ffmpeg_rgb(input_args: &[&str], input: &Path, filter: &str, w: usize, h: usize) -> Vec<u8> {
+    ffmpeg_raw(input_args, input, filter, "rgb24", w * h * 3)
 }
 
 /// The mean R'G'B' of the 8x8 block at (`x`, `y`) of an RGB24 picture.
