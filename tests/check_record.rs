@@ -223,11 +223,7 @@ fn with_no_saved_destination_the_check_judges_every_platform_preset() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|l| l["event"] == "check")
-        .expect("final check report");
+    let last = onair_tests::event_line(&stdout, "check").expect("final check report");
     let names: Vec<_> = last["report"]["verdicts"]
         .as_array()
         .unwrap()

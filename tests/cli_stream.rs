@@ -216,11 +216,7 @@ fn bench_reports_the_capture_to_socket_latency_of_every_video_packet() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "exit {:?}\n{stdout}", out.status);
-    let bench: serde_json::Value = stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|l| l["event"] == "bench")
-        .expect("a bench line");
+    let bench: serde_json::Value = onair_tests::event_line(&stdout, "bench").expect("a bench line");
     // 3 s at 30 fps; the Output's samples are read before it stops.
     let packets = bench["video_packets"].as_u64().unwrap();
     assert!(packets >= 60, "{bench}");

@@ -134,12 +134,8 @@ fn the_stream_check_reports_the_signalled_colour() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    let report = stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|l| l["event"] == "check")
-        .expect("the final report")["report"]
-        .clone();
+    let report =
+        onair_tests::event_line(&stdout, "check").expect("the final report")["report"].clone();
     let c = &report["video"]["colour"];
     assert_eq!(c["signalled"], true, "{c}");
     assert_eq!(c["matrix"], "BT.709");

@@ -514,6 +514,15 @@ pub fn video_frames(file: &Path) -> Vec<(bool, f64)> {
         .unwrap_or_default()
 }
 
+/// The first JSON line of `onair --stats json` output whose `event` is
+/// `event` (`check`, `bench`, `recording`…).
+pub fn event_line(stdout: &str, event: &str) -> Option<serde_json::Value> {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["event"] == event)
+}
+
 // ---------- colour ----------
 
 /// ffmpeg's raw `pix_fmt` picture(s) of `input` (raw inputs need `-f
