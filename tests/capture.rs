@@ -37,14 +37,24 @@ fn rms_dbfs(x: &[f32]) -> f64 {
 
 /// Frequency from rising zero crossings.
 fn frequency(x: &[f32], rate: f64) -> f64 {
-    let crossings: Vec<usize> = x
-        .windows(2)
-        .enumerate()
-        .filter(|(_, w)| w[0] < 0.0 && w[1] >= 0.0)
-        .map(|(i, _)| i)
-        .collect();
+    // Upward zero crossings of the tone, each counted only after the signal
+    // went clearly negative (hysteresis): low-level noise around zero, as in
+    // a gap, adds no crossings, so a pitch error shows and a gap does not
+    // masquerade as one (the dropout check below catches gaps).
+    let mut armed = false;
+    let mut crossings = Vec::new();
+    for (i, w) in x.windows(2).enumerate() {
+        if w[0] < -0.05 {
+            armed = true;
+        }
+        if armed && w[0] < 0.0 && w[1] >= 0.0 {
+            // Where between the two samples it crossed.
+            crossings.push(i as f64 + f64::from(-w[0] / (w[1] - w[0])));
+            armed = false;
+        }
+    }
     let (first, last) = (crossings[0], crossings[crossings.len() - 1]);
-    (crossings.len() - 1) as f64 * rate / (last - first) as f64
+    (crossings.len() - 1) as f64 * rate / (last - first)
 }
 
 #[test]

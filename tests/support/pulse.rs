@@ -132,8 +132,10 @@ impl PulseAudio {
                 "1",
                 "--format",
                 "s16le",
+                // A generous buffer: on a busy machine a player with a short
+                // one underruns, and the gap would be the test's, not ours.
                 "--latency-msec",
-                "20",
+                "100",
             ])
             .envs(self.env())
             .stdin(pcm)

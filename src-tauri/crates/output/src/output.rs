@@ -700,12 +700,7 @@ async fn write_some<W: AsyncWriteExt + Unpin>(
     Ok(n)
 }
 
-/// Audio tags kept while a connection waits for its first keyframe.
-const MAX_EARLY_AUDIO: usize = 64;
-
 struct Driver {
-    /// Audio that arrived before the first keyframe of this connection.
-    early_audio: VecDeque<Tag>,
     /// The server asked us to move (Enhanced RTMP), to this tcUrl if any.
     move_request: Option<Option<String>>,
     /// Metadata and sequence headers must go out before the next tag (a
@@ -738,7 +733,6 @@ const MAX_INFLIGHT: usize = 4096;
 impl Driver {
     fn new() -> Self {
         Self {
-            early_audio: VecDeque::new(),
             move_request: None,
             need_headers: false,
             wbuf: VecDeque::new(),
@@ -887,17 +881,10 @@ impl Driver {
             Some(b) => b,
             None => {
                 // Every connection starts at a keyframe, after metadata and
-                // sequence headers. Audio encodes faster than the first
-                // picture: audio that arrived before the keyframe but was
-                // captured at or after it is kept and follows the keyframe
-                // (else the stream's audio would start a frame or two late).
+                // sequence headers. The queue releases nothing before one
+                // (and puts early audio captured after it behind it); this
+                // only guards that rule.
                 if !(tag.kind == TagKind::Video && tag.keyframe) {
-                    if tag.kind == TagKind::Audio {
-                        if self.early_audio.len() >= MAX_EARLY_AUDIO {
-                            self.early_audio.pop_front();
-                        }
-                        self.early_audio.push_back(tag);
-                    }
                     return Ok(());
                 }
                 let h = headers.lock().map(|h| h.clone()).unwrap_or_default();
@@ -916,13 +903,7 @@ impl Driver {
                     dest: shared.dest.redacted(),
                     ts_base_ms: tag.pts_ms,
                 });
-                let base = tag.pts_ms;
-                let early = std::mem::take(&mut self.early_audio);
-                self.publish(session, shared, headers, events, tag)?;
-                for a in early.into_iter().filter(|a| a.pts_ms >= base) {
-                    self.publish(session, shared, headers, events, a)?;
-                }
-                return Ok(());
+                tag.pts_ms
             }
         };
         if tag.pts_ms < base {

@@ -7,6 +7,12 @@
 //! (from the latest keyframe on, a new keyframe clears it): memory stays flat
 //! while a server is down, and a (re)connect starts at once from the latest
 //! keyframe instead of waiting for the next one.
+//!
+//! What a connection sends always begins with a keyframe. Audio encodes
+//! faster than the first picture, so audio that arrives before a keyframe
+//! but was captured at or after it is not lost: it is held (a few frames)
+//! and follows that keyframe. The same holds when a keyframe restarts the
+//! group of pictures cached while down.
 
 use std::collections::VecDeque;
 
@@ -20,10 +26,18 @@ fn droppable(t: &Tag) -> bool {
 /// destination is too slow to be useful and the Output reconnects.
 pub const MAX_QUEUED_BYTES: usize = 32 * 1024 * 1024;
 
+/// Audio frames held while the queue waits for its first keyframe (over a
+/// second of AAC at 48 kHz).
+const MAX_EARLY_AUDIO: usize = 64;
+
 /// The queue.
 #[derive(Debug)]
 pub struct SendQueue {
     tags: VecDeque<Tag>,
+    /// A keyframe heads what is queued (since the start or the last clear):
+    /// until then video waits for one and audio is held in `early_audio`.
+    keyed: bool,
+    early_audio: VecDeque<Tag>,
     bytes: usize,
     threshold_ms: i64,
     accepting: bool,
@@ -40,6 +54,8 @@ impl SendQueue {
     pub fn new(threshold_ms: u32) -> Self {
         Self {
             tags: VecDeque::new(),
+            keyed: false,
+            early_audio: VecDeque::new(),
             bytes: 0,
             threshold_ms: i64::from(threshold_ms),
             accepting: false,
@@ -68,16 +84,50 @@ impl SendQueue {
 
     fn clear(&mut self) {
         self.tags.clear();
+        self.early_audio.clear();
+        self.keyed = false;
         self.bytes = 0;
+    }
+
+    /// Starts what is queued with this keyframe; audio held or cached that
+    /// was captured at or after it follows it.
+    fn start_at(&mut self, keyframe: Tag) {
+        let pts = keyframe.pts_ms;
+        let mut audio: Vec<Tag> = self
+            .tags
+            .drain(..)
+            .chain(self.early_audio.drain(..))
+            .filter(|t| t.kind == TagKind::Audio && t.pts_ms >= pts)
+            .collect();
+        audio.sort_by_key(|t| t.pts_ms);
+        self.keyed = true;
+        self.bytes = keyframe.body.len();
+        self.tags.push_back(keyframe);
+        for a in audio {
+            self.bytes += a.body.len();
+            self.tags.push_back(a);
+        }
     }
 
     /// Adds a tag, applying the drop policy.
     pub fn push(&mut self, tag: Tag) {
+        let keyframe = tag.kind == TagKind::Video && tag.keyframe;
+        if !self.keyed || (!self.accepting && keyframe) {
+            // Nothing goes before a keyframe; while down, each keyframe
+            // restarts the cached group of pictures.
+            if keyframe {
+                self.start_at(tag);
+            } else if tag.kind == TagKind::Audio {
+                if self.early_audio.len() >= MAX_EARLY_AUDIO {
+                    self.early_audio.pop_front();
+                }
+                self.early_audio.push_back(tag);
+            }
+            return;
+        }
         if !self.accepting {
             // Down: cache the current group of pictures only.
-            if tag.kind == TagKind::Video && tag.keyframe {
-                self.clear();
-            } else if self.tags.is_empty() || self.bytes + tag.body.len() > MAX_QUEUED_BYTES {
+            if self.bytes + tag.body.len() > MAX_QUEUED_BYTES {
                 return;
             }
             self.bytes += tag.body.len();
@@ -216,6 +266,67 @@ mod tests {
             q.pop().map(|t| (t.pts_ms, t.keyframe)),
             Some((180 * 33, true))
         );
+    }
+
+    fn order(q: &mut SendQueue) -> Vec<(TagKind, i64)> {
+        std::iter::from_fn(|| q.pop())
+            .map(|t| (t.kind, t.pts_ms))
+            .collect()
+    }
+
+    #[test]
+    fn audio_captured_with_the_first_keyframe_but_arriving_before_it_follows_it() {
+        for accepting in [false, true] {
+            let mut q = SendQueue::new(700);
+            q.set_accepting(accepting);
+            // The audio encoder is faster than the first picture.
+            q.push(tag(TagKind::Audio, -21, true));
+            q.push(tag(TagKind::Audio, 0, true));
+            q.push(tag(TagKind::Audio, 21, true));
+            q.push(tag(TagKind::Video, 0, true));
+            q.push(tag(TagKind::Audio, 42, true));
+            assert_eq!(
+                order(&mut q),
+                [
+                    (TagKind::Video, 0),
+                    (TagKind::Audio, 0),
+                    (TagKind::Audio, 21),
+                    (TagKind::Audio, 42)
+                ],
+                "accepting: {accepting}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_keyframe_restarting_the_cache_keeps_the_audio_captured_after_it() {
+        let mut q = SendQueue::new(700);
+        q.push(tag(TagKind::Video, 0, true));
+        q.push(tag(TagKind::Audio, 980, true));
+        q.push(tag(TagKind::Audio, 1001, true));
+        q.push(tag(TagKind::Audio, 1022, true));
+        q.push(tag(TagKind::Video, 1000, true));
+        assert_eq!(
+            order(&mut q),
+            [
+                (TagKind::Video, 1000),
+                (TagKind::Audio, 1001),
+                (TagKind::Audio, 1022)
+            ]
+        );
+        assert_eq!(q.bytes(), 0);
+    }
+
+    #[test]
+    fn audio_held_for_a_keyframe_is_bounded() {
+        let mut q = SendQueue::new(700);
+        for i in 0..10_000 {
+            q.push(tag(TagKind::Audio, i * 21, true));
+            q.push(tag(TagKind::Video, i * 21, false));
+        }
+        assert!(q.is_empty());
+        q.push(tag(TagKind::Video, 0, true));
+        assert_eq!(q.len(), 1 + MAX_EARLY_AUDIO);
     }
 
     #[test]
