@@ -3,8 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use onair_engine::{Engine, EngineConfig};
-use onair_media::{H264Config, PipelineConfig};
+use onair_engine::{Encoding, Engine, EngineConfig};
 use onair_output::{Destination, OutputId, OutputManager, OutputState};
 use onair_tests::{Nginx, GOOD_KEY};
 
@@ -20,18 +19,9 @@ async fn wait_state(m: &OutputManager, id: OutputId, want: OutputState, within: 
 }
 
 /// A small encode for engine tests: WxH at 30 fps, `kbps`, keyframe every `key_s`.
-fn small(width: usize, height: usize, kbps: u32, key_s: u32) -> EngineConfig {
+fn small(width: u32, height: u32, kbps: u32, key_s: u32) -> EngineConfig {
     EngineConfig {
-        pipeline: PipelineConfig {
-            video: H264Config {
-                width,
-                height,
-                fps: 30,
-                bitrate_kbps: kbps,
-                keyframe_interval_s: key_s,
-            },
-            ..PipelineConfig::default()
-        },
+        encodings: vec![Encoding::main(width, height, 30, kbps, key_s)],
         ..EngineConfig::default()
     }
 }
@@ -46,7 +36,7 @@ async fn destinations_start_and_stop_on_their_own_while_the_others_stay_live() {
     );
     let config = small(640, 360, 800, 1);
     let dest = |k: &str| Destination::parse(&nginx.url(k)).unwrap();
-    let engine = Engine::start(config, vec![dest(&a), dest(&b)]).unwrap();
+    let engine = Engine::start(config, vec![(dest(&a), 0), (dest(&b), 0)]).unwrap();
     let m = engine.manager().clone();
     let (ai, bi) = (engine.output_ids()[0], engine.output_ids()[1]);
     assert!(wait_state(&m, ai, OutputState::Live, Duration::from_secs(10)).await);
@@ -97,7 +87,7 @@ async fn a_server_url_with_a_query_string_keeps_it_in_the_tc_url_and_the_key_apa
         format!("rtmp://127.0.0.1:{}/live?backup=1", nginx.rtmp_port)
     );
     let config = small(320, 180, 300, 1);
-    let engine = Engine::start(config, vec![d]).unwrap();
+    let engine = Engine::start(config, vec![(d, 0)]).unwrap();
     let m = engine.manager().clone();
     let id = engine.output_ids()[0];
     assert!(
@@ -127,7 +117,7 @@ async fn toggling_a_destination_50_times_keeps_the_fan_out_and_memory_flat() {
     let (a, b) = (format!("{GOOD_KEY}_stay"), format!("{GOOD_KEY}_toggle"));
     let config = small(320, 180, 400, 1);
     let dest = |k: &str| Destination::parse(&nginx.url(k)).unwrap();
-    let engine = Engine::start(config, vec![dest(&a), dest(&b)]).unwrap();
+    let engine = Engine::start(config, vec![(dest(&a), 0), (dest(&b), 0)]).unwrap();
     let m = engine.manager().clone();
     let (ai, mut bi) = (engine.output_ids()[0], engine.output_ids()[1]);
     assert!(wait_state(&m, ai, OutputState::Live, Duration::from_secs(10)).await);
@@ -185,7 +175,7 @@ async fn a_recording_started_mid_stream_begins_at_once_and_keeps_the_keyframe_ca
     let engine = Engine::start(config, vec![]).unwrap();
     // Half a second after a scheduled keyframe (0, 2, 4 s…).
     media_time(&engine, 2500).await;
-    engine.recorder().start(&path).unwrap();
+    engine.recorder().start(&path, 0).unwrap();
     media_time(&engine, 4500).await;
     let summary = engine
         .stop_with_recording()

@@ -223,6 +223,8 @@ export type DestinationUpdate_Deserialize = {
 	id: string,
 	/**  Whether it is switched on in this stream. */
 	on: boolean,
+	/**  The name of the encoding it gets. */
+	encoding: string,
 	/**  Its indicators. */
 	stats: OutputStats_Deserialize,
 };
@@ -236,8 +238,30 @@ export type DestinationUpdate_Serialize = {
 	id: string,
 	/**  Whether it is switched on in this stream. */
 	on: boolean,
+	/**  The name of the encoding it gets. */
+	encoding: string,
 	/**  Its indicators. */
 	stats: OutputStats_Serialize,
+};
+
+/**  One video encoding's figures. */
+export type EncoderUpdate = {
+	/**  Its name. */
+	name: string,
+	/**  Picture width. */
+	width: number,
+	/**  Picture height. */
+	height: number,
+	/**  Frames per second it runs at. */
+	fps: number,
+	/**  Video bitrate it runs at now, kbit/s. */
+	kbps: number,
+	/**  Frames encoded so far. */
+	encoded: number | null,
+	/**  Frames it skipped so far because it fell behind real time. */
+	skipped: number | null,
+	/**  Horizontal crop position, 0.0 (left) to 1.0 (right). */
+	crop_x: number | null,
 };
 
 /**  The kinds of destination error a user needs told apart. */
@@ -349,8 +373,10 @@ export type LiveUpdate_Deserialize = {
 	camera_lost: boolean,
 	/**  The microphone is gone (silence is sent). */
 	mic_lost: boolean,
-	/**  Video bitrate the encoder runs at now, kbit/s. */
+	/**  Video bitrate the first encoding runs at now, kbit/s. */
 	video_kbps: number,
+	/**  Every video encoding, in order. */
+	encoders: EncoderUpdate[],
 	/**  Streaming to destinations (not only recording). */
 	streaming: boolean,
 	/**  The stream check's report, judged. */
@@ -373,8 +399,10 @@ export type LiveUpdate_Serialize = {
 	camera_lost: boolean,
 	/**  The microphone is gone (silence is sent). */
 	mic_lost: boolean,
-	/**  Video bitrate the encoder runs at now, kbit/s. */
+	/**  Video bitrate the first encoding runs at now, kbit/s. */
 	video_kbps: number,
+	/**  Every video encoding, in order. */
+	encoders: EncoderUpdate[],
 	/**  Streaming to destinations (not only recording). */
 	streaming: boolean,
 	/**  The stream check's report, judged. */

@@ -96,6 +96,7 @@ pub async fn start_stream(
         destinations.push(NamedDestination {
             id: p.id.clone(),
             dest,
+            encoding: 0,
         });
     }
     let live = GoLive {

@@ -433,6 +433,7 @@ mod tests {
         let ingest = CheckIngest::start().await.unwrap();
         let m = onair_output::OutputManager::new(tokio::runtime::Handle::current(), 700);
         m.on_media(MediaMessage::VideoConfig(VideoConfig {
+            encoding: 0,
             width: 64,
             height: 48,
             fps: 30,
@@ -447,6 +448,7 @@ mod tests {
         let packet = |kind, ms: i64, key, data: &'static [u8]| {
             MediaMessage::Packet(EncodedPacket {
                 kind,
+                encoding: 0,
                 pts_ms: ms,
                 dts_ms: ms,
                 keyframe: key,

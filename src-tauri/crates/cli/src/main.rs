@@ -7,8 +7,15 @@
 //! onair devices                        list cameras (with their modes) and microphones, as JSON
 //! ```
 //!
-//! `--record FILE` (stream and check) also records the encoded stream to a
-//! fragmented MP4 file.
+//! `--record [NAME+]FILE` (stream and check) also records an encoding of
+//! the stream (default: the first) to a fragmented MP4 file.
+//!
+//! Several encodings of one capture: `--encoding NAME=WxH@FPS:KBPS[:KEYFRAME_SECS]`
+//! (repeatable; the first is the default), a destination `NAME+rtmp://…`
+//! gets encoding NAME, `--crop NAME=X` places a narrower encoding's crop
+//! (0.0 left to 1.0 right, default 0.5). Without `--encoding`, `--size`,
+//! `--fps`, `--video-bitrate` and `--keyframe-interval` make the one
+//! encoding `main`.
 //!
 //! Exit status: 0 after a clean stop with every destination live until
 //! then, 2 bad usage, 3 every destination failed for good (for example the
@@ -55,9 +62,15 @@ struct CheckArgs {
 
 #[derive(Args, Clone)]
 pub(crate) struct StreamArgs {
-    /// rtmp://host[:port]/app[/...]/<key> (the last path segment, query string included, is the key)
+    /// [NAME+]rtmp(s)://host[:port]/app[/...]/<key> (the last path segment, query string included, is the key; NAME+ picks the encoding, default the first)
     #[arg(value_name = "DEST")]
     pub(crate) dests: Vec<String>,
+    /// An encoding NAME=WxH@FPS:KBPS[:KEYFRAME_SECS] (repeatable; the first is the default), e.g. vertical=720x1280@30:2500
+    #[arg(long = "encoding", value_name = "SPEC")]
+    pub(crate) encodings: Vec<String>,
+    /// Horizontal crop position of an encoding narrower than the capture, NAME=X, 0.0 (left) to 1.0 (right); default 0.5
+    #[arg(long = "crop", value_name = "NAME=X")]
+    pub(crate) crops: Vec<String>,
     /// Video source: test | camera[:N] (N from `onair devices`; default 0)
     #[arg(long)]
     pub(crate) video: Option<String>,
@@ -65,21 +78,21 @@ pub(crate) struct StreamArgs {
     /// `onair devices`, or part of its name; default: the system's input)
     #[arg(long)]
     pub(crate) audio: Option<String>,
-    /// Output size, WxH
-    #[arg(long, default_value = "1280x720", value_parser = parse_size)]
-    pub(crate) size: (usize, usize),
-    /// Frames per second
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=120))]
-    pub(crate) fps: u32,
-    /// Video bitrate, kbit/s
-    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u32).range(100..=50_000))]
-    pub(crate) video_bitrate: u32,
+    /// Output size, WxH [default: 1280x720] (without --encoding)
+    #[arg(long, value_parser = parse_size)]
+    pub(crate) size: Option<(usize, usize)>,
+    /// Frames per second [default: 30] (without --encoding)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=120))]
+    pub(crate) fps: Option<u32>,
+    /// Video bitrate, kbit/s [default: 3000] (without --encoding)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(100..=50_000))]
+    pub(crate) video_bitrate: Option<u32>,
     /// Audio bitrate, kbit/s
     #[arg(long, default_value_t = 160, value_parser = clap::value_parser!(u32).range(32..=320))]
     pub(crate) audio_bitrate: u32,
-    /// Seconds between keyframes
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=10))]
-    pub(crate) keyframe_interval: u32,
+    /// Seconds between keyframes [default: 2] (without --encoding)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub(crate) keyframe_interval: Option<u32>,
     /// Stop cleanly after this much media time (seconds); default: until SIGINT/SIGTERM
     #[arg(long)]
     pub(crate) duration: Option<f64>,
@@ -89,9 +102,9 @@ pub(crate) struct StreamArgs {
     /// Lower the video bitrate while a destination stays congested; climb back once clear
     #[arg(long)]
     pub(crate) dynamic_bitrate: bool,
-    /// Also record the encoded stream to this fragmented MP4 file (a new file)
-    #[arg(long, value_name = "FILE")]
-    pub(crate) record: Option<std::path::PathBuf>,
+    /// Also record an encoding (NAME+, default the first) to this fragmented MP4 file (a new file)
+    #[arg(long, value_name = "[NAME+]FILE")]
+    pub(crate) record: Option<String>,
     /// Also stream to the built-in stream check and print its report at the end
     #[arg(long)]
     pub(crate) check: bool,

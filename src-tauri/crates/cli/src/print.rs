@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::ValueEnum;
-use onair_engine::Engine;
+use onair_engine::{EncoderUpdate, Engine};
 use onair_output::OutputStats;
 use serde::Serialize;
 
@@ -48,17 +48,21 @@ pub fn devices() -> ExitCode {
 #[derive(Serialize)]
 struct StatsLine<'a> {
     t: f64,
+    /// The name of the encoding it gets.
+    encoding: &'a str,
     #[serde(flatten)]
     stats: &'a OutputStats,
 }
 
-/// One line per destination.
-pub fn print_stats(format: Option<StatsFormat>, t: f64, stats: &[OutputStats]) {
+/// One line per destination; `names` are the encodings' names by index.
+pub fn print_stats(format: Option<StatsFormat>, t: f64, stats: &[OutputStats], names: &[String]) {
     for s in stats {
+        let encoding = names.get(s.encoding as usize).map_or("", String::as_str);
         match format {
             Some(StatsFormat::Json) => {
                 if let Ok(line) = serde_json::to_string(&StatsLine {
                     t: tenths(t),
+                    encoding,
                     stats: s,
                 }) {
                     println!("{line}");
@@ -69,7 +73,7 @@ pub fn print_stats(format: Option<StatsFormat>, t: f64, stats: &[OutputStats]) {
                     .latency_ms
                     .map_or("-".to_string(), |l| format!("{l:.0} ms"));
                 println!(
-                    "{t:6.1}s {} {:?} {:.0} kbps latency {latency} queue {} ms dropped {} reconnects {}{}",
+                    "{t:6.1}s {} [{encoding}] {:?} {:.0} kbps latency {latency} queue {} ms dropped {} reconnects {}{}",
                     s.dest,
                     s.state,
                     s.bitrate_kbps,
@@ -79,6 +83,35 @@ pub fn print_stats(format: Option<StatsFormat>, t: f64, stats: &[OutputStats]) {
                     s.error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
                 );
             }
+            None => {}
+        }
+    }
+}
+
+/// One line per encoding per second: its picture, rate, bitrate and the
+/// frames it skipped (it fell behind real time).
+pub fn print_encoder_stats(format: Option<StatsFormat>, t: f64, encoders: &[EncoderUpdate]) {
+    for e in encoders {
+        match format {
+            Some(StatsFormat::Json) => println!(
+                "{}",
+                serde_json::json!({
+                    "t": tenths(t),
+                    "source": "encoder",
+                    "encoding": e.name,
+                    "width": e.width,
+                    "height": e.height,
+                    "fps": e.fps,
+                    "kbps": e.kbps,
+                    "encoded": e.encoded,
+                    "skipped": e.skipped,
+                    "crop_x": e.crop_x,
+                })
+            ),
+            Some(StatsFormat::Text) => println!(
+                "{t:6.1}s encoder {} {}x{}@{} {} kbps encoded {} skipped {}",
+                e.name, e.width, e.height, e.fps, e.kbps, e.encoded, e.skipped
+            ),
             None => {}
         }
     }

@@ -4,10 +4,11 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use onair_engine::encoding::{parse_crop, split_named, valid_name, EncodingError};
 use onair_engine::{
-    EngineConfig, EngineError, GoLive, NamedDestination, Outcome, Session, SessionError,
+    Encoding, EngineConfig, EngineError, GoLive, NamedDestination, Outcome, Session, SessionError,
 };
-use onair_media::{AudioSettings, H264Config, MediaError, PipelineConfig};
+use onair_media::{AudioSettings, MediaError};
 use onair_output::{Destination, OutputEvent};
 
 use crate::print::{self, tenths, StatsFormat};
@@ -16,29 +17,8 @@ use crate::{usage_error, StreamArgs, EXIT_ALL_FAILED, EXIT_SOME_FAILED, EXIT_USA
 /// Checks the arguments, then streams until the duration, a signal, or
 /// every destination failed for good.
 pub fn stream(args: StreamArgs, bench_seconds: Option<f64>) -> ExitCode {
-    let mut dests = Vec::new();
-    for d in &args.dests {
-        match Destination::parse(d) {
-            Ok(d) => dests.push(d),
-            Err(e) => return usage_error(&format!("bad destination: {e}")),
-        }
-    }
-    if dests.is_empty() && !args.check && args.record.is_none() {
-        return usage_error("nothing to do: give a destination, --check or --record");
-    }
-    if args.report.is_some() && !args.check {
-        return usage_error("--report needs the stream check (onair check, or --check)");
-    }
-    if let Some(p) = &args.record {
-        if p.exists() {
-            return usage_error(&format!(
-                "{} exists; recordings never overwrite",
-                p.display()
-            ));
-        }
-    }
-    let config = match engine_config(&args) {
-        Ok(c) => c,
+    let plan = match plan(&args) {
+        Ok(p) => p,
         Err(e) => return usage_error(&e),
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -52,7 +32,100 @@ pub fn stream(args: StreamArgs, bench_seconds: Option<f64>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(run(args, config, dests, bench_seconds))
+    rt.block_on(run(args, plan, bench_seconds))
+}
+
+/// What the arguments ask for, checked.
+struct Plan {
+    config: EngineConfig,
+    /// Each destination with the index of its encoding.
+    dests: Vec<(Destination, usize)>,
+}
+
+fn plan(args: &StreamArgs) -> Result<Plan, String> {
+    let mut config = engine_config(args)?;
+    let owned: Vec<String> = config.encodings.iter().map(|e| e.name.clone()).collect();
+    let names: Vec<&str> = owned.iter().map(String::as_str).collect();
+    let index_of = |name: &str| names.iter().position(|n| *n == name);
+    let unknown = |name: &str| {
+        format!(
+            "unknown encoding '{name}' (the encodings are: {})",
+            names.join(", ")
+        )
+    };
+    let mut dests = Vec::new();
+    for d in &args.dests {
+        let (name, url) = split_named(d, &names);
+        if name.is_none() {
+            // `vertikal+rtmp://…`: a name that is not an encoding.
+            if let Some((prefix, rest)) = d.split_once('+') {
+                if valid_name(prefix) && rest.contains("://") {
+                    return Err(unknown(prefix));
+                }
+            }
+        }
+        let dest = Destination::parse(url).map_err(|e| format!("bad destination: {e}"))?;
+        dests.push((dest, name.and_then(index_of).unwrap_or(0)));
+    }
+    for c in &args.crops {
+        let (name, x) = parse_crop(c).map_err(|e| e.to_string())?;
+        let i = index_of(&name).ok_or_else(|| unknown(&name))?;
+        config.encodings[i].crop_x = x;
+    }
+    if let Some(r) = &args.record {
+        let (name, file) = split_named(r, &names);
+        let path = std::path::PathBuf::from(file);
+        if path.exists() {
+            return Err(format!(
+                "{} exists; recordings never overwrite",
+                path.display()
+            ));
+        }
+        config.record_encoding = name.and_then(index_of).unwrap_or(0);
+        config.record = Some(path);
+    }
+    if dests.is_empty() && !args.check && args.record.is_none() {
+        return Err("nothing to do: give a destination, --check or --record".into());
+    }
+    if args.report.is_some() && !args.check {
+        return Err("--report needs the stream check (onair check, or --check)".into());
+    }
+    Ok(Plan { config, dests })
+}
+
+/// The encodings: `--encoding` specs, or the one encoding `main` of
+/// `--size/--fps/--video-bitrate/--keyframe-interval` (not both).
+fn encodings(args: &StreamArgs) -> Result<Vec<Encoding>, String> {
+    if args.encodings.is_empty() {
+        let (width, height) = args.size.unwrap_or((1280, 720));
+        return Ok(vec![Encoding::main(
+            width as u32,
+            height as u32,
+            args.fps.unwrap_or(30),
+            args.video_bitrate.unwrap_or(3000),
+            args.keyframe_interval.unwrap_or(2),
+        )]);
+    }
+    if args.size.is_some()
+        || args.fps.is_some()
+        || args.video_bitrate.is_some()
+        || args.keyframe_interval.is_some()
+    {
+        return Err(
+            "--encoding cannot be mixed with --size, --fps, --video-bitrate or \
+             --keyframe-interval: give every picture setting in the --encoding specs"
+                .into(),
+        );
+    }
+    let mut out: Vec<Encoding> = Vec::new();
+    for spec in &args.encodings {
+        let e: Encoding = spec.parse().map_err(|e: EncodingError| e.to_string())?;
+        if out.iter().any(|o| o.name == e.name) {
+            return Err(format!("encoding '{}' is given twice", e.name));
+        }
+        out.push(e);
+    }
+    Ok(out)
 }
 
 fn engine_config(args: &StreamArgs) -> Result<EngineConfig, String> {
@@ -75,23 +148,14 @@ fn engine_config(args: &StreamArgs) -> Result<EngineConfig, String> {
         Some(_) => return Err("--duration must be a positive number of seconds".into()),
     };
     Ok(EngineConfig {
-        pipeline: PipelineConfig {
-            video: H264Config {
-                width: args.size.0,
-                height: args.size.1,
-                fps: args.fps,
-                bitrate_kbps: args.video_bitrate,
-                keyframe_interval_s: args.keyframe_interval,
-            },
-            audio: Some(AudioSettings {
-                bitrate_kbps: args.audio_bitrate,
-            }),
-            duration,
-        },
+        encodings: encodings(args)?,
+        audio_settings: Some(AudioSettings {
+            bitrate_kbps: args.audio_bitrate,
+        }),
+        duration,
         video,
         audio,
         dynamic_bitrate: args.dynamic_bitrate,
-        record: args.record.clone(),
         ..EngineConfig::default()
     })
 }
@@ -115,12 +179,9 @@ fn start_failed(e: SessionError) -> ExitCode {
     }
 }
 
-async fn run(
-    args: StreamArgs,
-    config: EngineConfig,
-    dests: Vec<Destination>,
-    bench_seconds: Option<f64>,
-) -> ExitCode {
+async fn run(args: StreamArgs, plan: Plan, bench_seconds: Option<f64>) -> ExitCode {
+    let Plan { config, dests } = plan;
+    let names: Vec<String> = config.encodings.iter().map(|e| e.name.clone()).collect();
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut sigint), Ok(mut sigterm)) = (
         signal(SignalKind::interrupt()),
@@ -134,9 +195,10 @@ async fn run(
         destinations: dests
             .into_iter()
             .enumerate()
-            .map(|(i, dest)| NamedDestination {
+            .map(|(i, (dest, encoding))| NamedDestination {
                 id: (i + 1).to_string(),
                 dest,
+                encoding,
             })
             .collect(),
         check: args.check.then(|| judge_targets(args.profiles.as_deref())),
@@ -166,12 +228,12 @@ async fn run(
             _ = engine.media_ended() => break,
             ev = events.recv() => {
                 let line = match ev {
-                    Ok(OutputEvent::Connected { dest, ts_base_ms }) => {
-                        serde_json::json!({"event": "connected", "dest": dest, "ts_base_ms": ts_base_ms})
+                    Ok(OutputEvent::Connected { dest, encoding, ts_base_ms }) => {
+                        serde_json::json!({"event": "connected", "dest": dest, "encoding": names.get(encoding), "ts_base_ms": ts_base_ms})
                     }
                     Ok(OutputEvent::Moved { dest }) => serde_json::json!({"event": "moved", "dest": dest}),
-                    Ok(OutputEvent::VideoBitrate { kbps }) => {
-                        serde_json::json!({"event": "bitrate", "video_kbps": kbps})
+                    Ok(OutputEvent::VideoBitrate { encoding, kbps }) => {
+                        serde_json::json!({"event": "bitrate", "encoding": names.get(encoding), "video_kbps": kbps})
                     }
                     Ok(OutputEvent::Failed { .. }) if engine.manager().all_failed() => break,
                     Ok(OutputEvent::Failed { .. }) | Err(_) => continue,
@@ -184,7 +246,8 @@ async fn run(
                 let t = started.elapsed().as_secs_f64();
                 let u = session.update();
                 let stats: Vec<_> = u.destinations.into_iter().map(|d| d.stats).collect();
-                print::print_stats(format, t, &stats);
+                print::print_stats(format, t, &stats, &names);
+                print::print_encoder_stats(format, t, &u.encoders);
                 print::print_source_stats(format, t, engine);
                 if let (Some(r), true) = (u.check, json) {
                     println!("{}", serde_json::json!({"t": tenths(t), "source": "check", "report": r}));
@@ -219,7 +282,7 @@ async fn run(
             }
         }
     }
-    print::print_stats(format, started.elapsed().as_secs_f64(), &done.stats);
+    print::print_stats(format, started.elapsed().as_secs_f64(), &done.stats, &names);
     for line in done.shortfalls() {
         eprintln!("onair: {line}");
     }

@@ -11,9 +11,9 @@ pub const MAX_SIDE: u32 = 3840;
 /// Largest picture area (4K UHD).
 pub const MAX_AREA: u32 = 3840 * 2160;
 
-/// One encoding: a name, a picture size, a frame rate, a video bitrate and
-/// a keyframe interval.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One encoding: a name, a picture size, a frame rate, a video bitrate, a
+/// keyframe interval, and where its crop of the capture lies.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Encoding {
     /// `main`, `vertical`, … (lower-case letters, digits, `-`, `_`).
     pub name: String,
@@ -27,6 +27,58 @@ pub struct Encoding {
     pub video_kbps: u32,
     /// Seconds between keyframes.
     pub keyframe_interval_s: u32,
+    /// Horizontal crop position when its aspect is narrower than the
+    /// capture's: 0.0 (left) to 1.0 (right), 0.5 the centre.
+    pub crop_x: f32,
+}
+
+/// The name of the one encoding a stream without `--encoding` has.
+pub const DEFAULT_NAME: &str = "main";
+
+impl Encoding {
+    /// The encoding `main` of the given picture (centre crop).
+    pub fn main(
+        width: u32,
+        height: u32,
+        fps: u32,
+        video_kbps: u32,
+        keyframe_interval_s: u32,
+    ) -> Self {
+        Self {
+            name: DEFAULT_NAME.into(),
+            width,
+            height,
+            fps,
+            video_kbps,
+            keyframe_interval_s,
+            crop_x: 0.5,
+        }
+    }
+
+    /// The video encoder's settings.
+    pub fn h264(&self) -> onair_media::H264Config {
+        onair_media::H264Config {
+            width: self.width as usize,
+            height: self.height as usize,
+            fps: self.fps,
+            bitrate_kbps: self.video_kbps,
+            keyframe_interval_s: self.keyframe_interval_s,
+        }
+    }
+}
+
+/// Parses a crop position `NAME=X`, X from 0.0 to 1.0.
+pub fn parse_crop(s: &str) -> Result<(String, f32), EncodingError> {
+    let bad = || EncodingError::Crop(s.to_owned());
+    let (name, x) = s.trim().split_once('=').ok_or_else(bad)?;
+    if !valid_name(name) {
+        return Err(EncodingError::Name(name.to_owned()));
+    }
+    let x: f32 = x.trim().parse().map_err(|_| bad())?;
+    if !(0.0..=1.0).contains(&x) {
+        return Err(bad());
+    }
+    Ok((name.to_owned(), x))
 }
 
 /// Why an encoding spec does not parse.
@@ -59,6 +111,9 @@ pub enum EncodingError {
     /// Keyframe interval out of 1..=10.
     #[error("encoding '{0}': keyframe interval must be 1 to 10 s")]
     Keyframe(String),
+    /// Not `NAME=X` with X from 0.0 to 1.0.
+    #[error("crop '{0}' is not NAME=X with X from 0.0 (left) to 1.0 (right)")]
+    Crop(String),
 }
 
 /// Whether `s` is a valid encoding name.
@@ -128,6 +183,7 @@ impl FromStr for Encoding {
             fps,
             video_kbps: kbps,
             keyframe_interval_s: keyframe,
+            crop_x: 0.5,
         })
     }
 }
@@ -158,6 +214,7 @@ mod tests {
                 fps: 30,
                 video_kbps: 2500,
                 keyframe_interval_s: 2,
+                crop_x: 0.5,
             }
         );
         let e: Encoding = "yt-1080p=1920x1080@60:9000:1".parse().unwrap();
@@ -204,6 +261,22 @@ mod tests {
             EncodingError::Keyframe(_)
         ));
         assert!(err("m=1281x720@30:3000").to_string().contains("1281x720"));
+    }
+
+    #[test]
+    fn crop_positions_parse_from_left_to_right_only() {
+        assert_eq!(parse_crop("vertical=0.25"), Ok(("vertical".into(), 0.25)));
+        assert_eq!(parse_crop("v=1"), Ok(("v".into(), 1.0)));
+        for bad in [
+            "vertical",
+            "vertical=1.5",
+            "vertical=-0.1",
+            "vertical=NaN",
+            "vertical=x",
+        ] {
+            assert!(parse_crop(bad).is_err(), "{bad}");
+        }
+        assert!(matches!(parse_crop("V=0.5"), Err(EncodingError::Name(_))));
     }
 
     #[test]

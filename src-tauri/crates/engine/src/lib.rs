@@ -2,7 +2,8 @@
 //!
 //! [`Engine::start`] opens the sources by name ([`VideoInput`]: the test
 //! pattern or `camera:N`; [`AudioInput`]: the tone, `mic[:NAME]` or none),
-//! starts the encoder threads, an [`OutputManager`] with the destinations,
+//! starts the encoder threads (one per named [`Encoding`], all from one
+//! capture, one shared audio encode), an [`OutputManager`] with the destinations,
 //! the [`Recorder`] (recording-only works with no destination), the dynamic
 //! bitrate controller and the preview; destinations start and stop on their
 //! own while the others stay live (`manager().add` / `stop_one`).
@@ -17,7 +18,7 @@
 //! use onair_engine::{Engine, EngineConfig};
 //! use onair_output::Destination;
 //! let dest = Destination::parse("rtmp://127.0.0.1/live/key").unwrap();
-//! let engine = Engine::start(EngineConfig::default(), vec![dest]).unwrap();
+//! let engine = Engine::start(EngineConfig::default(), vec![(dest, 0)]).unwrap();
 //! for s in engine.manager().stats() { println!("{} {:?}", s.dest, s.state); }
 //! engine.stop().await;
 //! # }
@@ -36,19 +37,20 @@ use onair_media::meter::{AudioLevel, Metered};
 use onair_media::mic::{MicSource, MicStats};
 use onair_media::preview::{Preview, PreviewTap};
 use onair_media::{
-    AudioSource, CameraSource, CameraStats, MediaClock, MediaError, NokhwaOpener, Pipeline,
-    PipelineConfig, PipelineStats, TestPattern, Tone, VideoSource,
+    AudioSettings, AudioSource, CameraSource, CameraStats, MediaClock, MediaError, NokhwaOpener,
+    Pipeline, PipelineConfig, PipelineStats, TestPattern, Tone, VideoSource,
 };
 use onair_output::{
     dynamic, Destination, OutputEvent, OutputId, OutputManager, DEFAULT_DROP_THRESHOLD_MS,
 };
 use onair_record::{RecordError, RecordingSummary};
 
+pub use encoding::Encoding;
 use recorder::EngineSink;
 pub use recorder::Recorder;
 pub use session::{
-    DestinationUpdate, Finished, GoLive, LiveUpdate, NamedDestination, Outcome, Session,
-    SessionError, CHECK_ID,
+    DestinationUpdate, EncoderUpdate, Finished, GoLive, LiveUpdate, NamedDestination, Outcome,
+    Session, SessionError, CHECK_ID,
 };
 pub use source::{AudioInput, SourceNameError, VideoInput};
 pub use studio::{Feeds, Studio};
@@ -61,8 +63,13 @@ pub const PREVIEW_WIDTH: u32 = 384;
 /// Everything a stream needs besides its destinations.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// Encoder settings and duration.
-    pub pipeline: PipelineConfig,
+    /// The video encodings, each by name, made from one capture; the first
+    /// is the default one. Never empty.
+    pub encodings: Vec<Encoding>,
+    /// The audio encode every destination shares (`None`: no audio track).
+    pub audio_settings: Option<AudioSettings>,
+    /// Stop by itself after this much media time.
+    pub duration: Option<Duration>,
     /// Video source.
     pub video: VideoInput,
     /// Audio source.
@@ -75,20 +82,25 @@ pub struct EngineConfig {
     /// Keep small copies of the outgoing picture for a preview (the app);
     /// headless runs leave it off and pay nothing for it.
     pub preview: bool,
-    /// Record from the first picture to this new file.
+    /// Record from the first picture to this new file...
     pub record: Option<std::path::PathBuf>,
+    /// ...this encoding of the stream (index in `encodings`).
+    pub record_encoding: usize,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
-            pipeline: PipelineConfig::default(),
+            encodings: vec![Encoding::main(1280, 720, 30, 3000, 2)],
+            audio_settings: Some(AudioSettings { bitrate_kbps: 160 }),
+            duration: None,
             video: VideoInput::TestPattern,
             audio: AudioInput::Tone,
             drop_threshold_ms: DEFAULT_DROP_THRESHOLD_MS,
             dynamic_bitrate: false,
             preview: false,
             record: None,
+            record_encoding: 0,
         }
     }
 }
@@ -99,25 +111,24 @@ impl EngineConfig {
     /// the test pattern or the tone.
     pub fn from_settings(s: &onair_profiles::store::Settings) -> Self {
         Self {
-            pipeline: PipelineConfig {
-                video: onair_media::H264Config {
-                    width: s.width as usize,
-                    height: s.height as usize,
-                    fps: s.fps,
-                    bitrate_kbps: s.video_kbps,
-                    keyframe_interval_s: s.keyframe_interval_s,
-                },
-                audio: Some(onair_media::AudioSettings {
-                    bitrate_kbps: s.audio_kbps,
-                }),
-                duration: None,
-            },
+            encodings: vec![Encoding::main(
+                s.width,
+                s.height,
+                s.fps,
+                s.video_kbps,
+                s.keyframe_interval_s,
+            )],
+            audio_settings: Some(AudioSettings {
+                bitrate_kbps: s.audio_kbps,
+            }),
+            duration: None,
             video: s.video_source.parse().unwrap_or_default(),
             audio: s.audio_source.parse().unwrap_or_default(),
             drop_threshold_ms: s.drop_threshold_ms,
             dynamic_bitrate: s.dynamic_bitrate,
             preview: true,
             record: None,
+            record_encoding: 0,
         }
     }
 }
@@ -153,11 +164,13 @@ pub struct Stopped {
 #[derive(Debug)]
 pub struct Engine {
     pipeline: Option<Pipeline>,
+    encodings: Vec<Encoding>,
+    encoder_stats: Vec<Arc<PipelineStats>>,
     manager: Arc<OutputManager>,
     recorder: Arc<Recorder>,
     output_ids: Vec<OutputId>,
     media_kinds: usize,
-    controller: Option<tokio::task::JoinHandle<()>>,
+    controllers: Vec<tokio::task::JoinHandle<()>>,
     camera_stats: Option<Arc<CameraStats>>,
     mic_stats: Option<Arc<MicStats>>,
     audio_level: Option<Arc<AudioLevel>>,
@@ -165,24 +178,39 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Starts encoding and every destination. Must be called inside a tokio
+    /// Starts encoding and every destination, each with the encoding of
+    /// that index in `config.encodings`. Must be called inside a tokio
     /// runtime.
-    pub fn start(mut config: EngineConfig, dests: Vec<Destination>) -> Result<Self, EngineError> {
+    pub fn start(
+        mut config: EngineConfig,
+        dests: Vec<(Destination, usize)>,
+    ) -> Result<Self, EngineError> {
+        if config.encodings.is_empty() {
+            config.encodings = EngineConfig::default().encodings;
+        }
+        let pipeline_config = PipelineConfig {
+            encodings: config.encodings.iter().map(Encoding::h264).collect(),
+            audio: config.audio_settings,
+            duration: config.duration,
+        };
+        // The source captures the canvas: the largest encoding's size at the
+        // highest frame rate any needs.
+        let (cw, ch, cfps) = pipeline_config.canvas();
+        let mut pipeline_config = pipeline_config;
         // Sources first: a missing device is an error before anything goes live.
         let clock = MediaClock::start_now();
-        let v = config.pipeline.video;
         let mut camera_stats = None;
         let video: Box<dyn VideoSource> = match config.video {
-            VideoInput::TestPattern => Box::new(TestPattern::new(v.width, v.height, v.fps)),
+            VideoInput::TestPattern => Box::new(TestPattern::new(cw, ch, cfps)),
             VideoInput::Camera { index } => {
                 let opener = NokhwaOpener::new(index)?;
-                let cam = CameraSource::start(Box::new(opener), v.width, v.height, v.fps, clock)?;
+                let cam = CameraSource::start(Box::new(opener), cw, ch, cfps, clock)?;
                 camera_stats = Some(cam.stats());
                 Box::new(cam)
             }
         };
         let (video, preview): (Box<dyn VideoSource>, _) = if config.preview {
-            let (tap, preview) = PreviewTap::new(video, v.fps, PREVIEW_FPS, PREVIEW_WIDTH);
+            let (tap, preview) = PreviewTap::new(video, cfps, PREVIEW_FPS, PREVIEW_WIDTH);
             (Box::new(tap), preview)
         } else {
             (video, Preview::default())
@@ -196,7 +224,7 @@ impl Engine {
                 Some(Box::new(mic))
             }
             AudioInput::None => {
-                config.pipeline.audio = None;
+                pipeline_config.audio = None;
                 None
             }
         };
@@ -204,7 +232,10 @@ impl Engine {
             tokio::runtime::Handle::current(),
             config.drop_threshold_ms,
         ));
-        let output_ids = dests.into_iter().map(|d| manager.add(d)).collect();
+        let output_ids = dests
+            .into_iter()
+            .map(|(d, encoding)| manager.add_on(d, encoding.min(config.encodings.len() - 1)))
+            .collect();
         let (audio, audio_level): (Option<Box<dyn AudioSource>>, _) = match audio {
             Some(a) => {
                 let m = Metered::new(a);
@@ -216,43 +247,70 @@ impl Engine {
         let media_kinds = 1 + usize::from(audio.is_some());
         let recorder = Arc::new(Recorder::new(manager.clone(), audio.is_some()));
         let tap = recorder.clone();
-        manager.set_tap(Some(Arc::new(move |t: &onair_output::Tag| tap.push(t))));
+        manager.set_tap(Some(Arc::new(
+            move |t: &onair_output::Tag, encoding: Option<usize>| tap.push(t, encoding),
+        )));
         if let Some(path) = &config.record {
             // Created now: a bad folder fails before anything goes live.
-            recorder.start(path)?;
+            recorder.start(path, config.record_encoding.min(config.encodings.len() - 1))?;
         }
-        let video_kbps = config.pipeline.video.bitrate_kbps;
-        let audio_kbps = config.pipeline.audio.map_or(0, |a| a.bitrate_kbps);
+        let audio_kbps = pipeline_config.audio.map_or(0, |a| a.bitrate_kbps);
         let sink = Arc::new(EngineSink {
             manager: manager.clone(),
             recorder: recorder.clone(),
         });
-        let pipeline = Pipeline::start(config.pipeline, video, audio, clock, sink)?;
-        recorder.set_encoder(pipeline.stats());
-        let controller = config.dynamic_bitrate.then(|| {
-            let (manager, stats) = (manager.clone(), pipeline.stats());
-            tokio::spawn(async move {
-                let mut ctl = dynamic::BitrateController::new(video_kbps, audio_kbps);
-                let mut tick = tokio::time::interval(Duration::from_secs(1));
-                loop {
-                    tick.tick().await;
-                    if let Some(kbps) = ctl.tick(&manager.stats()) {
-                        tracing::info!(kbps, "dynamic bitrate");
-                        stats
-                            .video_kbps
-                            .store(kbps, std::sync::atomic::Ordering::Relaxed);
-                        manager.emit(OutputEvent::VideoBitrate { kbps });
-                    }
-                }
-            })
-        });
+        let pipeline = Pipeline::start(pipeline_config, video, audio, clock, sink)?;
+        let encoder_stats = pipeline.encoding_stats().to_vec();
+        for (e, stats) in config.encodings.iter().zip(&encoder_stats) {
+            stats.set_crop(e.crop_x);
+        }
+        recorder.set_encoders(encoder_stats.clone());
+        // Dynamic bitrate per encoding, from the destinations that use it.
+        let controllers = if config.dynamic_bitrate {
+            config
+                .encodings
+                .iter()
+                .zip(&encoder_stats)
+                .enumerate()
+                .map(|(index, (e, stats))| {
+                    let (manager, stats) = (manager.clone(), stats.clone());
+                    let mut ctl = dynamic::BitrateController::new(e.video_kbps, audio_kbps);
+                    let name = e.name.clone();
+                    tokio::spawn(async move {
+                        let mut tick = tokio::time::interval(Duration::from_secs(1));
+                        loop {
+                            tick.tick().await;
+                            let mine: Vec<_> = manager
+                                .stats()
+                                .into_iter()
+                                .filter(|s| s.encoding as usize == index)
+                                .collect();
+                            if let Some(kbps) = ctl.tick(&mine) {
+                                tracing::info!(kbps, encoding = %name, "dynamic bitrate");
+                                stats
+                                    .video_kbps
+                                    .store(kbps, std::sync::atomic::Ordering::Relaxed);
+                                manager.emit(OutputEvent::VideoBitrate {
+                                    encoding: index,
+                                    kbps,
+                                });
+                            }
+                        }
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(Self {
             pipeline: Some(pipeline),
+            encodings: config.encodings,
+            encoder_stats,
             manager,
             recorder,
             output_ids,
             media_kinds,
-            controller,
+            controllers,
             camera_stats,
             mic_stats,
             audio_level,
@@ -302,9 +360,37 @@ impl Engine {
         &self.preview
     }
 
-    /// Encoder counters.
+    /// The first (default) encoding's counters.
     pub fn pipeline_stats(&self) -> Option<Arc<PipelineStats>> {
-        self.pipeline.as_ref().map(Pipeline::stats)
+        self.encoder_stats.first().cloned()
+    }
+
+    /// The encodings, in the order configured (their index is what
+    /// destinations and recordings name).
+    pub fn encodings(&self) -> &[Encoding] {
+        &self.encodings
+    }
+
+    /// The index of the encoding called `name`.
+    pub fn encoding_index(&self, name: &str) -> Option<usize> {
+        self.encodings.iter().position(|e| e.name == name)
+    }
+
+    /// Each encoding's counters and controls (bitrate, keyframe, crop).
+    pub fn encoder_stats(&self) -> &[Arc<PipelineStats>] {
+        &self.encoder_stats
+    }
+
+    /// Moves encoding `index`'s crop (0.0 left to 1.0 right), from the next
+    /// picture; `false` when there is no such encoding.
+    pub fn set_crop(&self, index: usize, x: f32) -> bool {
+        match self.encoder_stats.get(index) {
+            Some(s) => {
+                s.set_crop(x);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Waits until the media threads end by themselves (`duration`).
@@ -321,7 +407,7 @@ impl Engine {
     /// Stops like [`Engine::stop`] and returns the recording's summary, if
     /// one was running, and the Outputs' capture-to-socket latencies.
     pub async fn stop_with_recording(mut self) -> Stopped {
-        if let Some(c) = self.controller.take() {
+        for c in self.controllers.drain(..) {
             c.abort();
         }
         if let Some(p) = self.pipeline.take() {

@@ -12,14 +12,15 @@ use onair_record::{
 
 /// The recording of the running encode: the same tag bodies the
 /// destinations get (no second encoder, no payload copy), one file at a
-/// time, started and stopped on its own.
+/// time, of one chosen encoding, started and stopped on its own.
 #[derive(Debug)]
 pub struct Recorder {
-    slot: Mutex<Option<Recording>>,
+    /// The recording and the video encoding it records.
+    slot: Mutex<Option<(Recording, usize)>>,
     manager: Arc<OutputManager>,
     expect_audio: bool,
-    /// The running encoder's controls (to ask it for a keyframe).
-    encoder: Mutex<Option<Arc<PipelineStats>>>,
+    /// The running encoders' controls (to ask one for a keyframe).
+    encoders: Mutex<Vec<Arc<PipelineStats>>>,
 }
 
 impl Recorder {
@@ -28,39 +29,44 @@ impl Recorder {
             slot: Mutex::new(None),
             manager,
             expect_audio,
-            encoder: Mutex::new(None),
+            encoders: Mutex::new(Vec::new()),
         }
     }
 
-    pub(crate) fn set_encoder(&self, stats: Arc<PipelineStats>) {
-        *self.encoder.lock().unwrap_or_else(|e| e.into_inner()) = Some(stats);
+    pub(crate) fn set_encoders(&self, stats: Vec<Arc<PipelineStats>>) {
+        *self.encoders.lock().unwrap_or_else(|e| e.into_inner()) = stats;
     }
 
-    /// Starts recording to `path` (a new file, created now): mid-stream
-    /// from the next picture (the encoder is asked for a keyframe), else
-    /// from the first.
-    pub fn start(&self, path: &Path) -> Result<(), RecordError> {
+    /// Starts recording video encoding `encoding` (index) and the audio to
+    /// `path` (a new file, created now): mid-stream from the next picture
+    /// (that encoding alone is asked for a keyframe), else from the first.
+    pub fn start(&self, path: &Path, encoding: usize) -> Result<(), RecordError> {
         let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
         if slot.is_some() {
             return Err(RecordError::AlreadyRecording);
         }
         let rec = Recording::create(path)?;
-        if let Some((v, a)) = self.params() {
+        if let Some((v, a)) = self.params(encoding) {
             rec.set_params(v, a);
             // Mid-stream: start with the next frame, not the next scheduled
             // keyframe (up to an interval of pictures lost otherwise).
-            if let Some(e) = self.encoder.lock().ok().and_then(|e| e.clone()) {
+            if let Some(e) = self
+                .encoders
+                .lock()
+                .ok()
+                .and_then(|e| e.get(encoding).cloned())
+            {
                 e.keyframe_wanted
                     .store(true, std::sync::atomic::Ordering::Relaxed);
             }
         }
-        *slot = Some(rec);
+        *slot = Some((rec, encoding));
         Ok(())
     }
 
     /// Finishes the recording; `None` when none was running.
     pub async fn stop(&self) -> Option<RecordingSummary> {
-        let rec = self.slot.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+        let (rec, _) = self.slot.lock().unwrap_or_else(|e| e.into_inner()).take()?;
         tokio::task::spawn_blocking(move || rec.stop()).await.ok()
     }
 
@@ -69,19 +75,30 @@ impl Recorder {
         self.slot
             .lock()
             .ok()
-            .and_then(|r| r.as_ref().map(Recording::status))
+            .and_then(|r| r.as_ref().map(|(r, _)| r.status()))
     }
 
-    pub(crate) fn push(&self, tag: &Tag) {
+    /// The encoding being recorded (index), if recording.
+    pub fn encoding(&self) -> Option<usize> {
+        self.slot
+            .lock()
+            .ok()
+            .and_then(|r| r.as_ref().map(|(_, e)| *e))
+    }
+
+    /// A muxed tag of video encoding `encoding` (`None`: audio).
+    pub(crate) fn push(&self, tag: &Tag, encoding: Option<usize>) {
         if let Ok(r) = self.slot.lock() {
-            if let Some(r) = r.as_ref() {
-                r.push(tag.clone());
+            if let Some((r, recorded)) = r.as_ref() {
+                if encoding.is_none_or(|e| e == *recorded) {
+                    r.push(tag.clone());
+                }
             }
         }
     }
 
-    fn params(&self) -> Option<(VideoParams, Option<AudioParams>)> {
-        let (v, a) = self.manager.stream_configs();
+    fn params(&self, encoding: usize) -> Option<(VideoParams, Option<AudioParams>)> {
+        let (v, a) = self.manager.stream_configs(encoding);
         let v = v?;
         Some((
             VideoParams {
@@ -106,7 +123,10 @@ impl Recorder {
     /// before the first packet).
     fn configs_changed(&self) {
         if let Ok(r) = self.slot.lock() {
-            if let (Some(rec), Some((v, a))) = (r.as_ref(), self.params()) {
+            let Some((rec, encoding)) = r.as_ref() else {
+                return;
+            };
+            if let Some((v, a)) = self.params(*encoding) {
                 if a.is_some() || !self.expect_audio {
                     rec.set_params(v, a);
                 }

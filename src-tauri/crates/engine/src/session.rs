@@ -30,6 +30,8 @@ pub struct NamedDestination {
     pub id: String,
     /// Where to.
     pub dest: Destination,
+    /// The video encoding it gets (index in the engine's encodings).
+    pub encoding: usize,
 }
 
 /// What to go live with.
@@ -86,8 +88,34 @@ pub struct DestinationUpdate {
     pub id: String,
     /// Whether it is switched on in this stream.
     pub on: bool,
+    /// The name of the encoding it gets.
+    pub encoding: String,
     /// Its indicators.
     pub stats: OutputStats,
+}
+
+/// One video encoding's figures.
+#[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct EncoderUpdate {
+    /// Its name.
+    pub name: String,
+    /// Picture width.
+    pub width: u32,
+    /// Picture height.
+    pub height: u32,
+    /// Frames per second it runs at.
+    pub fps: u32,
+    /// Video bitrate it runs at now, kbit/s.
+    pub kbps: u32,
+    /// Frames encoded so far.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub encoded: u64,
+    /// Frames it skipped so far because it fell behind real time.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub skipped: u64,
+    /// Horizontal crop position, 0.0 (left) to 1.0 (right).
+    pub crop_x: f32,
 }
 
 /// The session as of now; front ends take one a second.
@@ -106,8 +134,10 @@ pub struct LiveUpdate {
     pub camera_lost: bool,
     /// The microphone is gone (silence is sent).
     pub mic_lost: bool,
-    /// Video bitrate the encoder runs at now, kbit/s.
+    /// Video bitrate the first encoding runs at now, kbit/s.
     pub video_kbps: u32,
+    /// Every video encoding, in order.
+    pub encoders: Vec<EncoderUpdate>,
     /// Streaming to destinations (not only recording).
     pub streaming: bool,
     /// The stream check's report, judged.
@@ -182,6 +212,7 @@ impl Finished {
 struct Row {
     id: String,
     output: OutputId,
+    encoding: usize,
     on: bool,
     /// To start it again when switched back on.
     dest: Destination,
@@ -244,7 +275,7 @@ impl Session {
         let live = live.unwrap_or_default();
         let check = CheckRun::start(live.check).await?;
         let named = with_check_row(live.destinations, check.as_ref());
-        let dests = named.iter().map(|n| n.dest.clone()).collect();
+        let dests = named.iter().map(|n| (n.dest.clone(), n.encoding)).collect();
         let started = tokio::task::spawn_blocking(move || Engine::start(config, dests)).await;
         let engine = match started {
             Ok(Ok(e)) => e,
@@ -262,6 +293,7 @@ impl Session {
             .map(|(n, output)| Row {
                 id: n.id,
                 output,
+                encoding: n.encoding,
                 on: true,
                 dest: n.dest,
             })
@@ -287,8 +319,9 @@ impl Session {
         let rows = named
             .into_iter()
             .map(|n| Row {
-                output: manager.add(n.dest.clone()),
+                output: manager.add_on(n.dest.clone(), n.encoding),
                 id: n.id,
+                encoding: n.encoding,
                 on: true,
                 dest: n.dest,
             })
@@ -353,11 +386,12 @@ impl Session {
         };
         let manager = self.engine.manager();
         manager.forget(row.output);
-        let output = manager.add(dest.clone());
+        let output = manager.add_on(dest.clone(), row.encoding);
         if let Some(r) = lock(&self.rows).iter_mut().find(|r| r.id == id) {
             *r = Row {
                 id: id.to_owned(),
                 output,
+                encoding: row.encoding,
                 on: true,
                 dest,
             };
@@ -393,14 +427,31 @@ impl Session {
                 Some(DestinationUpdate {
                     id: r.id.clone(),
                     on: r.on,
+                    encoding: e
+                        .encodings()
+                        .get(r.encoding)
+                        .map(|e| e.name.clone())
+                        .unwrap_or_default(),
                     stats: s.clone(),
                 })
             })
             .collect();
-        let pipeline = e.pipeline_stats();
-        let lag = pipeline
-            .as_ref()
-            .map_or(0, |p| p.frames_dropped_lag.load(Ordering::Relaxed));
+        let encoders: Vec<EncoderUpdate> = e
+            .encodings()
+            .iter()
+            .zip(e.encoder_stats())
+            .map(|(enc, s)| EncoderUpdate {
+                name: enc.name.clone(),
+                width: enc.width,
+                height: enc.height,
+                fps: enc.fps,
+                kbps: s.video_kbps.load(Ordering::Relaxed),
+                encoded: s.frames_encoded.load(Ordering::Relaxed),
+                skipped: s.frames_dropped_lag.load(Ordering::Relaxed),
+                crop_x: s.crop(),
+            })
+            .collect();
+        let lag: u64 = encoders.iter().map(|e| e.skipped).sum();
         let lag_before = self.lag_seen.swap(lag, Ordering::Relaxed);
         let finite = |x: f32| x.is_finite().then_some(x);
         let level = e.audio_level();
@@ -415,9 +466,8 @@ impl Session {
             mic_lost: e
                 .mic_stats()
                 .is_some_and(|m| m.lost.load(Ordering::Relaxed)),
-            video_kbps: pipeline
-                .as_ref()
-                .map_or(0, |p| p.video_kbps.load(Ordering::Relaxed)),
+            video_kbps: encoders.first().map_or(0, |e| e.kbps),
+            encoders,
             streaming: self.is_streaming(),
             check: self.check_report(),
             recording: e.recorder().status(),
@@ -470,6 +520,7 @@ fn with_check_row(
         named.push(NamedDestination {
             id: CHECK_ID.to_owned(),
             dest: c.ingest.destination(),
+            encoding: 0,
         });
     }
     named

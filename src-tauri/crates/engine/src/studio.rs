@@ -156,7 +156,7 @@ impl Studio {
         feeds: Feeds,
     ) -> Result<(), SessionError> {
         match &self.running {
-            Some(r) => Ok(r.session.engine().recorder().start(path)?),
+            Some(r) => Ok(r.session.engine().recorder().start(path, 0)?),
             None => {
                 config.record = Some(path.to_path_buf());
                 let session = Session::start(config, None).await?;

@@ -19,7 +19,7 @@ fn state(m: &OutputManager, id: OutputId) -> Option<OutputState> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn goes_live_switches_a_destination_off_and_on_and_stops_in_bounded_time() {
     let ingest = CheckIngest::start().await.unwrap();
-    let engine = Engine::start(small(), vec![ingest.destination()]).unwrap();
+    let engine = Engine::start(small(), vec![(ingest.destination(), 0)]).unwrap();
     let m = engine.manager().clone();
     let id = engine.output_ids()[0];
     assert!(
@@ -62,11 +62,11 @@ async fn records_without_going_live() {
     let path = dir.path().join("take.mp4");
     let engine = Engine::start(small(), vec![]).unwrap();
     assert_eq!(engine.manager().running(), 0);
-    engine.recorder().start(&path).unwrap();
+    engine.recorder().start(&path, 0).unwrap();
     assert!(
         engine
             .recorder()
-            .start(&dir.path().join("second.mp4"))
+            .start(&dir.path().join("second.mp4"), 0)
             .is_err(),
         "one recording at a time"
     );
@@ -101,7 +101,7 @@ async fn ends_while_a_destination_is_reconnecting() {
         l.local_addr().unwrap().port()
     };
     let dest = Destination::parse(&format!("rtmp://127.0.0.1:{closed}/live/k")).unwrap();
-    let engine = Engine::start(small(), vec![dest]).unwrap();
+    let engine = Engine::start(small(), vec![(dest, 0)]).unwrap();
     let m = engine.manager().clone();
     let id = engine.output_ids()[0];
     assert!(

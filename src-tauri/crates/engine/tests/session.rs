@@ -38,6 +38,7 @@ async fn goes_live_with_the_check_switches_a_destination_by_id_and_ends_with_a_v
         destinations: vec![NamedDestination {
             id: "p1".into(),
             dest: ingest.destination(),
+            encoding: 0,
         }],
         check: Some(twitch()),
     };
@@ -186,6 +187,7 @@ async fn stops_while_a_destination_is_reconnecting_and_names_it() {
         destinations: vec![NamedDestination {
             id: "p1".into(),
             dest: Destination::parse(&format!("rtmp://127.0.0.1:{closed}/live/k")).unwrap(),
+            encoding: 0,
         }],
         check: None,
     };

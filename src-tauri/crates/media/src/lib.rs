@@ -1,9 +1,13 @@
 //! Media: sources, the media clock, and the encoders on their own threads.
 //!
-//! A [`Pipeline`] runs one video thread (source + [`H264Encoder`]) and one
-//! audio thread (source + [`AacEncoder`]), both paced by one [`MediaClock`]:
-//! frame `n` is captured at media time `n / fps`, audio sample `k` at
-//! `k / 48000`. Every [`EncodedPacket`] carries its pts on that clock and the
+//! A [`Pipeline`] runs one capture thread (the video source at the largest
+//! size and highest frame rate any encoding needs: the canvas), one thread
+//! per video encoding (crop and scale with [`scale::Scaler`], then an
+//! [`H264Encoder`]) and one audio thread (source + [`AacEncoder`], shared by
+//! every encoding), all paced by one [`MediaClock`]: frame `n` of an
+//! encoding is captured at media time `n / fps`, audio sample `k` at
+//! `k / 48000`. An encoding that cannot keep up skips its own frames; the
+//! capture and the other encodings do not wait for it. Every [`EncodedPacket`] carries its pts on that clock and the
 //! instant it was captured, so latency can be measured downstream. Encoded
 //! output goes to a [`MediaSink`], which must not block (the encoder never
 //! waits for the network).
@@ -18,7 +22,8 @@
 //!     fn on_media(&self, m: MediaMessage) { println!("{m:?}"); }
 //! }
 //! let cfg = PipelineConfig::default();
-//! let video = Box::new(TestPattern::new(cfg.video.width, cfg.video.height, cfg.video.fps));
+//! let (w, h, fps) = cfg.canvas();
+//! let video = Box::new(TestPattern::new(w, h, fps));
 //! let audio: Box<dyn AudioSource> = Box::new(Tone::new(48_000));
 //! let p = Pipeline::start(cfg, video, Some(audio), MediaClock::start_now(), Arc::new(Print)).unwrap();
 //! p.stop();
@@ -39,6 +44,7 @@ pub mod mic;
 pub mod pattern;
 mod pipeline;
 pub mod preview;
+pub mod scale;
 mod tone;
 
 use std::time::Instant;
@@ -134,6 +140,9 @@ pub enum MediaKind {
 pub struct EncodedPacket {
     /// Audio or video.
     pub kind: MediaKind,
+    /// Which video encoding (index in [`PipelineConfig::encodings`]); 0
+    /// for audio, which every encoding shares.
+    pub encoding: usize,
     /// Presentation time, ms on the media clock.
     pub pts_ms: i64,
     /// Decode time, ms on the media clock.
@@ -149,6 +158,8 @@ pub struct EncodedPacket {
 /// Video decoder configuration, sent before the first video packet.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VideoConfig {
+    /// Which video encoding (index in [`PipelineConfig::encodings`]).
+    pub encoding: usize,
     /// Width.
     pub width: usize,
     /// Height.

@@ -1,13 +1,16 @@
-//! The capture + encode threads.
+//! The capture + encode threads: one capture (the canvas), one thread per
+//! video encoding, one audio thread.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::aac::{AacEncoder, AAC_FRAME_SAMPLES};
+use crate::colour::Colour;
 use crate::frame::I420Frame;
 use crate::h264::{H264Config, H264Encoder};
+use crate::scale::Scaler;
 use crate::{
     AudioConfig, AudioSource, EncodedPacket, FrameTime, MediaClock, MediaError, MediaKind,
     MediaMessage, MediaSink, VideoConfig, VideoSource,
@@ -20,11 +23,14 @@ pub struct AudioSettings {
     pub bitrate_kbps: u32,
 }
 
-/// What to encode.
+/// What to encode: one or more video encodings of one capture, and one
+/// audio encode every destination shares.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PipelineConfig {
-    /// Video settings.
-    pub video: H264Config,
+    /// The video encodings; the first is the default one. Each is made from
+    /// the capture (the canvas, see [`PipelineConfig::canvas`]) on its own
+    /// thread; packets and configurations carry its index here.
+    pub encodings: Vec<H264Config>,
     /// Audio settings (`None`: no audio track).
     pub audio: Option<AudioSettings>,
     /// Stop by itself after this much media time.
@@ -33,35 +39,75 @@ pub struct PipelineConfig {
 
 impl Default for PipelineConfig {
     fn default() -> Self {
+        Self::single(H264Config {
+            width: 1280,
+            height: 720,
+            fps: 30,
+            bitrate_kbps: 3000,
+            keyframe_interval_s: 2,
+        })
+    }
+}
+
+impl PipelineConfig {
+    /// One video encoding, 160 kbit/s audio, no end.
+    pub fn single(video: H264Config) -> Self {
         Self {
-            video: H264Config {
-                width: 1280,
-                height: 720,
-                fps: 30,
-                bitrate_kbps: 3000,
-                keyframe_interval_s: 2,
-            },
+            encodings: vec![video],
             audio: Some(AudioSettings { bitrate_kbps: 160 }),
             duration: None,
         }
     }
+
+    /// What the source captures: the size of the largest encoding (by area;
+    /// the first of equals) at the highest frame rate any encoding needs.
+    pub fn canvas(&self) -> (usize, usize, u32) {
+        let mut largest: Option<&H264Config> = None;
+        for e in &self.encodings {
+            if largest.is_none_or(|l| e.width * e.height > l.width * l.height) {
+                largest = Some(e);
+            }
+        }
+        let fps = self.encodings.iter().map(|e| e.fps).max().unwrap_or(30);
+        largest.map_or((1280, 720, fps), |l| (l.width, l.height, fps))
+    }
 }
 
-/// Counters the pipeline keeps.
+/// One encoding's counters and controls.
 #[derive(Debug, Default)]
 pub struct PipelineStats {
     /// Video frames encoded.
     pub frames_encoded: AtomicU64,
-    /// Video frames skipped because encoding fell behind real time.
+    /// Video frames skipped because this encoding fell behind real time.
     pub frames_dropped_lag: AtomicU64,
     /// Microseconds spent encoding video (for the overload warning).
     pub encode_us: AtomicU64,
+    /// Microseconds spent cropping, scaling and converting the canvas to
+    /// this encoding's pictures.
+    pub scale_us: AtomicU64,
     /// Video bitrate asked of the encoder, kbit/s (dynamic bitrate writes it;
     /// the video thread applies it before the next frame).
     pub video_kbps: AtomicU32,
     /// Set to make the next video frame a keyframe (a recording starting
     /// mid-stream); the video thread clears it.
     pub keyframe_wanted: AtomicBool,
+    /// Horizontal crop position, 0.0–1.0 (f32 bits; 0 bits = 0.0, so the
+    /// pipeline sets 0.5 at the start).
+    crop_x: AtomicU32,
+}
+
+impl PipelineStats {
+    /// The horizontal crop position, 0.0 (left) to 1.0 (right).
+    pub fn crop(&self) -> f32 {
+        f32::from_bits(self.crop_x.load(Ordering::Relaxed))
+    }
+
+    /// Moves the crop (applied from the next picture); clamped, NaN is the
+    /// centre.
+    pub fn set_crop(&self, x: f32) {
+        let x = if x.is_nan() { 0.5 } else { x.clamp(0.0, 1.0) };
+        self.crop_x.store(x.to_bits(), Ordering::Relaxed);
+    }
 }
 
 /// Sample rate of everything after the source.
@@ -109,11 +155,60 @@ impl StopSignal {
     }
 }
 
+/// The latest canvas picture, handed from the capture thread to the
+/// encoding threads. The capture never waits for an encoder: it replaces
+/// the picture and wakes whoever waits.
+#[derive(Debug, Default)]
+struct Canvas {
+    latest: Mutex<CanvasState>,
+    cv: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct CanvasState {
+    /// Canvas frame number, its capture instant, and the picture.
+    frame: Option<(u64, Instant, Arc<I420Frame>)>,
+    /// No more pictures (stopped, the duration reached, or the source failed).
+    closed: bool,
+}
+
+impl Canvas {
+    fn publish(&self, index: u64, capture: Instant, frame: Arc<I420Frame>) {
+        if let Ok(mut s) = self.latest.lock() {
+            s.frame = Some((index, capture, frame));
+        }
+        self.cv.notify_all();
+    }
+
+    fn close(&self) {
+        if let Ok(mut s) = self.latest.lock() {
+            s.closed = true;
+        }
+        self.cv.notify_all();
+    }
+
+    /// Waits for canvas frame `index` or a later one; `None` once closed.
+    fn wait_for(&self, index: u64) -> Option<(Instant, Arc<I420Frame>)> {
+        let mut s = self.latest.lock().ok()?;
+        loop {
+            if let Some((i, at, f)) = &s.frame {
+                if *i >= index {
+                    return Some((*at, f.clone()));
+                }
+            }
+            if s.closed {
+                return None;
+            }
+            s = self.cv.wait(s).ok()?;
+        }
+    }
+}
+
 /// The running capture + encode threads.
 pub struct Pipeline {
     stop: Arc<StopSignal>,
     threads: Vec<JoinHandle<Result<(), MediaError>>>,
-    stats: Arc<PipelineStats>,
+    stats: Vec<Arc<PipelineStats>>,
     clock: MediaClock,
 }
 
@@ -121,12 +216,15 @@ impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pipeline")
             .field("clock", &self.clock)
+            .field("encodings", &self.stats.len())
             .finish()
     }
 }
 
 impl Pipeline {
-    /// Creates the encoders (errors surface here) and starts the threads.
+    /// Creates the encoders (errors surface here) and starts the threads:
+    /// the capture at [`PipelineConfig::canvas`] (the `video` source must
+    /// deliver that size), one thread per video encoding, one for audio.
     pub fn start(
         config: PipelineConfig,
         video: Box<dyn VideoSource>,
@@ -134,22 +232,70 @@ impl Pipeline {
         clock: MediaClock,
         sink: Arc<dyn MediaSink>,
     ) -> Result<Self, MediaError> {
+        if config.encodings.is_empty() {
+            return Err(MediaError::Encoder("no video encoding".into()));
+        }
+        let (cw, ch, cfps) = config.canvas();
+        let canvas_colour = Colour::for_height(ch);
         let stop = Arc::new(StopSignal::default());
-        let stats = Arc::new(PipelineStats::default());
-        stats
-            .video_kbps
-            .store(config.video.bitrate_kbps, Ordering::Relaxed);
-        let h264 = H264Encoder::new(config.video)?;
+        let canvas = Arc::new(Canvas::default());
+        // Every encoder first: a size one cannot take fails before any thread.
+        let mut encoders = Vec::new();
+        for (i, cfg) in config.encodings.iter().enumerate() {
+            let stats = Arc::new(PipelineStats::default());
+            stats.video_kbps.store(cfg.bitrate_kbps, Ordering::Relaxed);
+            stats.set_crop(0.5);
+            encoders.push((i, H264Encoder::new(*cfg)?, stats));
+        }
+        let stats: Vec<_> = encoders.iter().map(|(_, _, s)| s.clone()).collect();
         let mut threads = Vec::new();
         {
-            let (stop, stats, sink) = (stop.clone(), stats.clone(), sink.clone());
+            let (stop, canvas, sink) = (stop.clone(), canvas.clone(), sink.clone());
             let duration = config.duration;
             threads.push(
                 std::thread::Builder::new()
-                    .name("onair-video".into())
+                    .name("onair-capture".into())
                     .spawn(move || {
-                        let r = video_thread(h264, video, clock, duration, &stop, &stats, &*sink);
-                        finish(&*sink, MediaKind::Video, &r);
+                        let r =
+                            capture_thread(video, (cw, ch, cfps), clock, duration, &stop, &canvas);
+                        canvas.close();
+                        if let Err(e) = &r {
+                            sink.on_media(MediaMessage::Failed(MediaKind::Video, e.clone()));
+                        }
+                        r
+                    })
+                    .map_err(|e| MediaError::Thread(e.to_string()))?,
+            );
+        }
+        let video_left = Arc::new(AtomicUsize::new(encoders.len()));
+        for (index, h264, stats) in encoders {
+            let (stop, canvas, sink) = (stop.clone(), canvas.clone(), sink.clone());
+            let video_left = video_left.clone();
+            let duration = config.duration;
+            let scaler = Scaler::new(h264.config().width, h264.config().height, canvas_colour);
+            let encoding = EncodingThread {
+                index,
+                encoder: h264,
+                scaler,
+                canvas_fps: cfps,
+                stats,
+            };
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("onair-video-{index}"))
+                    .spawn(move || {
+                        let r = encoding.run(&canvas, clock, duration, &stop, &*sink);
+                        match &r {
+                            // The last encoding to end ends the video.
+                            Ok(()) => {
+                                if video_left.fetch_sub(1, Ordering::SeqCst) == 1 {
+                                    sink.on_media(MediaMessage::EndOfStream(MediaKind::Video));
+                                }
+                            }
+                            Err(e) => {
+                                sink.on_media(MediaMessage::Failed(MediaKind::Video, e.clone()))
+                            }
+                        }
                         r
                     })
                     .map_err(|e| MediaError::Thread(e.to_string()))?,
@@ -183,14 +329,19 @@ impl Pipeline {
         self.clock
     }
 
-    /// The counters.
+    /// The first (default) encoding's counters.
     pub fn stats(&self) -> Arc<PipelineStats> {
-        self.stats.clone()
+        self.stats[0].clone()
     }
 
-    /// Asks the video encoder for a new bitrate (applied before the next frame).
+    /// Every encoding's counters and controls, in the order configured.
+    pub fn encoding_stats(&self) -> &[Arc<PipelineStats>] {
+        &self.stats
+    }
+
+    /// Asks the first encoding for a new bitrate (applied before the next frame).
     pub fn set_video_bitrate(&self, kbps: u32) {
-        self.stats.video_kbps.store(kbps, Ordering::Relaxed);
+        self.stats[0].video_kbps.store(kbps, Ordering::Relaxed);
     }
 
     /// Asks the threads to stop (they finish within one frame).
@@ -231,21 +382,19 @@ fn finish(sink: &dyn MediaSink, kind: MediaKind, r: &Result<(), MediaError>) {
     }
 }
 
-fn video_thread(
-    mut encoder: H264Encoder,
+/// Captures the canvas: frame `n` at media time `n / fps`, into a picture
+/// no encoder holds (a handful at most: one per encoder plus the latest).
+fn capture_thread(
     mut source: Box<dyn VideoSource>,
+    (width, height, fps): (usize, usize, u32),
     clock: MediaClock,
     duration: Option<Duration>,
     stop: &StopSignal,
-    stats: &PipelineStats,
-    sink: &dyn MediaSink,
+    canvas: &Canvas,
 ) -> Result<(), MediaError> {
-    let cfg = encoder.config();
-    let fps = u64::from(cfg.fps.max(1));
-    let gop = cfg.gop_frames();
-    let mut frame = I420Frame::black(cfg.width, cfg.height);
-    let mut sent_config: Option<VideoConfig> = None;
+    let fps = u64::from(fps.max(1));
     let end_us = duration.map(|d| d.as_micros() as u64);
+    let mut pool: Vec<Arc<I420Frame>> = Vec::new();
     let mut n: u64 = 0;
     loop {
         let pts_us = n * 1_000_000 / fps;
@@ -256,67 +405,140 @@ fn video_thread(
         if stop.sleep_until(capture) {
             return Ok(());
         }
-        // Fallen more than two frames behind real time: skip to catch up,
-        // but never skip a keyframe.
-        let late = Instant::now().saturating_duration_since(capture);
-        if late > Duration::from_micros(2_000_000 / fps) && !n.is_multiple_of(gop) {
-            stats.frames_dropped_lag.fetch_add(1, Ordering::Relaxed);
+        // Fallen more than two frames behind: catch up (the encoders each
+        // decide what they skip).
+        if Instant::now().saturating_duration_since(capture)
+            > Duration::from_micros(2_000_000 / fps)
+        {
             n += 1;
             continue;
         }
-        let pts_ms = (pts_us / 1000) as i64;
+        let slot = match pool.iter().position(|f| Arc::strong_count(f) == 1) {
+            Some(i) => i,
+            None => {
+                pool.push(Arc::new(I420Frame::black(width, height)));
+                pool.len() - 1
+            }
+        };
+        let frame = Arc::get_mut(&mut pool[slot])
+            .ok_or_else(|| MediaError::Thread("canvas picture still held".into()))?;
         let t = FrameTime {
             index: n,
-            pts_ms,
+            pts_ms: (pts_us / 1000) as i64,
             wall_unix_ms: clock.origin_unix_ms() + pts_us / 1000,
         };
-        source.next_frame(&mut frame, t)?;
-        let want_kbps = stats.video_kbps.load(Ordering::Relaxed);
-        if n > 0 && want_kbps != encoder.config().bitrate_kbps {
-            if let Err(e) = encoder.set_bitrate(want_kbps) {
-                tracing::warn!(error = %e, "bitrate change refused");
-                stats
-                    .video_kbps
-                    .store(encoder.config().bitrate_kbps, Ordering::Relaxed);
-            }
-        }
-        if stats.keyframe_wanted.swap(false, Ordering::Relaxed) {
-            encoder.request_keyframe();
-        }
-        let started = Instant::now();
-        let encoded = encoder.encode(&frame, pts_ms)?;
-        stats
-            .encode_us
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        source.next_frame(frame, t)?;
+        canvas.publish(n, capture, pool[slot].clone());
         n += 1;
-        let Some(v) = encoded else { continue };
-        stats.frames_encoded.fetch_add(1, Ordering::Relaxed);
-        if let (Some(sps), Some(pps)) = (&v.sps, &v.pps) {
-            let vc = VideoConfig {
-                width: cfg.width,
-                height: cfg.height,
-                fps: cfg.fps,
-                bitrate_kbps: cfg.bitrate_kbps,
-                sps: sps.clone(),
-                pps: pps.clone(),
-            };
-            if sent_config.as_ref() != Some(&vc) {
-                sink.on_media(MediaMessage::VideoConfig(vc.clone()));
-                sent_config = Some(vc);
+    }
+}
+
+/// One video encoding: its pictures from the canvas, its encoder, its own
+/// skip counter and keyframe requests.
+struct EncodingThread {
+    index: usize,
+    encoder: H264Encoder,
+    scaler: Scaler,
+    canvas_fps: u32,
+    stats: Arc<PipelineStats>,
+}
+
+impl EncodingThread {
+    fn run(
+        mut self,
+        canvas: &Canvas,
+        clock: MediaClock,
+        duration: Option<Duration>,
+        stop: &StopSignal,
+        sink: &dyn MediaSink,
+    ) -> Result<(), MediaError> {
+        let cfg = self.encoder.config();
+        let stats = &*self.stats;
+        let fps = u64::from(cfg.fps.max(1));
+        let canvas_fps = u64::from(self.canvas_fps.max(1));
+        let gop = cfg.gop_frames();
+        let mut sent_config: Option<VideoConfig> = None;
+        let end_us = duration.map(|d| d.as_micros() as u64);
+        let mut n: u64 = 0;
+        loop {
+            let pts_us = n * 1_000_000 / fps;
+            if end_us.is_some_and(|e| pts_us >= e) || stop.is_stopped() {
+                return Ok(());
             }
+            // The newest canvas picture captured at or before this frame's time.
+            let Some((capture, picture)) = canvas.wait_for(n * canvas_fps / fps) else {
+                return Ok(());
+            };
+            // Fallen more than two frames behind real time: skip to catch
+            // up, but never a keyframe slot.
+            let due = clock.instant_at_us(pts_us);
+            let late = Instant::now().saturating_duration_since(due);
+            if late > Duration::from_micros(2_000_000 / fps) && !n.is_multiple_of(gop) {
+                stats.frames_dropped_lag.fetch_add(1, Ordering::Relaxed);
+                n += 1;
+                continue;
+            }
+            let pts_ms = (pts_us / 1000) as i64;
+            let want_kbps = stats.video_kbps.load(Ordering::Relaxed);
+            if n > 0 && want_kbps != self.encoder.config().bitrate_kbps {
+                if let Err(e) = self.encoder.set_bitrate(want_kbps) {
+                    tracing::warn!(error = %e, encoding = self.index, "bitrate change refused");
+                    stats
+                        .video_kbps
+                        .store(self.encoder.config().bitrate_kbps, Ordering::Relaxed);
+                }
+            }
+            if stats.keyframe_wanted.swap(false, Ordering::Relaxed) {
+                self.encoder.request_keyframe();
+            }
+            let started = Instant::now();
+            let frame: &I420Frame = if self.scaler.is_identity((picture.width, picture.height)) {
+                &picture
+            } else {
+                let f = self.scaler.scale(&picture, stats.crop())?;
+                stats
+                    .scale_us
+                    .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                f
+            };
+            let started = Instant::now();
+            let encoded = self.encoder.encode(frame, pts_ms)?;
+            stats
+                .encode_us
+                .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            drop(picture);
+            n += 1;
+            let Some(v) = encoded else { continue };
+            stats.frames_encoded.fetch_add(1, Ordering::Relaxed);
+            if let (Some(sps), Some(pps)) = (&v.sps, &v.pps) {
+                let vc = VideoConfig {
+                    encoding: self.index,
+                    width: cfg.width,
+                    height: cfg.height,
+                    fps: cfg.fps,
+                    bitrate_kbps: cfg.bitrate_kbps,
+                    sps: sps.clone(),
+                    pps: pps.clone(),
+                };
+                if sent_config.as_ref() != Some(&vc) {
+                    sink.on_media(MediaMessage::VideoConfig(vc.clone()));
+                    sent_config = Some(vc);
+                }
+            }
+            if sent_config.is_none() {
+                // Nothing can decode a frame before the first SPS/PPS.
+                continue;
+            }
+            sink.on_media(MediaMessage::Packet(EncodedPacket {
+                kind: MediaKind::Video,
+                encoding: self.index,
+                pts_ms,
+                dts_ms: pts_ms,
+                keyframe: v.keyframe,
+                data: v.annex_b,
+                capture,
+            }));
         }
-        if sent_config.is_none() {
-            // Nothing can decode a frame before the first SPS/PPS.
-            continue;
-        }
-        sink.on_media(MediaMessage::Packet(EncodedPacket {
-            kind: MediaKind::Video,
-            pts_ms,
-            dts_ms: pts_ms,
-            keyframe: v.keyframe,
-            data: v.annex_b,
-            capture,
-        }));
     }
 }
 
@@ -382,6 +604,7 @@ fn audio_thread(
             };
             sink.on_media(MediaMessage::Packet(EncodedPacket {
                 kind: MediaKind::Audio,
+                encoding: 0,
                 pts_ms: pts_us.div_euclid(1000),
                 dts_ms: pts_us.div_euclid(1000),
                 keyframe: true,

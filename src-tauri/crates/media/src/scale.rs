@@ -87,8 +87,9 @@ impl Scaler {
             let d = div as f64;
             let from = ImageRef::new((sw / div) as u32, (sh / div) as u32, src, PixelType::U8)
                 .map_err(|e| err(&e))?;
-            let mut to = Image::from_slice_u8((dw / div) as u32, (dh / div) as u32, dst, PixelType::U8)
-                .map_err(|e| err(&e))?;
+            let mut to =
+                Image::from_slice_u8((dw / div) as u32, (dh / div) as u32, dst, PixelType::U8)
+                    .map_err(|e| err(&e))?;
             let options = ResizeOptions::new()
                 .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
                 .crop(left / d, top / d, w / d, h / d);
@@ -112,7 +113,10 @@ mod tests {
         let src = (1280, 720);
         let dst = (720, 1280);
         let w = 720.0 * 720.0 / 1280.0; // 405 px
-        assert_eq!(crop_rect(src, dst, 0.5), ((1280.0 - w) / 2.0, 0.0, w, 720.0));
+        assert_eq!(
+            crop_rect(src, dst, 0.5),
+            ((1280.0 - w) / 2.0, 0.0, w, 720.0)
+        );
         assert_eq!(crop_rect(src, dst, 0.0), (0.0, 0.0, w, 720.0));
         assert_eq!(crop_rect(src, dst, 1.0), (1280.0 - w, 0.0, w, 720.0));
         // Out of range and NaN: clamped, centred.

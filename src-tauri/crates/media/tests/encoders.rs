@@ -90,10 +90,13 @@ impl MediaSink for Collect {
 
 #[test]
 fn pipeline_with_duration_ends_by_itself_with_config_first_and_full_coverage() {
-    let mut cfg = PipelineConfig::default();
-    cfg.video.width = 320;
-    cfg.video.height = 180;
-    cfg.video.bitrate_kbps = 300;
+    let mut cfg = PipelineConfig::single(H264Config {
+        width: 320,
+        height: 180,
+        fps: 30,
+        bitrate_kbps: 300,
+        keyframe_interval_s: 2,
+    });
     cfg.duration = Some(Duration::from_millis(1500));
     let sink = Arc::new(Collect::default());
     let p = Pipeline::start(
@@ -184,4 +187,149 @@ fn h264_bitrate_changes_at_run_time_both_ways() {
         "low {low:.0} kbps, back up {back:.0} kbps"
     );
     eprintln!("2000 kbps -> {high:.0}, 400 -> {low:.0}, 2000 again -> {back:.0}");
+}
+
+#[test]
+fn two_encodings_of_one_capture_each_keep_their_own_size_rate_and_keyframes() {
+    let cfg = PipelineConfig {
+        encodings: vec![
+            H264Config {
+                width: 320,
+                height: 180,
+                fps: 30,
+                bitrate_kbps: 300,
+                keyframe_interval_s: 1,
+            },
+            H264Config {
+                width: 180,
+                height: 320,
+                fps: 15,
+                bitrate_kbps: 250,
+                keyframe_interval_s: 2,
+            },
+        ],
+        audio: Some(AudioSettings { bitrate_kbps: 96 }),
+        duration: Some(Duration::from_millis(2500)),
+    };
+    assert_eq!(cfg.canvas(), (320, 180, 30));
+    let sink = Arc::new(Collect::default());
+    let p = Pipeline::start(
+        cfg,
+        Box::new(TestPattern::new(320, 180, 30)),
+        Some(Box::new(Tone::new(48_000))),
+        MediaClock::start_now(),
+        sink.clone(),
+    )
+    .unwrap();
+    assert_eq!(p.encoding_stats().len(), 2);
+    p.join().unwrap();
+    let msgs = sink.0.lock().unwrap();
+    for (encoding, (w, h), frames, keyframes) in [
+        // 2.5 s at 30 fps, a keyframe every second: 0, 1 s, 2 s.
+        (0, (320, 180), 75, vec![0, 1000, 2000]),
+        // 2.5 s at 15 fps (0, 66, 133, …), one every 2 s.
+        (1, (180, 320), 38, vec![0, 2000]),
+    ] {
+        let config = msgs
+            .iter()
+            .find_map(|m| match m {
+                MediaMessage::VideoConfig(v) if v.encoding == encoding => Some(v),
+                _ => None,
+            })
+            .expect("a configuration per encoding");
+        assert_eq!((config.width, config.height), (w, h));
+        let video: Vec<&EncodedPacket> = msgs
+            .iter()
+            .filter_map(|m| match m {
+                MediaMessage::Packet(p) if p.kind == MediaKind::Video && p.encoding == encoding => {
+                    Some(p)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(video.len(), frames, "encoding {encoding}");
+        let keys: Vec<i64> = video
+            .iter()
+            .filter(|p| p.keyframe)
+            .map(|p| p.pts_ms)
+            .collect();
+        assert_eq!(keys, keyframes, "encoding {encoding}");
+    }
+    // One audio track and one end of the video, whatever the encodings.
+    let ends: Vec<_> = msgs
+        .iter()
+        .filter_map(|m| match m {
+            MediaMessage::EndOfStream(k) => Some(*k),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ends.len(), 2, "{ends:?}");
+    assert!(ends.contains(&MediaKind::Video) && ends.contains(&MediaKind::Audio));
+}
+
+#[test]
+fn an_encoding_too_heavy_for_the_machine_skips_its_own_frames_and_the_other_keeps_every_one() {
+    // 4K at 120 fps is far beyond what openh264 does on one core in real
+    // time (about 50 fps here); 320x180 at 30 fps is nothing.
+    let heavy = H264Config {
+        width: 3840,
+        height: 2160,
+        fps: 120,
+        bitrate_kbps: 20_000,
+        keyframe_interval_s: 2,
+    };
+    let light = H264Config {
+        width: 320,
+        height: 180,
+        fps: 30,
+        bitrate_kbps: 300,
+        keyframe_interval_s: 2,
+    };
+    let cfg = PipelineConfig {
+        encodings: vec![light, heavy],
+        audio: None,
+        duration: Some(Duration::from_secs(4)),
+    };
+    let (w, h, fps) = cfg.canvas();
+    assert_eq!((w, h, fps), (3840, 2160, 120));
+    let sink = Arc::new(Collect::default());
+    let p = Pipeline::start(
+        cfg,
+        Box::new(TestPattern::new(w, h, fps)),
+        None,
+        MediaClock::start_now(),
+        sink.clone(),
+    )
+    .unwrap();
+    let stats: Vec<_> = p.encoding_stats().to_vec();
+    p.join().unwrap();
+    let skipped = |i: usize| {
+        stats[i]
+            .frames_dropped_lag
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let encoded = |i: usize| {
+        stats[i]
+            .frames_encoded
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    eprintln!(
+        "light: {} encoded, {} skipped; heavy: {} encoded, {} skipped; scale {} us/frame",
+        encoded(0),
+        skipped(0),
+        encoded(1),
+        skipped(1),
+        stats[0].scale_us.load(std::sync::atomic::Ordering::Relaxed) / encoded(0).max(1)
+    );
+    assert!(skipped(1) > 0, "the heavy encoding kept up?");
+    assert_eq!((encoded(0), skipped(0)), (120, 0));
+    let msgs = sink.0.lock().unwrap();
+    let light_pts: Vec<i64> = msgs
+        .iter()
+        .filter_map(|m| match m {
+            MediaMessage::Packet(p) if p.encoding == 0 => Some(p.pts_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(light_pts.len(), 120);
 }

@@ -6,8 +6,9 @@
 //!   driven over tokio TCP with `TCP_NODELAY`, its media-time-bounded
 //!   [`SendQueue`], reconnect with backoff, and [`OutputStats`].
 //! - [`OutputManager`]: a [`MediaSink`] that muxes each encoded packet into an
-//!   FLV tag body once and hands the same `Bytes` to every Output (no payload
-//!   copies); Outputs start and stop on their own.
+//!   FLV tag body once and hands the same `Bytes` to every Output of its
+//!   encoding (no payload copies; audio goes to every Output); Outputs start
+//!   and stop on their own.
 //! - [`dynamic`]: the dynamic bitrate controller (pure, ticked with stats).
 //!
 //! It knows no profiles, files, recordings or UI: `onair-engine` glues it
@@ -51,8 +52,9 @@ pub use stats::{ErrorClass, LatencySource, OutputState, OutputStats};
 /// Default queued media time past which non-key video is dropped (as OBS).
 pub const DEFAULT_DROP_THRESHOLD_MS: u32 = 700;
 /// Another consumer of every muxed tag (the recorder): called from the
-/// media threads, must not block.
-pub type TagTap = Arc<dyn Fn(&Tag) + Send + Sync>;
+/// media threads with the tag's video encoding (`None`: audio, which every
+/// encoding shares); must not block.
+pub type TagTap = Arc<dyn Fn(&Tag, Option<usize>) + Send + Sync>;
 
 /// The sequence headers and metadata every (re)connect starts with.
 #[derive(Debug, Clone, Default)]
@@ -90,11 +92,15 @@ pub enum OutputEvent {
     Connected {
         /// Redacted URL.
         dest: String,
+        /// The video encoding it sends.
+        encoding: usize,
         /// Media time of RTMP timestamp 0 on this connection.
         ts_base_ms: i64,
     },
-    /// Dynamic bitrate changed the video encoder's bitrate.
+    /// Dynamic bitrate changed a video encoder's bitrate.
     VideoBitrate {
+        /// Which encoding (index in the pipeline's encodings).
+        encoding: usize,
         /// The new bitrate, kbit/s.
         kbps: u32,
     },
@@ -117,6 +123,7 @@ pub type OutputId = u64;
 /// A running Output in the fan-out.
 #[derive(Debug)]
 struct Running {
+    encoding: usize,
     shared: Arc<OutputShared>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -134,7 +141,10 @@ pub struct OutputManager {
     ended_outputs: Mutex<VecDeque<OutputStats>>,
     next_id: std::sync::atomic::AtomicU64,
     rejected_give_up_ms: std::sync::atomic::AtomicU64,
-    headers: Arc<Mutex<Headers>>,
+    /// Per video encoding (by index): what a connection starts with.
+    headers: Mutex<Vec<Arc<Mutex<Headers>>>>,
+    /// The shared audio encode's configuration.
+    audio: Mutex<Option<AudioConfig>>,
     events: broadcast::Sender<OutputEvent>,
     runtime: tokio::runtime::Handle,
     drop_threshold_ms: u32,
@@ -168,7 +178,8 @@ impl OutputManager {
             rejected_give_up_ms: std::sync::atomic::AtomicU64::new(
                 output::DEFAULT_REJECTED_GIVE_UP.as_millis() as u64,
             ),
-            headers: Arc::new(Mutex::new(Headers::default())),
+            headers: Mutex::new(Vec::new()),
+            audio: Mutex::new(None),
             events: broadcast::channel(256).0,
             runtime,
             drop_threshold_ms,
@@ -184,10 +195,30 @@ impl OutputManager {
         *self.tap.write().unwrap_or_else(|e| e.into_inner()) = Tap(tap);
     }
 
-    /// The encoders' configurations as last announced (video, audio).
-    pub fn stream_configs(&self) -> (Option<VideoConfig>, Option<AudioConfig>) {
-        let h = self.headers.lock().unwrap_or_else(|e| e.into_inner());
-        (h.video.clone(), h.audio.clone())
+    /// The headers of video encoding `encoding` (made on first use, with
+    /// the audio configuration if known).
+    fn headers_of(&self, encoding: usize) -> Arc<Mutex<Headers>> {
+        let mut all = self.headers.lock().unwrap_or_else(|e| e.into_inner());
+        while all.len() <= encoding {
+            let mut h = Headers::default();
+            if let Some(a) = self.audio.lock().ok().and_then(|a| a.clone()) {
+                h.audio_seq = Some(onair_flv::aac_sequence_header(&a.asc));
+                h.audio = Some(a);
+            }
+            all.push(Arc::new(Mutex::new(h)));
+        }
+        all[encoding].clone()
+    }
+
+    /// The encoders' configurations as last announced (video encoding
+    /// `encoding`, the shared audio).
+    pub fn stream_configs(&self, encoding: usize) -> (Option<VideoConfig>, Option<AudioConfig>) {
+        let video = self
+            .headers_of(encoding)
+            .lock()
+            .ok()
+            .and_then(|h| h.video.clone());
+        (video, self.audio.lock().ok().and_then(|a| a.clone()))
     }
 
     /// Sends an event to every subscriber (the engine's bitrate changes).
@@ -210,8 +241,15 @@ impl OutputManager {
         );
     }
 
-    /// Starts an Output to `dest`; returns its id.
+    /// Starts an Output to `dest` with the first video encoding; returns
+    /// its id.
     pub fn add(&self, dest: Destination) -> OutputId {
+        self.add_on(dest, 0)
+    }
+
+    /// Starts an Output to `dest` that sends video encoding `encoding` (and
+    /// the audio); returns its id.
+    pub fn add_on(&self, dest: Destination, encoding: usize) -> OutputId {
         let id = self
             .next_id
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -219,15 +257,25 @@ impl OutputManager {
             self.rejected_give_up_ms
                 .load(std::sync::atomic::Ordering::Relaxed),
         );
-        let shared = Arc::new(OutputShared::new(id, dest, self.drop_threshold_ms, give_up));
+        let shared = Arc::new(OutputShared::new(
+            id,
+            dest,
+            encoding,
+            self.drop_threshold_ms,
+            give_up,
+        ));
         let task = self.runtime.spawn(output::run(
             shared.clone(),
-            self.headers.clone(),
+            self.headers_of(encoding),
             self.events.clone(),
         ));
         self.prune();
         let mut outs = self.outputs.write().unwrap_or_else(|e| e.into_inner());
-        outs.push(Running { shared, task });
+        outs.push(Running {
+            encoding,
+            shared,
+            task,
+        });
         id
     }
 
@@ -289,6 +337,7 @@ impl OutputManager {
         s.queue_ms = queue_ms;
         let mut snap = s.snapshot(&o.dest.redacted(), dropped, threshold, now);
         snap.id = o.id;
+        snap.encoding = o.encoding as u32;
         snap
     }
 
@@ -378,7 +427,9 @@ impl OutputManager {
         self.media_failed.lock().ok().and_then(|e| e.clone())
     }
 
-    fn fan_out(&self, tag: Tag) {
+    /// Hands `tag` to the tap and to every Output of its video encoding
+    /// (`None`: audio, to every Output).
+    fn fan_out(&self, tag: Tag, encoding: Option<usize>) {
         if let Some(tap) = self
             .tap
             .read()
@@ -386,12 +437,15 @@ impl OutputManager {
             .0
             .as_ref()
         {
-            tap(&tag);
+            tap(&tag, encoding);
         }
         let mut finished = false;
         {
             let outs = self.outputs.read().unwrap_or_else(|e| e.into_inner());
             for r in outs.iter() {
+                if encoding.is_some_and(|e| e != r.encoding) {
+                    continue;
+                }
                 if r.shared.is_finished() {
                     finished = true;
                 } else {
@@ -413,17 +467,23 @@ impl MediaSink for OutputManager {
                     sps: v.sps.clone(),
                     pps: v.pps.clone(),
                 });
-                if let Ok(mut h) = self.headers.lock() {
+                if let Ok(mut h) = self.headers_of(v.encoding).lock() {
                     h.video_seq = Some(body);
                     h.video = Some(v);
                     h.rebuild_metadata();
                 }
             }
             MediaMessage::AudioConfig(a) => {
-                if let Ok(mut h) = self.headers.lock() {
-                    h.audio_seq = Some(onair_flv::aac_sequence_header(&a.asc));
-                    h.audio = Some(a);
-                    h.rebuild_metadata();
+                let all: Vec<_> = self.headers.lock().map(|h| h.clone()).unwrap_or_default();
+                for headers in all {
+                    if let Ok(mut h) = headers.lock() {
+                        h.audio_seq = Some(onair_flv::aac_sequence_header(&a.asc));
+                        h.audio = Some(a.clone());
+                        h.rebuild_metadata();
+                    }
+                }
+                if let Ok(mut audio) = self.audio.lock() {
+                    *audio = Some(a);
                 }
             }
             MediaMessage::Packet(p) => {
@@ -435,13 +495,17 @@ impl MediaSink for OutputManager {
                     ),
                     MediaKind::Audio => (TagKind::Audio, onair_flv::aac_raw(&p.data)),
                 };
-                self.fan_out(Tag {
-                    kind,
-                    pts_ms: p.dts_ms,
-                    keyframe: p.keyframe,
-                    body,
-                    capture: p.capture,
-                });
+                let encoding = (p.kind == MediaKind::Video).then_some(p.encoding);
+                self.fan_out(
+                    Tag {
+                        kind,
+                        pts_ms: p.dts_ms,
+                        keyframe: p.keyframe,
+                        body,
+                        capture: p.capture,
+                    },
+                    encoding,
+                );
             }
             MediaMessage::EndOfStream(kind) => {
                 if let Ok(mut e) = self.ended.lock() {

@@ -104,6 +104,8 @@ pub struct OutputShared {
     pub id: u64,
     /// Where it goes.
     pub dest: Destination,
+    /// The video encoding it sends (index in the pipeline's encodings).
+    pub encoding: usize,
     pub(crate) queue: Mutex<SendQueue>,
     pub(crate) notify: Notify,
     pub(crate) stats: Mutex<StatsInner>,
@@ -119,12 +121,14 @@ impl OutputShared {
     pub(crate) fn new(
         id: u64,
         dest: Destination,
+        encoding: usize,
         drop_threshold_ms: u32,
         rejected_give_up: Duration,
     ) -> Self {
         Self {
             id,
             dest,
+            encoding,
             queue: Mutex::new(SendQueue::new(drop_threshold_ms)),
             notify: Notify::new(),
             stats: Mutex::new(StatsInner::new()),
@@ -874,6 +878,7 @@ impl Driver {
             }
             let _ = events.send(OutputEvent::Connected {
                 dest: shared.dest.redacted(),
+                encoding: shared.encoding,
                 ts_base_ms: self.ts_base.unwrap_or(tag.pts_ms),
             });
         }
@@ -901,6 +906,7 @@ impl Driver {
                 self.ts_base = Some(tag.pts_ms);
                 let _ = events.send(OutputEvent::Connected {
                     dest: shared.dest.redacted(),
+                    encoding: shared.encoding,
                     ts_base_ms: tag.pts_ms,
                 });
                 tag.pts_ms

@@ -44,6 +44,11 @@ pub struct OutputStats {
     /// print the same URL; they never share an id).
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub id: u64,
+    /// The video encoding it sends (index in the pipeline's encodings;
+    /// front ends show the encoding's name instead).
+    #[serde(skip)]
+    #[cfg_attr(feature = "specta", specta(skip))]
+    pub encoding: u32,
     /// Destination URL with the key replaced by `***`.
     pub dest: String,
     /// State.
@@ -94,6 +99,7 @@ impl OutputStats {
     pub fn idle(id: u64, dest: impl Into<String>, state: OutputState) -> Self {
         Self {
             id,
+            encoding: 0,
             dest: dest.into(),
             state,
             bitrate_kbps: 0.0,
@@ -276,6 +282,7 @@ impl StatsInner {
         };
         OutputStats {
             id: 0,
+            encoding: 0,
             dest: dest.to_owned(),
             state: self.state,
             bitrate_kbps: round1(bitrate_kbps),

@@ -163,6 +163,7 @@ async fn serve(
 
 fn video_config() -> MediaMessage {
     MediaMessage::VideoConfig(VideoConfig {
+        encoding: 0,
         width: 64,
         height: 48,
         fps: 30,
@@ -185,6 +186,7 @@ fn frame(i: u32, gop: u32) -> MediaMessage {
     let ms = i64::from(i) * 1000 / 30;
     MediaMessage::Packet(EncodedPacket {
         kind: MediaKind::Video,
+        encoding: 0,
         pts_ms: ms,
         dts_ms: ms,
         keyframe: key,

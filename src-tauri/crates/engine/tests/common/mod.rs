@@ -2,22 +2,12 @@
 
 use std::time::{Duration, Instant};
 
-use onair_engine::EngineConfig;
-use onair_media::{H264Config, PipelineConfig};
+use onair_engine::{Encoding, EngineConfig};
 
 /// 320x180 at 30 fps, 300 kbit/s, a keyframe every second, tone audio.
 pub fn small() -> EngineConfig {
     EngineConfig {
-        pipeline: PipelineConfig {
-            video: H264Config {
-                width: 320,
-                height: 180,
-                fps: 30,
-                bitrate_kbps: 300,
-                keyframe_interval_s: 1,
-            },
-            ..PipelineConfig::default()
-        },
+        encodings: vec![Encoding::main(320, 180, 30, 300, 1)],
         ..EngineConfig::default()
     }
 }
