@@ -42,6 +42,11 @@ export const commands = {
 	 */
 	endStream: () => typedError<CheckReport_Serialize | null, AppError>(__TAURI_INVOKE("end_stream")),
 	/**
+	 *  Moves an encoding's crop (0.0 left to 1.0 right): at once while live,
+	 *  and remembered in the settings for the next time.
+	 */
+	setCrop: (encoding: string, x: number | null) => typedError<Settings_Serialize, AppError>(__TAURI_INVOKE("set_crop", { encoding, x })),
+	/**
 	 *  Starts recording to a new file in the recordings folder: the running
 	 *  encode from its next picture (a keyframe is asked for), or, when not
 	 *  live, by starting the camera and microphone just for the recording.
@@ -89,6 +94,8 @@ export type AppInfo = AppInfo_Serialize | AppInfo_Deserialize;
 export type AppInfo_Deserialize = {
 	/**  Platform presets, Custom last. */
 	platforms: Platform_Deserialize[],
+	/**  The encodings the Settings offer ready-made. */
+	ready_made_encodings: Encoding_Deserialize[],
 	/**  A notice to show once (profiles loaded from the backup…). */
 	notice?: string | null,
 	/**  `None` when the credential store works, else why it does not. */
@@ -99,6 +106,8 @@ export type AppInfo_Deserialize = {
 export type AppInfo_Serialize = {
 	/**  Platform presets, Custom last. */
 	platforms: Platform_Serialize[],
+	/**  The encodings the Settings offer ready-made. */
+	ready_made_encodings: Encoding_Serialize[],
 	/**  A notice to show once (profiles loaded from the backup…). */
 	notice: string | null,
 	/**  `None` when the credential store works, else why it does not. */
@@ -261,6 +270,67 @@ export type EncoderUpdate = {
 	/**  Frames it skipped so far because it fell behind real time. */
 	skipped: number | null,
 	/**  Horizontal crop position, 0.0 (left) to 1.0 (right). */
+	crop_x: number | null,
+	/**  Mean time to encode a frame, ms. */
+	encode_ms: number | null,
+	/**
+	 *  Mean time to crop, scale and convert a frame from the capture, ms
+	 *  (0 when the encoding is the capture's size).
+	 */
+	scale_ms: number | null,
+};
+
+/**
+ *  One encoding: a name, a picture size, a frame rate, a video bitrate, a
+ *  keyframe interval, and where its crop of the capture lies.
+ */
+export type Encoding = Encoding_Serialize | Encoding_Deserialize;
+
+/**
+ *  One encoding: a name, a picture size, a frame rate, a video bitrate, a
+ *  keyframe interval, and where its crop of the capture lies.
+ */
+export type Encoding_Deserialize = {
+	/**  `main`, `vertical`, … (lower-case letters, digits, `-`, `_`). */
+	name: string,
+	/**  Width, even. */
+	width: number,
+	/**  Height, even. */
+	height: number,
+	/**  Frames per second. */
+	fps: number,
+	/**  Video bitrate, kbit/s. */
+	video_kbps: number,
+	/**  Seconds between keyframes. */
+	keyframe_interval_s: number,
+	/**
+	 *  Horizontal crop position when its aspect is narrower than the
+	 *  capture's: 0.0 (left) to 1.0 (right), 0.5 the centre.
+	 */
+	crop_x?: number | null,
+};
+
+/**
+ *  One encoding: a name, a picture size, a frame rate, a video bitrate, a
+ *  keyframe interval, and where its crop of the capture lies.
+ */
+export type Encoding_Serialize = {
+	/**  `main`, `vertical`, … (lower-case letters, digits, `-`, `_`). */
+	name: string,
+	/**  Width, even. */
+	width: number,
+	/**  Height, even. */
+	height: number,
+	/**  Frames per second. */
+	fps: number,
+	/**  Video bitrate, kbit/s. */
+	video_kbps: number,
+	/**  Seconds between keyframes. */
+	keyframe_interval_s: number,
+	/**
+	 *  Horizontal crop position when its aspect is narrower than the
+	 *  capture's: 0.0 (left) to 1.0 (right), 0.5 the centre.
+	 */
 	crop_x: number | null,
 };
 
@@ -546,8 +616,15 @@ export type Platform_Deserialize = {
 	transport: Transport,
 	/**  Known ingest servers (empty: the user types the URL). */
 	servers: Server[],
-	/**  Limits (`None` for Custom). */
+	/**
+	 *  Limits (`None` for Custom), for either orientation: 1920x1080 also
+	 *  admits 1080x1920.
+	 */
 	limits?: Limits | null,
+	/**  The encoding that fits it best (`None` for Custom). */
+	suggested?: SuggestedEncoding | null,
+	/**  It shows vertical (9:16) pictures: a landscape one is a warning. */
+	vertical?: boolean,
 	/**  Where the user finds the key. */
 	key_hint: string,
 };
@@ -562,8 +639,15 @@ export type Platform_Serialize = {
 	transport: Transport,
 	/**  Known ingest servers (empty: the user types the URL). */
 	servers: Server[],
-	/**  Limits (`None` for Custom). */
+	/**
+	 *  Limits (`None` for Custom), for either orientation: 1920x1080 also
+	 *  admits 1080x1920.
+	 */
 	limits: Limits | null,
+	/**  The encoding that fits it best (`None` for Custom). */
+	suggested: SuggestedEncoding | null,
+	/**  It shows vertical (9:16) pictures: a landscape one is a warning. */
+	vertical: boolean,
 	/**  Where the user finds the key. */
 	key_hint: string,
 };
@@ -610,6 +694,11 @@ export type ProfileInput_Deserialize = {
 	enabled: boolean,
 	/**  A new stream key, or null to keep the stored one. */
 	stream_key?: string | null,
+	/**
+	 *  The encoding it gets by name (empty or `main`: the stream settings'
+	 *  picture).
+	 */
+	encoding?: string,
 };
 
 /**  A profile to create (`id` null) or update, as the UI sends it. */
@@ -626,6 +715,11 @@ export type ProfileInput_Serialize = {
 	enabled: boolean,
 	/**  A new stream key, or null to keep the stored one. */
 	stream_key: string | null,
+	/**
+	 *  The encoding it gets by name (empty or `main`: the stream settings'
+	 *  picture).
+	 */
+	encoding: string,
 };
 
 /**  A profile as the UI sees it: never the key, only whether one is set. */
@@ -642,7 +736,9 @@ export type ProfileView = {
 	enabled: boolean,
 	/**  Whether a stream key is stored for it. */
 	has_key: boolean,
-	/**  What its platform does not accept in the current settings. */
+	/**  The name of the encoding it gets (`main`: the picture settings). */
+	encoding: string,
+	/**  What its platform does not accept in the encoding it gets. */
 	problems: Problem[],
 };
 
@@ -761,6 +857,13 @@ export type Settings_Deserialize = {
 	record_folder?: string,
 	/**  Recording file name: `{date}`, `{time}` and `{datetime}` are filled in. */
 	record_pattern?: string,
+	/**
+	 *  Encodings besides `main` (the picture above), each by name; a
+	 *  destination picks one.
+	 */
+	encodings?: Encoding_Deserialize[],
+	/**  Where `main`'s crop lies when its aspect is narrower than the capture. */
+	main_crop_x?: number | null,
 };
 
 /**  Stream settings. */
@@ -797,6 +900,13 @@ export type Settings_Serialize = {
 	record_folder: string,
 	/**  Recording file name: `{date}`, `{time}` and `{datetime}` are filled in. */
 	record_pattern: string,
+	/**
+	 *  Encodings besides `main` (the picture above), each by name; a
+	 *  destination picks one.
+	 */
+	encodings: Encoding_Serialize[],
+	/**  Where `main`'s crop lies when its aspect is narrower than the capture. */
+	main_crop_x: number | null,
 };
 
 /**  How bad a problem is. */
@@ -828,6 +938,22 @@ export type Spread = {
 	avg: number | null,
 	/**  Largest. */
 	max: number | null,
+};
+
+/**  The encoding a preset suggests for its platform. */
+export type SuggestedEncoding = {
+	/**  A name for it (`1080p30`, `vertical`). */
+	name: string,
+	/**  Width. */
+	width: number,
+	/**  Height. */
+	height: number,
+	/**  Frames per second. */
+	fps: number,
+	/**  Video bitrate, kbit/s. */
+	video_kbps: number,
+	/**  Seconds between keyframes. */
+	keyframe_interval_s: number,
 };
 
 /**  How a platform may be reached. */

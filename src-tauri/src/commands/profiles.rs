@@ -14,6 +14,8 @@ use crate::state::AppState;
 pub struct AppInfo {
     /// Platform presets, Custom last.
     pub platforms: Vec<Platform>,
+    /// The encodings the Settings offer ready-made.
+    pub ready_made_encodings: Vec<onair_profiles::encoding::Encoding>,
     /// A notice to show once (profiles loaded from the backup…).
     pub notice: Option<String>,
     /// `None` when the credential store works, else why it does not.
@@ -35,7 +37,9 @@ pub struct ProfileView {
     pub enabled: bool,
     /// Whether a stream key is stored for it.
     pub has_key: bool,
-    /// What its platform does not accept in the current settings.
+    /// The name of the encoding it gets (`main`: the picture settings).
+    pub encoding: String,
+    /// What its platform does not accept in the encoding it gets.
     pub problems: Vec<Problem>,
 }
 
@@ -56,7 +60,22 @@ pub(crate) fn view(state: &AppState, p: &Profile, settings: &Settings) -> Profil
         server_url: p.server_url.clone(),
         enabled: p.enabled,
         has_key: state.keys.has(&p.id).unwrap_or(false),
-        problems: services::check(&p.platform, &p.server_url, &edit::shape(settings)),
+        encoding: if p.encoding.is_empty() {
+            onair_profiles::encoding::DEFAULT_NAME.to_owned()
+        } else {
+            p.encoding.clone()
+        },
+        problems: match edit::shape_for(p, settings) {
+            Some(shape) => services::check(&p.platform, &p.server_url, &shape),
+            None => vec![Problem {
+                severity: services::Severity::Error,
+                field: "encoding".into(),
+                message: format!(
+                    "Its encoding '{}' no longer exists: pick another.",
+                    p.encoding
+                ),
+            }],
+        },
     }
 }
 
@@ -95,6 +114,7 @@ pub async fn app_info(app: tauri::AppHandle) -> AppInfo {
         .await
         .unwrap_or_else(|e| AppInfo {
             platforms: services::platforms().to_vec(),
+            ready_made_encodings: onair_profiles::encoding::ready_made(),
             notice: None,
             key_store_problem: Some(e.message),
         })
@@ -103,6 +123,7 @@ pub async fn app_info(app: tauri::AppHandle) -> AppInfo {
 fn app_info_blocking(state: &AppState) -> AppInfo {
     AppInfo {
         platforms: services::platforms().to_vec(),
+        ready_made_encodings: onair_profiles::encoding::ready_made(),
         notice: state.notice.lock().ok().and_then(|mut n| n.take()),
         key_store_problem: OsKeyStore::status().err().map(|e| e.to_string()),
     }

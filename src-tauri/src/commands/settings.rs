@@ -49,12 +49,9 @@ pub async fn save_settings(
 fn save_settings_blocking(state: &AppState, settings: Settings) -> Result<Settings, AppError> {
     let s = settings;
     let bad = |m: &str| Err(AppError::new(ErrorKind::Invalid, m));
-    if !(16..=3840).contains(&s.width)
-        || !(16..=2160).contains(&s.height)
-        || s.width % 2 == 1
-        || s.height % 2 == 1
-    {
-        return bad("The resolution must be even, from 16x16 to 3840x2160.");
+    let main = onair_engine::Encoding::main(s.width, s.height, 30, 3000, 2);
+    if main.validate().is_err() {
+        return bad("The resolution must be even, 16 to 3840 a side, at most 3840x2160 in area.");
     }
     if !(1..=120).contains(&s.fps) {
         return bad("The frame rate must be 1 to 120.");
@@ -89,6 +86,9 @@ fn save_settings_blocking(state: &AppState, settings: Settings) -> Result<Settin
         return bad("The recording file name cannot contain / or \\ (set the folder instead).");
     }
     let mut data = state.data.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(m) = onair_profiles::edit::encodings_problem(&data, &s) {
+        return bad(&m);
+    }
     let mut next = data.clone();
     // Fields this version does not know stay as they were.
     let extra = std::mem::take(&mut next.settings.extra);

@@ -13,7 +13,8 @@ use tauri::ipc::Channel;
 
 use crate::error::{AppError, ErrorKind};
 use crate::state::AppState;
-use onair_profiles::edit::go_live_problems;
+use onair_profiles::edit::{encoding_index, go_live_problems};
+use onair_profiles::store::Settings;
 
 /// A preview picture: I420, base64.
 #[derive(Clone, serde::Serialize, specta::Type)]
@@ -96,7 +97,8 @@ pub async fn start_stream(
         destinations.push(NamedDestination {
             id: p.id.clone(),
             dest,
-            encoding: 0,
+            // go_live_problems refused a destination whose encoding is gone.
+            encoding: encoding_index(p, &data.settings).unwrap_or(0),
         });
     }
     let live = GoLive {
@@ -141,6 +143,48 @@ pub async fn set_destination_live(
         .ok_or_else(|| AppError::new(ErrorKind::NotFound, "That destination no longer exists."))?;
     let dest = destination_of(&state, &p.id, &p.server_url, &p.name).await?;
     Ok(session.switch_on(&id, Some(dest)).await?)
+}
+
+/// Moves an encoding's crop (0.0 left to 1.0 right): at once while live,
+/// and remembered in the settings for the next time.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_crop(
+    app: tauri::AppHandle,
+    state: tauri::State<'_, AppState>,
+    encoding: String,
+    x: f32,
+) -> Result<Settings, AppError> {
+    if !(0.0..=1.0).contains(&x) {
+        return Err(AppError::new(
+            ErrorKind::Invalid,
+            "The crop position must be 0.0 (left) to 1.0 (right).",
+        ));
+    }
+    if let Some(session) = state.studio.lock().await.session() {
+        if let Some(i) = session.engine().encoding_index(&encoding) {
+            session.engine().set_crop(i, x);
+        }
+    }
+    let mut settings = state
+        .data
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .settings
+        .clone();
+    if encoding == onair_engine::encoding::DEFAULT_NAME {
+        settings.main_crop_x = x;
+    } else {
+        let e = settings
+            .encodings
+            .iter_mut()
+            .find(|e| e.name == encoding)
+            .ok_or_else(|| {
+                AppError::new(ErrorKind::NotFound, format!("No encoding '{encoding}'."))
+            })?;
+        e.crop_x = x;
+    }
+    crate::commands::settings::save_settings(app, settings).await
 }
 
 /// Ends the stream on every destination (bounded, about 2 s); a running

@@ -189,7 +189,13 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 
 /// `onair bench`'s line: CPU per media second, peak RSS, capture-to-socket
 /// latency percentiles.
-pub fn report_bench(seconds: f64, cpu_before: f64, latencies: &[Vec<u32>], stats: &[OutputStats]) {
+pub fn report_bench(
+    seconds: f64,
+    cpu_before: f64,
+    latencies: &[Vec<u32>],
+    stats: &[OutputStats],
+    encoders: &[EncoderUpdate],
+) {
     let cpu = cpu_seconds() - cpu_before;
     let peak_rss_mib = rusage().ru_maxrss as f64 / 1024.0;
     let mut all: Vec<u32> = latencies.iter().flatten().copied().collect();
@@ -207,6 +213,19 @@ pub fn report_bench(seconds: f64, cpu_before: f64, latencies: &[Vec<u32>], stats
             "max": percentile(&all, 1.0),
         },
         "bytes_sent": stats.iter().map(|s| s.bytes_sent).sum::<u64>(),
+        "encoders": encoders
+            .iter()
+            .map(|e| serde_json::json!({
+                "encoding": e.name,
+                "width": e.width,
+                "height": e.height,
+                "fps": e.fps,
+                "encoded": e.encoded,
+                "skipped": e.skipped,
+                "encode_ms_per_frame": e.encode_ms,
+                "scale_ms_per_frame": e.scale_ms,
+            }))
+            .collect::<Vec<_>>(),
     });
     println!("{report}");
 }

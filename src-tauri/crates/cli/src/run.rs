@@ -291,7 +291,13 @@ async fn run(args: StreamArgs, plan: Plan, bench_seconds: Option<f64>) -> ExitCo
         return ExitCode::FAILURE;
     }
     if let Some(secs) = bench_seconds {
-        print::report_bench(secs, cpu_before, &done.socket_latencies_us, &done.stats);
+        print::report_bench(
+            secs,
+            cpu_before,
+            &done.socket_latencies_us,
+            &done.stats,
+            &done.encoders,
+        );
     }
     match done.outcome() {
         Outcome::AllLive => ExitCode::SUCCESS,

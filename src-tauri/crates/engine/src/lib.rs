@@ -24,7 +24,6 @@
 //! # }
 //! ```
 
-pub mod encoding;
 mod recorder;
 mod session;
 mod source;
@@ -45,7 +44,8 @@ use onair_output::{
 };
 use onair_record::{RecordError, RecordingSummary};
 
-pub use encoding::Encoding;
+pub use onair_profiles::encoding;
+pub use onair_profiles::encoding::Encoding;
 use recorder::EngineSink;
 pub use recorder::Recorder;
 pub use session::{
@@ -106,18 +106,13 @@ impl Default for EngineConfig {
 }
 
 impl EngineConfig {
-    /// The app's saved settings, with the preview on. A source name that
+    /// The app's saved settings (`main` and the other encodings), with the
+    /// preview on. A source name that
     /// does not parse (a settings file from a newer version) falls back to
     /// the test pattern or the tone.
     pub fn from_settings(s: &onair_profiles::store::Settings) -> Self {
         Self {
-            encodings: vec![Encoding::main(
-                s.width,
-                s.height,
-                s.fps,
-                s.video_kbps,
-                s.keyframe_interval_s,
-            )],
+            encodings: onair_profiles::edit::encodings(s),
             audio_settings: Some(AudioSettings {
                 bitrate_kbps: s.audio_kbps,
             }),
@@ -130,6 +125,17 @@ impl EngineConfig {
             record: None,
             record_encoding: 0,
         }
+    }
+}
+
+/// The video encoder's settings for an encoding.
+pub fn h264_of(e: &Encoding) -> onair_media::H264Config {
+    onair_media::H264Config {
+        width: e.width as usize,
+        height: e.height as usize,
+        fps: e.fps,
+        bitrate_kbps: e.video_kbps,
+        keyframe_interval_s: e.keyframe_interval_s,
     }
 }
 
@@ -189,7 +195,7 @@ impl Engine {
             config.encodings = EngineConfig::default().encodings;
         }
         let pipeline_config = PipelineConfig {
-            encodings: config.encodings.iter().map(Encoding::h264).collect(),
+            encodings: config.encodings.iter().map(h264_of).collect(),
             audio: config.audio_settings,
             duration: config.duration,
         };

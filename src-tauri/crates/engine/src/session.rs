@@ -116,6 +116,38 @@ pub struct EncoderUpdate {
     pub skipped: u64,
     /// Horizontal crop position, 0.0 (left) to 1.0 (right).
     pub crop_x: f32,
+    /// Mean time to encode a frame, ms.
+    pub encode_ms: f64,
+    /// Mean time to crop, scale and convert a frame from the capture, ms
+    /// (0 when the encoding is the capture's size).
+    pub scale_ms: f64,
+}
+
+/// Each encoding's figures as of now.
+fn encoder_updates(
+    encodings: &[crate::Encoding],
+    stats: &[Arc<onair_media::PipelineStats>],
+) -> Vec<EncoderUpdate> {
+    encodings
+        .iter()
+        .zip(stats)
+        .map(|(enc, s)| {
+            let encoded = s.frames_encoded.load(Ordering::Relaxed);
+            let per_frame = |us: u64| (us as f64 / encoded.max(1) as f64 / 10.0).round() / 100.0;
+            EncoderUpdate {
+                name: enc.name.clone(),
+                width: enc.width,
+                height: enc.height,
+                fps: enc.fps,
+                kbps: s.video_kbps.load(Ordering::Relaxed),
+                encoded,
+                skipped: s.frames_dropped_lag.load(Ordering::Relaxed),
+                crop_x: s.crop(),
+                encode_ms: per_frame(s.encode_us.load(Ordering::Relaxed)),
+                scale_ms: per_frame(s.scale_us.load(Ordering::Relaxed)),
+            }
+        })
+        .collect()
 }
 
 /// The session as of now; front ends take one a second.
@@ -171,6 +203,8 @@ pub struct Finished {
     pub socket_latencies_us: Vec<Vec<u32>>,
     /// The encoders failed.
     pub media_error: Option<MediaError>,
+    /// Each encoding's figures at the end.
+    pub encoders: Vec<EncoderUpdate>,
 }
 
 impl Finished {
@@ -436,21 +470,7 @@ impl Session {
                 })
             })
             .collect();
-        let encoders: Vec<EncoderUpdate> = e
-            .encodings()
-            .iter()
-            .zip(e.encoder_stats())
-            .map(|(enc, s)| EncoderUpdate {
-                name: enc.name.clone(),
-                width: enc.width,
-                height: enc.height,
-                fps: enc.fps,
-                kbps: s.video_kbps.load(Ordering::Relaxed),
-                encoded: s.frames_encoded.load(Ordering::Relaxed),
-                skipped: s.frames_dropped_lag.load(Ordering::Relaxed),
-                crop_x: s.crop(),
-            })
-            .collect();
+        let encoders = encoder_updates(e.encodings(), e.encoder_stats());
         let lag: u64 = encoders.iter().map(|e| e.skipped).sum();
         let lag_before = self.lag_seen.swap(lag, Ordering::Relaxed);
         let finite = |x: f32| x.is_finite().then_some(x);
@@ -495,6 +515,8 @@ impl Session {
     /// Output (cleanly, bounded), then the stream check.
     pub async fn stop(self) -> Finished {
         let manager = self.engine.manager().clone();
+        let encodings = self.engine.encodings().to_vec();
+        let encoder_stats = self.engine.encoder_stats().to_vec();
         let stopped = self.engine.stop_with_recording().await;
         let check = self.check.into_inner().unwrap_or_else(|e| e.into_inner());
         let check = match check {
@@ -507,6 +529,7 @@ impl Session {
             recording: stopped.recording,
             socket_latencies_us: stopped.socket_latencies_us,
             media_error: manager.media_error(),
+            encoders: encoder_updates(&encodings, &encoder_stats),
         }
     }
 }
@@ -548,6 +571,7 @@ mod tests {
             recording: None,
             socket_latencies_us: Vec::new(),
             media_error: None,
+            encoders: Vec::new(),
         }
     }
 

@@ -196,7 +196,10 @@ impl OutputManager {
     }
 
     /// The headers of video encoding `encoding` (made on first use, with
-    /// the audio configuration if known).
+    /// the audio configuration if known). Lock order: `headers`, then
+    /// `audio` (as in the audio configuration's update), so a new
+    /// encoding's headers never miss an audio configuration announced
+    /// meanwhile.
     fn headers_of(&self, encoding: usize) -> Arc<Mutex<Headers>> {
         let mut all = self.headers.lock().unwrap_or_else(|e| e.into_inner());
         while all.len() <= encoding {

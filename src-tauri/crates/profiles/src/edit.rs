@@ -6,6 +6,7 @@
 
 use serde_json::Map;
 
+use crate::encoding::{Encoding, DEFAULT_NAME, MAX_ENCODINGS};
 use crate::secrets::{validate_key, SecretError};
 use crate::services::{self, Severity, StreamShape};
 use crate::store::{Profile, Settings, StoreData};
@@ -30,6 +31,10 @@ pub struct ProfileInput {
     pub enabled: bool,
     /// A new stream key, or null to keep the stored one.
     pub stream_key: Option<String>,
+    /// The encoding it gets by name (empty or `main`: the stream settings'
+    /// picture).
+    #[serde(default)]
+    pub encoding: String,
 }
 
 impl std::fmt::Debug for ProfileInput {
@@ -38,6 +43,7 @@ impl std::fmt::Debug for ProfileInput {
             .field("id", &self.id)
             .field("name", &self.name)
             .field("platform", &self.platform)
+            .field("encoding", &self.encoding)
             .field("stream_key", &self.stream_key.as_ref().map(|_| "***"))
             .finish_non_exhaustive()
     }
@@ -61,6 +67,9 @@ pub enum EditError {
     /// The profile was deleted meanwhile.
     #[error("That destination no longer exists.")]
     NotFound,
+    /// Not an encoding of the settings.
+    #[error("There is no encoding '{0}' (add it in Settings, or pick another).")]
+    Encoding(String),
 }
 
 /// An accepted edit: the new contents, the profile's id, the key to store.
@@ -104,6 +113,11 @@ pub fn apply(
     if !(url.starts_with("rtmp://") || url.starts_with("rtmps://")) {
         return Err(EditError::Scheme);
     }
+    let encoding = match input.encoding.trim() {
+        "" | DEFAULT_NAME => String::new(),
+        e if data.settings.encodings.iter().any(|x| x.name == e) => e.to_owned(),
+        e => return Err(EditError::Encoding(e.to_owned())),
+    };
     let mut next = data.clone();
     let id = match input.id {
         Some(id) => {
@@ -116,6 +130,7 @@ pub fn apply(
             p.platform = input.platform;
             p.server_url = url;
             p.enabled = input.enabled;
+            p.encoding = encoding;
             id
         }
         None => {
@@ -126,6 +141,7 @@ pub fn apply(
                 platform: input.platform,
                 server_url: url,
                 enabled: input.enabled,
+                encoding,
                 extra: Map::new(),
             });
             id
@@ -150,7 +166,7 @@ pub fn remove(data: &StoreData, id: &str) -> Result<StoreData, EditError> {
     Ok(next)
 }
 
-/// What the settings ask of every platform.
+/// What the settings' `main` encoding asks of every platform.
 pub fn shape(s: &Settings) -> StreamShape {
     StreamShape {
         width: s.width,
@@ -162,21 +178,108 @@ pub fn shape(s: &Settings) -> StreamShape {
     }
 }
 
-/// Errors (not warnings) of the enabled destinations under `settings`, one
-/// line each; `None` when they can go live. Reads no keys.
+/// Every encoding of the settings: `main` (the picture settings) first,
+/// then the others in order.
+pub fn encodings(s: &Settings) -> Vec<Encoding> {
+    let mut main = Encoding::main(
+        s.width,
+        s.height,
+        s.fps,
+        s.video_kbps,
+        s.keyframe_interval_s,
+    );
+    main.crop_x = if (0.0..=1.0).contains(&s.main_crop_x) {
+        s.main_crop_x
+    } else {
+        0.5
+    };
+    std::iter::once(main)
+        .chain(s.encodings.iter().cloned())
+        .collect()
+}
+
+/// The index (in [`encodings`]) of the encoding profile `p` gets; `None`
+/// when it names one the settings no longer have.
+pub fn encoding_index(p: &Profile, s: &Settings) -> Option<usize> {
+    match p.encoding.as_str() {
+        "" | DEFAULT_NAME => Some(0),
+        name => s
+            .encodings
+            .iter()
+            .position(|e| e.name == name)
+            .map(|i| i + 1),
+    }
+}
+
+/// What the encoding profile `p` gets asks of its platform.
+pub fn shape_for(p: &Profile, s: &Settings) -> Option<StreamShape> {
+    let e = encodings(s).into_iter().nth(encoding_index(p, s)?)?;
+    Some(StreamShape {
+        width: e.width,
+        height: e.height,
+        fps: e.fps,
+        video_kbps: e.video_kbps,
+        audio_kbps: s.audio_kbps,
+        keyframe_interval_s: e.keyframe_interval_s,
+    })
+}
+
+/// Errors (not warnings) of the enabled destinations under `settings`, each
+/// judged against the encoding it gets, one line each; `None` when they can
+/// go live. Reads no keys.
 pub fn go_live_problems(profiles: &[Profile], settings: &Settings) -> Option<String> {
-    let shape = shape(settings);
     let lines: Vec<String> = profiles
         .iter()
         .filter(|p| p.enabled)
-        .flat_map(|p| {
+        .flat_map(|p| -> Vec<String> {
+            let Some(shape) = shape_for(p, settings) else {
+                return vec![format!(
+                    "{}: its encoding '{}' no longer exists: pick another.",
+                    p.name, p.encoding
+                )];
+            };
             services::check(&p.platform, &p.server_url, &shape)
                 .into_iter()
                 .filter(|x| x.severity == Severity::Error)
-                .map(move |x| format!("{}: {}", p.name, x.message))
+                .map(|x| format!("{}: {}", p.name, x.message))
+                .collect()
         })
         .collect();
     (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
+/// Why the settings' encodings cannot be saved over `data`: a bad or
+/// repeated name (`main` is the picture settings'), a value out of range,
+/// too many, or one a saved destination still uses taken away.
+pub fn encodings_problem(data: &StoreData, s: &Settings) -> Option<String> {
+    if s.encodings.len() + 1 > MAX_ENCODINGS {
+        return Some(format!(
+            "At most {MAX_ENCODINGS} encodings (each is an encoder running while live)."
+        ));
+    }
+    if !(0.0..=1.0).contains(&s.main_crop_x) {
+        return Some("The crop position must be 0.0 (left) to 1.0 (right).".into());
+    }
+    for (i, e) in s.encodings.iter().enumerate() {
+        if let Err(err) = e.validate() {
+            return Some(format!("{err}."));
+        }
+        if e.name == DEFAULT_NAME || s.encodings[..i].iter().any(|x| x.name == e.name) {
+            return Some(format!(
+                "Encoding '{}' is there twice: give each its own name.",
+                e.name
+            ));
+        }
+    }
+    data.profiles
+        .iter()
+        .find(|p| encoding_index(p, s).is_none())
+        .map(|p| {
+            format!(
+                "'{}' gets the encoding '{}': pick another encoding for it first.",
+                p.name, p.encoding
+            )
+        })
 }
 
 #[cfg(test)]
@@ -191,6 +294,7 @@ mod tests {
             server_url: url.into(),
             enabled: true,
             stream_key: key.map(str::to_owned),
+            encoding: String::new(),
         }
     }
 
@@ -288,5 +392,84 @@ mod tests {
         assert!(msg.starts_with("My Twitch: "), "{msg}");
         data.profiles[0].enabled = false;
         assert_eq!(go_live_problems(&data.profiles, &s), None);
+    }
+
+    fn with_vertical() -> StoreData {
+        let mut data = StoreData::default();
+        data.settings.encodings = vec!["vertical=720x1280@30:3000".parse().unwrap()];
+        data
+    }
+
+    #[test]
+    fn a_destination_picks_an_encoding_of_the_settings_and_is_judged_against_it() {
+        let data = with_vertical();
+        let mut i = input(None, "rtmp://push.example.com/live", Some("k"));
+        i.platform = "tiktok".into();
+        i.encoding = "vertikal".into();
+        assert!(matches!(
+            apply(&data, i.clone(), || "p1".into()),
+            Err(EditError::Encoding(e)) if e == "vertikal"
+        ));
+        i.encoding = "vertical".into();
+        let e = apply(&data, i.clone(), || "p1".into()).unwrap();
+        let p = &e.data.profiles[0];
+        assert_eq!(p.encoding, "vertical");
+        assert_eq!(encoding_index(p, &e.data.settings), Some(1));
+        assert_eq!(
+            shape_for(p, &e.data.settings).map(|s| (s.width, s.height)),
+            Some((720, 1280))
+        );
+        // Instagram takes at most 720x1280: main (1280x720 turned round is
+        // fine) but not a 1080x1920 encoding.
+        let mut data = e.data.clone();
+        data.settings.encodings[0].width = 1080;
+        data.settings.encodings[0].height = 1920;
+        data.profiles[0].platform = "instagram".into();
+        data.profiles[0].server_url = "rtmps://edgetee-upload-x.xx.fbcdn.net:443/rtmp/".into();
+        assert!(go_live_problems(&data.profiles, &data.settings)
+            .unwrap()
+            .contains("720x1280"));
+        data.profiles[0].encoding = String::new();
+        assert_eq!(go_live_problems(&data.profiles, &data.settings), None);
+        // "main" is the picture settings'.
+        i.encoding = "main".into();
+        assert_eq!(
+            apply(&data, i, || "p2".into()).unwrap().data.profiles[1].encoding,
+            ""
+        );
+    }
+
+    #[test]
+    fn encodings_in_use_stay_and_names_are_unique() {
+        let mut data = with_vertical();
+        let mut i = input(None, "rtmp://h/live", Some("k"));
+        i.encoding = "vertical".into();
+        data = apply(&data, i, || "p1".into()).unwrap().data;
+        let mut s = data.settings.clone();
+        assert_eq!(encodings_problem(&data, &s), None);
+        s.encodings.clear();
+        assert!(encodings_problem(&data, &s)
+            .unwrap()
+            .contains("pick another encoding"));
+        let mut s = data.settings.clone();
+        s.encodings.push(s.encodings[0].clone());
+        assert!(encodings_problem(&data, &s).unwrap().contains("twice"));
+        let mut s = data.settings.clone();
+        s.encodings[0].name = "main".into();
+        assert!(encodings_problem(&data, &s).unwrap().contains("twice"));
+        let mut s = data.settings.clone();
+        s.encodings[0].width = 721;
+        assert!(encodings_problem(&data, &s).unwrap().contains("721x1280"));
+        let mut s = data.settings.clone();
+        s.encodings = (0..6)
+            .map(|k| format!("e{k}=640x360@30:800").parse().unwrap())
+            .collect();
+        assert!(encodings_problem(&data, &s).unwrap().contains("At most 6"));
+        // A destination whose encoding went away is stopped before Go Live.
+        let mut s = data.settings.clone();
+        s.encodings.clear();
+        assert!(go_live_problems(&data.profiles, &s)
+            .unwrap()
+            .contains("no longer exists"));
     }
 }

@@ -27,6 +27,7 @@
 //! ```
 
 pub mod edit;
+pub mod encoding;
 pub mod secrets;
 pub mod services;
 pub mod store;

@@ -45,6 +45,24 @@ pub struct Limits {
     pub max_fps: u32,
 }
 
+/// The encoding a preset suggests for its platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct SuggestedEncoding {
+    /// A name for it (`1080p30`, `vertical`).
+    pub name: String,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+    /// Frames per second.
+    pub fps: u32,
+    /// Video bitrate, kbit/s.
+    pub video_kbps: u32,
+    /// Seconds between keyframes.
+    pub keyframe_interval_s: u32,
+}
+
 /// A platform preset.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -57,8 +75,15 @@ pub struct Platform {
     pub transport: Transport,
     /// Known ingest servers (empty: the user types the URL).
     pub servers: Vec<Server>,
-    /// Limits (`None` for Custom).
+    /// Limits (`None` for Custom), for either orientation: 1920x1080 also
+    /// admits 1080x1920.
     pub limits: Option<Limits>,
+    /// The encoding that fits it best (`None` for Custom).
+    #[serde(default)]
+    pub suggested: Option<SuggestedEncoding>,
+    /// It shows vertical (9:16) pictures: a landscape one is a warning.
+    #[serde(default)]
+    pub vertical: bool,
     /// Where the user finds the key.
     pub key_hint: String,
 }
@@ -200,13 +225,25 @@ pub fn check(platform_id: &str, server_url: &str, s: &StreamShape) -> Vec<Proble
             ),
         ));
     }
-    if s.width > l.max_width || s.height > l.max_height {
+    // Either orientation: compare the long sides and the short sides.
+    let (long, short) = (s.width.max(s.height), s.width.min(s.height));
+    if long > l.max_width.max(l.max_height) || short > l.max_width.min(l.max_height) {
         out.push(problem(
             Severity::Error,
             "resolution",
             format!(
                 "{} takes up to {}x{}; the stream is {}x{}.",
                 p.name, l.max_width, l.max_height, s.width, s.height
+            ),
+        ));
+    }
+    if p.vertical && s.width > s.height {
+        out.push(problem(
+            Severity::Warning,
+            "orientation",
+            format!(
+                "{} shows vertical (9:16) pictures; a {}x{} picture is shown small with bars: give it a vertical encoding.",
+                p.name, s.width, s.height
             ),
         ));
     }
@@ -317,7 +354,17 @@ mod tests {
         let ids: Vec<&str> = platforms().iter().map(|p| p.id.as_str()).collect();
         assert_eq!(
             ids,
-            ["twitch", "youtube", "facebook", "kick", "linkedin", "custom"]
+            [
+                "twitch",
+                "youtube",
+                "facebook",
+                "kick",
+                "linkedin",
+                "youtube_vertical",
+                "tiktok",
+                "instagram",
+                "custom"
+            ]
         );
         for p in platforms() {
             for s in &p.servers {
@@ -366,7 +413,7 @@ mod tests {
     }
 
     #[test]
-    fn safe_defaults_pass_every_preset() {
+    fn safe_defaults_pass_every_landscape_preset_and_each_suggestion_its_own() {
         let shape = StreamShape {
             audio_kbps: 128,
             ..shape()
@@ -376,8 +423,68 @@ mod tests {
                 .servers
                 .first()
                 .map_or("rtmps://example.com/app", |s| s.url.as_str());
-            assert_eq!(check(&p.id, url, &shape), vec![], "{}", p.id);
+            if !p.vertical {
+                assert_eq!(check(&p.id, url, &shape), vec![], "{}", p.id);
+            }
+            if let Some(e) = &p.suggested {
+                let suggested = StreamShape {
+                    width: e.width,
+                    height: e.height,
+                    fps: e.fps,
+                    video_kbps: e.video_kbps,
+                    keyframe_interval_s: e.keyframe_interval_s,
+                    ..shape
+                };
+                assert_eq!(check(&p.id, url, &suggested), vec![], "{}", p.id);
+                assert_eq!(p.vertical, e.height > e.width, "{}", p.id);
+            } else {
+                assert_eq!(p.id, "custom");
+            }
         }
+    }
+
+    #[test]
+    fn vertical_pictures_fit_landscape_limits_turned_round_and_vertical_platforms_want_them() {
+        let vertical = StreamShape {
+            width: 1080,
+            height: 1920,
+            audio_kbps: 128,
+            ..shape()
+        };
+        let url = "rtmps://a.rtmps.youtube.com:443/live2";
+        assert_eq!(check("youtube", url, &vertical), vec![]);
+        assert_eq!(check("youtube_vertical", url, &vertical), vec![]);
+        let landscape = StreamShape {
+            audio_kbps: 128,
+            ..shape()
+        };
+        let p = check("tiktok", "rtmp://push.example.tiktok.com/live", &landscape);
+        assert_eq!(
+            p.iter()
+                .map(|p| (p.severity, p.field.as_str()))
+                .collect::<Vec<_>>(),
+            [(Severity::Warning, "orientation")]
+        );
+        // Instagram takes up to 720x1280: 1080x1920 is too big either way.
+        let p = check(
+            "instagram",
+            "rtmps://edgetee-upload-x.xx.fbcdn.net:443/rtmp/",
+            &vertical,
+        );
+        assert!(p
+            .iter()
+            .any(|p| p.field == "resolution" && p.severity == Severity::Error));
+        // Instagram is RTMPS only.
+        let p = check(
+            "instagram",
+            "rtmp://edgetee-upload-x.xx.fbcdn.net/rtmp/",
+            &StreamShape {
+                width: 720,
+                height: 1280,
+                ..vertical
+            },
+        );
+        assert!(p.iter().any(|p| p.field == "server_url"));
     }
 
     #[test]

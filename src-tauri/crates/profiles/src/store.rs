@@ -33,6 +33,10 @@ pub struct Profile {
     pub server_url: String,
     /// Goes live with Go Live.
     pub enabled: bool,
+    /// The name of the encoding it gets (empty: `main`, the picture of the
+    /// stream settings).
+    #[serde(default)]
+    pub encoding: String,
     /// Fields of a newer version, kept as they are.
     #[serde(flatten)]
     #[cfg_attr(feature = "specta", specta(skip))]
@@ -72,6 +76,11 @@ pub struct Settings {
     pub record_folder: String,
     /// Recording file name: `{date}`, `{time}` and `{datetime}` are filled in.
     pub record_pattern: String,
+    /// Encodings besides `main` (the picture above), each by name; a
+    /// destination picks one.
+    pub encodings: Vec<crate::encoding::Encoding>,
+    /// Where `main`'s crop lies when its aspect is narrower than the capture.
+    pub main_crop_x: f32,
     /// Fields of a newer version, kept as they are.
     #[serde(flatten)]
     #[cfg_attr(feature = "specta", specta(skip))]
@@ -94,6 +103,8 @@ impl Default for Settings {
             stream_check: true,
             record_folder: String::new(),
             record_pattern: "OnAir {date} {time}".into(),
+            encodings: Vec::new(),
+            main_crop_x: 0.5,
             extra: Map::new(),
         }
     }
@@ -333,6 +344,7 @@ mod tests {
             platform: "custom".into(),
             server_url: "rtmp://127.0.0.1/live".into(),
             enabled: true,
+            encoding: String::new(),
             extra: Map::new(),
         }
     }

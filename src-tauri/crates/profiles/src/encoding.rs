@@ -1,6 +1,7 @@
-//! Encodings by name, as the command line and the app name them (groundwork
-//! for several encodings from one capture): `NAME=WxH@FPS:KBPS[:KEYFRAME_SECS]`,
-//! and a destination or recording that names its encoding, `NAME+…`.
+//! Encodings by name, as the command line and the app name them (several
+//! encodings of one capture): `NAME=WxH@FPS:KBPS[:KEYFRAME_SECS]`, a
+//! destination or recording that names its encoding, `NAME+…`, and the
+//! ready-made choices the app offers. The settings file stores them.
 
 use std::str::FromStr;
 
@@ -13,7 +14,8 @@ pub const MAX_AREA: u32 = 3840 * 2160;
 
 /// One encoding: a name, a picture size, a frame rate, a video bitrate, a
 /// keyframe interval, and where its crop of the capture lies.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Encoding {
     /// `main`, `vertical`, … (lower-case letters, digits, `-`, `_`).
     pub name: String,
@@ -29,8 +31,16 @@ pub struct Encoding {
     pub keyframe_interval_s: u32,
     /// Horizontal crop position when its aspect is narrower than the
     /// capture's: 0.0 (left) to 1.0 (right), 0.5 the centre.
+    #[serde(default = "centre")]
     pub crop_x: f32,
 }
+
+fn centre() -> f32 {
+    0.5
+}
+
+/// Most encodings a stream may have (each is an encoder thread).
+pub const MAX_ENCODINGS: usize = 6;
 
 /// The name of the one encoding a stream without `--encoding` has.
 pub const DEFAULT_NAME: &str = "main";
@@ -55,16 +65,71 @@ impl Encoding {
         }
     }
 
-    /// The video encoder's settings.
-    pub fn h264(&self) -> onair_media::H264Config {
-        onair_media::H264Config {
-            width: self.width as usize,
-            height: self.height as usize,
-            fps: self.fps,
-            bitrate_kbps: self.video_kbps,
-            keyframe_interval_s: self.keyframe_interval_s,
+    /// Whether every field is in range: the name, an even size from 16 to
+    /// 3840 a side and at most 3840x2160 in area, 1-120 fps, 100-50000
+    /// kbit/s, a keyframe every 1-10 s, the crop within 0.0-1.0.
+    pub fn validate(&self) -> Result<(), EncodingError> {
+        let name = || self.name.clone();
+        if !valid_name(&self.name) {
+            return Err(EncodingError::Name(name()));
         }
+        let (width, height) = (self.width, self.height);
+        let side = 16..=MAX_SIDE;
+        if !side.contains(&width)
+            || !side.contains(&height)
+            || width % 2 == 1
+            || height % 2 == 1
+            || width * height > MAX_AREA
+        {
+            return Err(EncodingError::Size {
+                name: name(),
+                width,
+                height,
+            });
+        }
+        if !(1..=120).contains(&self.fps) {
+            return Err(EncodingError::Fps(name()));
+        }
+        if !(100..=50_000).contains(&self.video_kbps) {
+            return Err(EncodingError::Kbps(name()));
+        }
+        if !(1..=10).contains(&self.keyframe_interval_s) {
+            return Err(EncodingError::Keyframe(name()));
+        }
+        if !(0.0..=1.0).contains(&self.crop_x) {
+            return Err(EncodingError::Crop(format!(
+                "{}={}",
+                self.name, self.crop_x
+            )));
+        }
+        Ok(())
     }
+
+    /// Whether it is taller than wide (9:16 and the like).
+    pub fn is_vertical(&self) -> bool {
+        self.height > self.width
+    }
+}
+
+/// The ready-made encodings the app offers (name, size, rate, bitrate).
+pub fn ready_made() -> Vec<Encoding> {
+    let e = |name: &str, width, height, fps, video_kbps| Encoding {
+        name: name.into(),
+        width,
+        height,
+        fps,
+        video_kbps,
+        keyframe_interval_s: 2,
+        crop_x: 0.5,
+    };
+    vec![
+        e("1080p30", 1920, 1080, 30, 6000),
+        e("720p30", 1280, 720, 30, 3000),
+        e("720p60", 1280, 720, 60, 4500),
+        e("480p30", 854, 480, 30, 1500),
+        e("vertical-1080", 1080, 1920, 30, 6000),
+        e("vertical", 720, 1280, 30, 3000),
+    ]
 }
 
 /// Parses a crop position `NAME=X`, X from 0.0 to 1.0.
@@ -153,41 +218,19 @@ impl FromStr for Encoding {
             w.parse().map_err(|_| syntax())?,
             h.parse().map_err(|_| syntax())?,
         );
-        let name = name.to_owned();
-        let side = 16..=MAX_SIDE;
-        if !side.contains(&width)
-            || !side.contains(&height)
-            || width % 2 == 1
-            || height % 2 == 1
-            || width * height > MAX_AREA
-        {
-            return Err(EncodingError::Size {
-                name,
-                width,
-                height,
-            });
-        }
-        if !(1..=120).contains(&fps) {
-            return Err(EncodingError::Fps(name));
-        }
-        if !(100..=50_000).contains(&kbps) {
-            return Err(EncodingError::Kbps(name));
-        }
-        if !(1..=10).contains(&keyframe) {
-            return Err(EncodingError::Keyframe(name));
-        }
-        Ok(Self {
-            name,
+        let e = Self {
+            name: name.to_owned(),
             width,
             height,
             fps,
             video_kbps: kbps,
             keyframe_interval_s: keyframe,
             crop_x: 0.5,
-        })
+        };
+        e.validate()?;
+        Ok(e)
     }
 }
-
 /// Splits `NAME+rest` when `NAME` is one of `known` (a destination
 /// `vertical+rtmps://…`, a recording `vertical+take.mp4`); anything else is
 /// all `rest` (a file may be called `take+1.mp4`).
@@ -261,6 +304,42 @@ mod tests {
             EncodingError::Keyframe(_)
         ));
         assert!(err("m=1281x720@30:3000").to_string().contains("1281x720"));
+    }
+
+    #[test]
+    fn ready_made_encodings_are_valid_and_a_bad_stored_one_is_refused() {
+        for e in ready_made() {
+            assert_eq!(e.validate(), Ok(()), "{e:?}");
+        }
+        assert!(ready_made().iter().any(Encoding::is_vertical));
+        let bad = |f: fn(&mut Encoding)| {
+            let mut e = Encoding::main(1280, 720, 30, 3000, 2);
+            f(&mut e);
+            e.validate().unwrap_err()
+        };
+        assert!(matches!(
+            bad(|e| e.name = "Main".into()),
+            EncodingError::Name(_)
+        ));
+        assert!(matches!(
+            bad(|e| e.width = 1281),
+            EncodingError::Size { .. }
+        ));
+        assert!(matches!(bad(|e| e.height = 0), EncodingError::Size { .. }));
+        assert!(matches!(bad(|e| e.fps = 0), EncodingError::Fps(_)));
+        assert!(matches!(
+            bad(|e| e.video_kbps = 60_000),
+            EncodingError::Kbps(_)
+        ));
+        assert!(matches!(
+            bad(|e| e.keyframe_interval_s = 0),
+            EncodingError::Keyframe(_)
+        ));
+        assert!(matches!(
+            bad(|e| e.crop_x = f32::NAN),
+            EncodingError::Crop(_)
+        ));
+        assert!(matches!(bad(|e| e.crop_x = 1.5), EncodingError::Crop(_)));
     }
 
     #[test]
