@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use criterion::{criterion_group, criterion_main, Criterion};
 use onair_media::convert::{Converter, PixelFormat};
 use onair_media::mic::new_resampler;
-use onair_media::I420Frame;
+use onair_media::scale::Scaler;
+use onair_media::{Colour, I420Frame, TestPattern, VideoSource};
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::Resampler;
 
@@ -140,5 +141,36 @@ fn resample(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, camera, colour, resample);
+/// One encoding's picture from the canvas (crop, scale, colours): what each
+/// extra encoding costs per frame before its encoder.
+fn encodings(c: &mut Criterion) {
+    let mut g = c.benchmark_group("encodings");
+    for ((cw, ch), (w, h), x) in [
+        ((1280, 720), (720, 1280), 0.5),
+        ((1920, 1080), (1280, 720), 0.5),
+        ((1920, 1080), (720, 1280), 0.5),
+        ((1280, 720), (854, 480), 0.5),
+    ] {
+        let mut canvas = I420Frame::black(cw, ch);
+        TestPattern::new(cw, ch, 30)
+            .next_frame(
+                &mut canvas,
+                onair_media::FrameTime {
+                    index: 5,
+                    pts_ms: 166,
+                    wall_unix_ms: 0,
+                },
+            )
+            .unwrap();
+        let mut s = Scaler::new(w, h, Colour::for_height(ch));
+        g.bench_function(format!("{cw}x{ch} -> {w}x{h}"), |b| {
+            b.iter(|| {
+                s.scale(&canvas, x).unwrap();
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, camera, colour, resample, encodings);
 criterion_main!(benches);
