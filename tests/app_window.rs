@@ -271,6 +271,108 @@ fn creator_flow_two_destinations_toggle_wrong_key_restart_and_corrupt_file() {
     assert_eq!(s.count("#profile-list li"), 2, "the backup's destinations");
 }
 
+#[test]
+fn a_vertical_encoding_from_the_settings_reaches_its_destination_and_its_crop_moves() {
+    let _one = one_window();
+    let nginx = Nginx::start();
+    let app = App::start();
+    let s = app.open();
+
+    // Settings: add the ready-made vertical encoding, save.
+    s.click("#tab-settings");
+    s.click("#encoding-preset option[value=vertical]");
+    assert_eq!(
+        s.prop("#encoding-name", "value").as_deref(),
+        Some("vertical")
+    );
+    assert_eq!(
+        s.prop("#encoding-size", "value").as_deref(),
+        Some("720x1280")
+    );
+    s.click("#encoding-save");
+    assert_eq!(s.count("#encoding-list li"), 2, "main and vertical");
+    s.click("#save-settings");
+    assert!(
+        s.wait_until(Duration::from_secs(5), |s| s
+            .text("#settings-message")
+            .starts_with("Saved")),
+        "{}",
+        s.text("#settings-error")
+    );
+
+    // A destination that gets it.
+    s.click("#tab-destinations");
+    s.click("#new-profile");
+    s.click("#platform option[value=custom]");
+    s.type_into("#profile-name", "Vertical server");
+    s.type_into(
+        "#server-url",
+        &format!("rtmp://127.0.0.1:{}/live", nginx.rtmp_port),
+    );
+    s.type_into("#stream-key", GOOD_KEY);
+    s.click("#profile-encoding option[value=vertical]");
+    s.click("#save-profile");
+    assert!(
+        s.wait_until(Duration::from_secs(5), |s| s
+            .text("#profile-message")
+            .starts_with("Saved")),
+        "{}",
+        s.text("#profile-error")
+    );
+    assert!(content(&s, "#profile-list").contains("vertical"));
+    let file = json(&app.profiles_file());
+    assert_eq!(file["profiles"][0]["encoding"], "vertical");
+
+    // The Studio shows the crop over the preview and the card its encoding.
+    s.click("#tab-studio");
+    assert_eq!(s.count("#crop-frames .crop-frame"), 1);
+    let mine = |part: &str| format!("#cards .card:not([data-id=check]) {part}");
+    assert_eq!(content(&s, &mine(".card-encoding")), "vertical");
+    assert_eq!(
+        content(&s, "#cards .card[data-id=check] .card-encoding"),
+        "main"
+    );
+    s.click("#go-live");
+    assert!(
+        s.wait_until(Duration::from_secs(15), |s| {
+            content(s, &mine(".card-state")) == "Live"
+                && kbps(&content(s, &mine(".f-bitrate"))) > 0.0
+        }),
+        "{} {}",
+        content(&s, &mine(".card-state")),
+        s.text("#studio-error")
+    );
+    assert_eq!(content(&s, &mine(".card-encoding")), "vertical");
+    screenshot(&app, "studio-vertical.png");
+    // Move the crop to the right edge while live: remembered.
+    s.send_keys("#crop-controls input[data-name=vertical]", "\u{E010}");
+    assert!(
+        s.wait_until(Duration::from_secs(5), |_| {
+            json(&app.profiles_file())["settings"]["encodings"][0]["crop_x"] == 1.0
+        }),
+        "crop saved: {}",
+        json(&app.profiles_file())["settings"]
+    );
+    std::thread::sleep(Duration::from_secs(2)); // pictures after the move
+    s.click("#go-live");
+    assert!(s.wait_until(Duration::from_secs(10), |s| s.text("#go-live") == "Go Live"));
+
+    // What nginx received is the vertical encoding.
+    let rec = nginx.recording(GOOD_KEY);
+    let info = onair_tests::ffprobe_json(&rec, &["-show_streams"]);
+    let v = info["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .cloned()
+        .expect("video");
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(720), Some(1280))
+    );
+}
+
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }

@@ -201,6 +201,17 @@ impl Session {
         );
     }
 
+    /// Sends keys to an element as they are (nothing cleared first): WebDriver
+    /// key codes such as `\u{E010}` (End) included.
+    pub fn send_keys(&self, css: &str, keys: &str) {
+        let e = self.find(css);
+        call(
+            "POST",
+            &self.url(&format!("/element/{e}/value")),
+            Some(json!({"text": keys})),
+        );
+    }
+
     /// Clicks an element.
     pub fn click(&self, css: &str) {
         let e = self.find(css);

@@ -3,9 +3,18 @@
 // come back to the window.
 import { commands, type ProfileView } from "./bindings";
 import { lookup } from "./dom";
-import { serverUrlProblem } from "./format";
+import { encodingLabel, serverUrlProblem } from "./format";
 import { destinationsIds } from "./ids";
-import { app, errText, icon, onProfilesChanged, platformName, reloadProfiles } from "./state";
+import {
+  app,
+  encodingsOf,
+  errText,
+  icon,
+  onProfilesChanged,
+  onSettingsChanged,
+  platformName,
+  reloadProfiles,
+} from "./state";
 
 /** Starts the Destinations screen; returns what opens the form. */
 export function initDestinations(): { editProfile: (p: ProfileView | null) => void; fillPlatforms: () => void } {
@@ -16,7 +25,36 @@ export function initDestinations(): { editProfile: (p: ProfileView | null) => vo
   const streamKey = el.streamKey as HTMLInputElement;
   const profileName = el.profileName as HTMLInputElement;
   const profileEnabled = el.profileEnabled as HTMLInputElement;
+  const profileEncoding = el.profileEncoding as HTMLSelectElement;
   let editing: string | null = null;
+
+  /** The encodings a destination may pick (main first), keeping `current`. */
+  function fillEncodings(current: string) {
+    const all = app.settings ? encodingsOf(app.settings) : [];
+    profileEncoding.replaceChildren(...all.map((e) => new Option(encodingLabel(e), e.name)));
+    if (!all.some((e) => e.name === current) && current) {
+      profileEncoding.add(new Option(`${current} (no longer exists)`, current));
+    }
+    profileEncoding.value = current || "main";
+    suggest();
+  }
+
+  /** What the platform suggests, and whether an encoding matches it. */
+  function suggest() {
+    const p = app.platforms.find((x) => x.id === platformSel.value);
+    const e = p?.suggested;
+    if (!e) {
+      el.encodingHint.textContent = "";
+      return;
+    }
+    const all = app.settings ? encodingsOf(app.settings) : [];
+    const match = all.find((x) => x.width === e.width && x.height === e.height && x.fps === e.fps);
+    el.encodingHint.textContent =
+      `${p.name} suggests ${e.width}×${e.height} at ${e.fps} fps, ${e.video_kbps} kbps` +
+      (match ? ` (${match.name} matches).` : p.vertical ? ": add a vertical encoding in Settings." : ".");
+  }
+  onSettingsChanged(() => fillEncodings(profileEncoding.value));
+  profileEncoding.addEventListener("change", suggest);
 
   function fillServers(platformId: string, current?: string) {
     const p = app.platforms.find((x) => x.id === platformId);
@@ -37,6 +75,7 @@ export function initDestinations(): { editProfile: (p: ProfileView | null) => vo
 
   platformSel.addEventListener("change", () => {
     fillServers(platformSel.value);
+    suggest();
     if (!editing && (profileName.value === "" || app.platforms.some((p) => p.name === profileName.value))) {
       profileName.value = platformName(platformSel.value);
     }
@@ -62,6 +101,7 @@ export function initDestinations(): { editProfile: (p: ProfileView | null) => vo
     el.keyState.textContent = p ? (p.has_key ? "(a key is stored — type to replace it)" : "(no key stored yet)") : "";
     streamKey.placeholder = p?.has_key ? "•••••••• stored in the system keyring" : "paste the key";
     profileEnabled.checked = p?.enabled ?? true;
+    fillEncodings(p?.encoding ?? "main");
     el.deleteProfile.hidden = !p;
     el.profileError.textContent = "";
     el.profileMessage.textContent = "";
@@ -93,7 +133,7 @@ export function initDestinations(): { editProfile: (p: ProfileView | null) => vo
         name.textContent = p.name;
         const meta = document.createElement("span");
         meta.className = "profile-meta";
-        meta.textContent = `${platformName(p.platform)} · ${p.has_key ? "key set" : "no key"}${p.enabled ? "" : " · off"}`;
+        meta.textContent = `${platformName(p.platform)} · ${p.encoding} · ${p.has_key ? "key set" : "no key"}${p.enabled ? "" : " · off"}`;
         b.append(ic, name, meta);
         b.addEventListener("click", () => editProfile(p));
         li.appendChild(b);
@@ -125,6 +165,7 @@ export function initDestinations(): { editProfile: (p: ProfileView | null) => vo
       server_url: serverUrl.value,
       enabled: profileEnabled.checked,
       stream_key: streamKey.value.trim() === "" ? null : streamKey.value,
+      encoding: profileEncoding.value,
     });
     streamKey.value = "";
     if (r.status === "error") {

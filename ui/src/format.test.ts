@@ -1,6 +1,10 @@
 import { describe, expect, it } from "vitest";
 import {
+  canvasOf,
   cardState,
+  cropFrame,
+  encodingLabel,
+  parseSize,
   checkFacts,
   recordingText,
   congestionTone,
@@ -178,5 +182,33 @@ describe("stream check and recording", () => {
   it("shows a recording's length and size", () => {
     expect(recordingText(72_500, 5 * 1024 * 1024)).toBe("1:12 · 5.0 MB");
     expect(recordingText(3_600_000, 2048 * 1024 * 1024)).toBe("1:00:00 · 2.00 GB");
+  });
+});
+
+describe("encodings", () => {
+  it("reads sizes either way round and refuses odd or huge ones", () => {
+    expect(parseSize("720x1280")).toEqual({ width: 720, height: 1280 });
+    expect(parseSize(" 1920 × 1080 ")).toEqual({ width: 1920, height: 1080 });
+    expect(parseSize("721x1280")).toBeNull();
+    expect(parseSize("3840x3840")).toBeNull();
+    expect(parseSize("vertical")).toBeNull();
+  });
+
+  it("labels an encoding in one line", () => {
+    expect(encodingLabel({ name: "vertical", width: 720, height: 1280, fps: 30, video_kbps: 3000 })).toBe(
+      "vertical · 720×1280 · 30 fps · 3000 kbps",
+    );
+  });
+
+  it("places a vertical crop frame at its position and none for the full width", () => {
+    const canvas = { width: 1280, height: 720 };
+    const centre = cropFrame(canvas, { width: 720, height: 1280 }, 0.5)!;
+    expect(centre.width).toBeCloseTo(405 / 1280, 6);
+    expect(centre.left).toBeCloseTo(437.5 / 1280, 6);
+    expect(cropFrame(canvas, { width: 720, height: 1280 }, 1)!.left).toBeCloseTo(875 / 1280, 6);
+    expect(cropFrame(canvas, { width: 720, height: 1280 }, 7)!.left).toBeCloseTo(875 / 1280, 6);
+    expect(cropFrame(canvas, { width: 854, height: 480 }, 0.5)).toBeNull();
+    expect(canvasOf([{ width: 1280, height: 720 }, { width: 720, height: 1280 }])).toEqual(canvas);
+    expect(canvasOf([{ width: 1280, height: 720 }, { width: 1080, height: 1920 }])).toEqual({ width: 1080, height: 1920 });
   });
 });

@@ -253,3 +253,46 @@ export function recordingText(durationMs: N, bytes: N): string {
   const mb = n(bytes) / (1024 * 1024);
   return `${formatUptime(n(durationMs) / 1000)} · ${mb >= 1000 ? `${(mb / 1024).toFixed(2)} GB` : `${mb.toFixed(1)} MB`}`;
 }
+
+// ---------- encodings ----------
+
+/** `WxH` (or `W×H`) to even sizes from 16 to 3840 a side, or null. */
+export function parseSize(text: string): { width: number; height: number } | null {
+  const m = /^\s*(\d{2,4})\s*[x×X]\s*(\d{2,4})\s*$/.exec(text);
+  if (!m) return null;
+  const [width, height] = [Number(m[1]), Number(m[2])];
+  const ok = (n: number) => n >= 16 && n <= 3840 && n % 2 === 0;
+  return ok(width) && ok(height) && width * height <= 3840 * 2160 ? { width, height } : null;
+}
+
+/** One line about an encoding: "vertical · 720×1280 · 30 fps · 3000 kbps". */
+export function encodingLabel(e: {
+  name: string;
+  width: number;
+  height: number;
+  fps: number;
+  video_kbps: number;
+}): string {
+  return `${e.name} · ${e.width}×${e.height} · ${e.fps} fps · ${e.video_kbps} kbps`;
+}
+
+/** Where an encoding narrower than the capture takes its picture, as
+ * fractions of the capture's width (`left`, `width`); null when it takes the
+ * whole width. `x` is its crop position, 0 (left) to 1 (right). */
+export function cropFrame(
+  canvas: { width: number; height: number },
+  e: { width: number; height: number },
+  x: number,
+): { left: number; width: number } | null {
+  if (e.width * canvas.height >= canvas.width * e.height) return null;
+  const width = (canvas.height * e.width) / e.height / canvas.width;
+  const pos = Number.isFinite(x) ? Math.min(1, Math.max(0, x)) : 0.5;
+  return { left: (1 - width) * pos, width };
+}
+
+/** The capture's size: the largest encoding by area (the first of equals). */
+export function canvasOf(encodings: { width: number; height: number }[]): { width: number; height: number } {
+  let best = encodings[0] ?? { width: 1280, height: 720 };
+  for (const e of encodings) if (e.width * e.height > best.width * best.height) best = e;
+  return { width: best.width, height: best.height };
+}

@@ -43,6 +43,8 @@ export const studioIds = {
   previewIdle: "preview-idle",
   videoSource: "video-source",
   audioSource: "audio-source",
+  cropFrames: "crop-frames",
+  cropControls: "crop-controls",
 } as const;
 
 export const destinationsIds = {
@@ -63,6 +65,8 @@ export const destinationsIds = {
   formTitle: "form-title",
   newProfile: "new-profile",
   deleteProfile: "delete-profile",
+  profileEncoding: "profile-encoding",
+  encodingHint: "encoding-hint",
 } as const;
 
 export const settingsIds = {
@@ -77,6 +81,17 @@ export const settingsIds = {
   streamCheck: "stream-check",
   recordFolder: "record-folder",
   recordPattern: "record-pattern",
+  encodingList: "encoding-list",
+  encodingLegend: "encoding-legend",
+  encodingPreset: "encoding-preset",
+  encodingName: "encoding-name",
+  encodingSize: "encoding-size",
+  encodingFps: "encoding-fps",
+  encodingKbps: "encoding-kbps",
+  encodingKeyframe: "encoding-keyframe",
+  encodingSave: "encoding-save",
+  encodingCancel: "encoding-cancel",
+  encodingError: "encoding-error",
   error: "settings-error",
   message: "settings-message",
 } as const;

@@ -7,7 +7,7 @@ import { initDestinations } from "./destinations";
 import { lookup } from "./dom";
 import { shellIds } from "./ids";
 import { initSettings } from "./settings";
-import { app, reloadProfiles } from "./state";
+import { app, reloadProfiles, setSettings } from "./state";
 import { initStudio } from "./studio";
 
 const el = lookup(shellIds);
@@ -49,6 +49,7 @@ el.noticeClose.addEventListener("click", () => (el.notice.hidden = true));
 async function start() {
   const info = await commands.appInfo();
   app.platforms = info.platforms;
+  app.readyMade = info.ready_made_encodings;
   destinations.fillPlatforms();
   if (info.notice) {
     el.noticeText.textContent = info.notice;
@@ -58,8 +59,8 @@ async function start() {
     el.keystoreProblem.textContent = info.key_store_problem;
     el.keystoreProblem.hidden = false;
   }
-  app.settings = await commands.getSettings();
-  settings.fillSettings(app.settings);
+  setSettings(await commands.getSettings());
+  if (app.settings) settings.fillSettings(app.settings);
   await reloadProfiles();
   destinations.editProfile(null);
   // Go Live works from the first launch: the stream check needs no account.

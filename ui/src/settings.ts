@@ -1,9 +1,11 @@
 // Settings: the encode (resolution, frame rate, bitrates, keyframes), the
-// network (drop threshold, dynamic bitrate), the stream check, recordings.
-import { commands, type Settings_Serialize as Settings } from "./bindings";
+// other encodings destinations may pick, the network (drop threshold,
+// dynamic bitrate), the stream check, recordings.
+import { commands, type Encoding_Serialize as Encoding, type Settings_Serialize as Settings } from "./bindings";
 import { lookup } from "./dom";
+import { encodingLabel, parseSize } from "./format";
 import { settingsIds } from "./ids";
-import { app, errText, reloadProfiles } from "./state";
+import { app, errText, reloadProfiles, setSettings } from "./state";
 
 /** Starts the Settings screen; returns what shows saved settings. */
 export function initSettings(): { fillSettings: (s: Settings) => void } {
@@ -18,8 +20,132 @@ export function initSettings(): { fillSettings: (s: Settings) => void } {
   const streamCheck = el.streamCheck as HTMLInputElement;
   const recordFolder = el.recordFolder as HTMLInputElement;
   const recordPattern = el.recordPattern as HTMLInputElement;
+  const preset = el.encodingPreset as HTMLSelectElement;
+  const encName = el.encodingName as HTMLInputElement;
+  const encSize = el.encodingSize as HTMLInputElement;
+  const encFps = el.encodingFps as HTMLInputElement;
+  const encKbps = el.encodingKbps as HTMLInputElement;
+  const encKeyframe = el.encodingKeyframe as HTMLInputElement;
+  const encSave = el.encodingSave as HTMLButtonElement;
+  const encCancel = el.encodingCancel as HTMLButtonElement;
+  /** The encodings besides main, as edited (saved with the settings). */
+  let encodings: Encoding[] = [];
+  /** The encoding being edited (its name before the edit), or null: adding. */
+  let editingEncoding: string | null = null;
+
+  function fillEncodingForm(e: Encoding | null) {
+    encName.value = e?.name ?? "";
+    encSize.value = e ? `${e.width}x${e.height}` : "";
+    encFps.value = String(e?.fps ?? 30);
+    encKbps.value = String(e?.video_kbps ?? 3000);
+    encKeyframe.value = String(e?.keyframe_interval_s ?? 2);
+  }
+
+  function editEncoding(e: Encoding | null) {
+    editingEncoding = e?.name ?? null;
+    fillEncodingForm(e);
+    el.encodingLegend.textContent = e ? `Edit ${e.name}` : "Add an encoding";
+    encSave.textContent = e ? "Update encoding" : "Add encoding";
+    encCancel.hidden = !e;
+    el.encodingError.textContent = "";
+  }
+
+  function renderEncodings() {
+    const s = app.settings;
+    const main = document.createElement("li");
+    main.dataset.name = "main";
+    main.textContent = s
+      ? `${encodingLabel({ name: "main", width: s.width, height: s.height, fps: s.fps, video_kbps: s.video_kbps })} (the picture above)`
+      : "main";
+    el.encodingList.replaceChildren(
+      main,
+      ...encodings.map((e) => {
+        const li = document.createElement("li");
+        li.dataset.name = e.name;
+        const label = document.createElement("span");
+        label.textContent = encodingLabel(e);
+        const edit = document.createElement("button");
+        edit.type = "button";
+        edit.className = "secondary small";
+        edit.textContent = "Edit";
+        edit.setAttribute("aria-label", `Edit encoding ${e.name}`);
+        edit.addEventListener("click", () => {
+          editEncoding(e);
+          encName.focus();
+        });
+        const del = document.createElement("button");
+        del.type = "button";
+        del.className = "danger small";
+        del.textContent = "Delete";
+        del.setAttribute("aria-label", `Delete encoding ${e.name}`);
+        del.addEventListener("click", () => {
+          encodings = encodings.filter((x) => x.name !== e.name);
+          if (editingEncoding === e.name) editEncoding(null);
+          renderEncodings();
+          el.message.textContent = "Save the settings to keep the change.";
+        });
+        li.append(label, edit, del);
+        return li;
+      }),
+    );
+  }
+
+  preset.addEventListener("change", () => {
+    const e = app.readyMade.find((x) => x.name === preset.value);
+    if (e) fillEncodingForm({ ...e, name: encName.value.trim() || e.name });
+  });
+
+  encCancel.addEventListener("click", () => editEncoding(null));
+
+  encSave.addEventListener("click", () => {
+    el.encodingError.textContent = "";
+    const name = encName.value.trim();
+    const size = parseSize(encSize.value);
+    if (!/^[a-z0-9_-]{1,32}$/.test(name) || name === "main") {
+      el.encodingError.textContent = "Give it a name of 1 to 32 lower-case letters, digits, - or _ (not main).";
+      encName.focus();
+      return;
+    }
+    if (!size) {
+      el.encodingError.textContent = "The size must be W×H, even, 16 to 3840 a side (e.g. 720x1280).";
+      encSize.focus();
+      return;
+    }
+    if (encodings.some((x) => x.name === name && x.name !== editingEncoding)) {
+      el.encodingError.textContent = `There is already an encoding called ${name}.`;
+      encName.focus();
+      return;
+    }
+    const before = encodings.find((x) => x.name === editingEncoding);
+    const e: Encoding = {
+      name,
+      ...size,
+      fps: Number(encFps.value),
+      video_kbps: Number(encKbps.value),
+      keyframe_interval_s: Number(encKeyframe.value),
+      crop_x: before?.crop_x ?? 0.5,
+    };
+    encodings = editingEncoding
+      ? encodings.map((x) => (x.name === editingEncoding ? e : x))
+      : [...encodings, e];
+    editEncoding(null);
+    renderEncodings();
+    el.message.textContent = "Save the settings to keep the change.";
+  });
+
+  /** The ready-made choices (known once the app said them). */
+  function fillPresets() {
+    preset.replaceChildren(
+      new Option("Custom", ""),
+      ...app.readyMade.map((e) => new Option(`${e.name} (${e.width}×${e.height}, ${e.fps} fps)`, e.name)),
+    );
+  }
 
   function fillSettings(s: Settings) {
+    fillPresets();
+    encodings = s.encodings.map((e) => ({ ...e }));
+    editEncoding(null);
+    renderEncodings();
     resolution.value = `${s.width}x${s.height}`;
     if (resolution.value === "") {
       resolution.add(new Option(`${s.width} × ${s.height}`, `${s.width}x${s.height}`, true, true));
@@ -52,6 +178,7 @@ export function initSettings(): { fillSettings: (s: Settings) => void } {
       stream_check: streamCheck.checked,
       record_folder: recordFolder.value.trim(),
       record_pattern: recordPattern.value,
+      encodings,
     });
     el.error.textContent = "";
     el.message.textContent = "";
@@ -59,7 +186,8 @@ export function initSettings(): { fillSettings: (s: Settings) => void } {
       el.error.textContent = errText(r.error);
       return;
     }
-    app.settings = r.data;
+    setSettings(r.data);
+    fillSettings(r.data);
     el.message.textContent = "Saved. Applies the next time you go live.";
     // A profile's problems depend on the settings.
     await reloadProfiles();

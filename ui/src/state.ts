@@ -4,6 +4,7 @@
 import {
   commands,
   type AppError,
+  type Encoding_Serialize as Encoding,
   type Platform_Serialize as Platform,
   type ProfileView,
   type Settings_Serialize as Settings,
@@ -11,6 +12,7 @@ import {
 
 export const app = {
   platforms: [] as Platform[],
+  readyMade: [] as Encoding[],
   profiles: [] as ProfileView[],
   settings: null as Settings | null,
   live: false,
@@ -32,6 +34,35 @@ export function onProfilesChanged(f: () => void) {
 export async function reloadProfiles() {
   app.profiles = await commands.listProfiles();
   for (const f of profileListeners) f();
+}
+
+const settingsListeners: ((s: Settings) => void)[] = [];
+
+/** Calls `f` whenever the settings were saved (and once set at start). */
+export function onSettingsChanged(f: (s: Settings) => void) {
+  settingsListeners.push(f);
+}
+
+/** The settings as saved now; tells every screen. */
+export function setSettings(s: Settings) {
+  app.settings = s;
+  for (const f of settingsListeners) f(s);
+}
+
+/** Every encoding of the settings: main (the picture settings) first. */
+export function encodingsOf(s: Settings): Encoding[] {
+  return [
+    {
+      name: "main",
+      width: s.width,
+      height: s.height,
+      fps: s.fps,
+      video_kbps: s.video_kbps,
+      keyframe_interval_s: s.keyframe_interval_s,
+      crop_x: s.main_crop_x,
+    },
+    ...s.encodings,
+  ];
 }
 
 export function errText(e: AppError): string {

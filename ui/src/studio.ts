@@ -12,8 +12,10 @@ import {
 } from "./bindings";
 import { lookup, part } from "./dom";
 import {
+  canvasOf,
   cardState,
   checkFacts,
+  cropFrame,
   congestionTone,
   formatBitrate,
   formatLatency,
@@ -27,7 +29,16 @@ import {
   secondsText,
 } from "./format";
 import { studioIds } from "./ids";
-import { app, CHECK_ID, errText, icon, onProfilesChanged } from "./state";
+import {
+  app,
+  CHECK_ID,
+  encodingsOf,
+  errText,
+  icon,
+  onProfilesChanged,
+  onSettingsChanged,
+  setSettings,
+} from "./state";
 
 type El = Record<keyof typeof studioIds, HTMLElement>;
 
@@ -54,6 +65,7 @@ export function initStudio(): { setLive: (on: boolean) => void; loadSources: () 
           id: p.id,
           name: p.name,
           platform: p.platform,
+          encoding: p.encoding,
           detail: !p.has_key ? "No stream key set" : problems.map((x) => x.message).join(" "),
         };
       });
@@ -62,6 +74,7 @@ export function initStudio(): { setLive: (on: boolean) => void; loadSources: () 
         id: CHECK_ID,
         name: "Stream check",
         platform: "check",
+        encoding: "main",
         detail: "A test server inside OnAir: it reports what a platform receives.",
       });
     }
@@ -77,6 +90,7 @@ export function initStudio(): { setLive: (on: boolean) => void; loadSources: () 
       const node = part<HTMLElement>(tpl.content, ".card").cloneNode(true) as HTMLElement;
       node.dataset.id = p.id;
       part(node, ".card-name").textContent = p.name;
+      part(node, ".card-encoding").textContent = p.encoding;
       icon(part<HTMLElement>(node, ".platform-icon"), p.platform);
       const toggle = part<HTMLInputElement>(node, ".card-toggle");
       toggle.checked = true;
@@ -177,6 +191,7 @@ export function initStudio(): { setLive: (on: boolean) => void; loadSources: () 
     stateEl.textContent = st.text;
     stateEl.dataset.tone = st.tone;
     node.dataset.state = d.on ? s.state : "off";
+    part(node, ".card-encoding").textContent = d.encoding;
     part<HTMLInputElement>(node, ".card-toggle").checked = d.on;
     part(node, ".f-bitrate").textContent = d.on ? formatBitrate(s.bitrate_kbps) : "—";
     const lat = part<HTMLElement>(node, ".f-latency");
@@ -219,6 +234,60 @@ export function initStudio(): { setLive: (on: boolean) => void; loadSources: () 
     el.warnings.textContent = w.join(" ");
     el.warnings.hidden = w.length === 0;
   }
+
+  /** A frame over the preview for each encoding narrower than the
+   * capture (a vertical one), and a slider that moves it. */
+  function renderCrops() {
+    const s = app.settings;
+    const all = s ? encodingsOf(s) : [];
+    const canvas = canvasOf(all);
+    const frames: HTMLElement[] = [];
+    const controls: HTMLElement[] = [];
+    for (const e of all) {
+      const at = cropFrame(canvas, e, e.crop_x ?? 0.5);
+      if (!at) continue;
+      const frame = document.createElement("div");
+      frame.className = "crop-frame";
+      frame.dataset.name = e.name;
+      const place = (f: { left: number; width: number }) => {
+        frame.style.left = `${(f.left * 100).toFixed(2)}%`;
+        frame.style.width = `${(f.width * 100).toFixed(2)}%`;
+      };
+      place(at);
+      const tag = document.createElement("span");
+      tag.textContent = e.name;
+      frame.appendChild(tag);
+      frames.push(frame);
+      const label = document.createElement("label");
+      label.className = "crop-control";
+      label.textContent = `${e.name} crop `;
+      const range = document.createElement("input");
+      range.type = "range";
+      range.min = "0";
+      range.max = "100";
+      range.step = "1";
+      range.value = String(Math.round((e.crop_x ?? 0.5) * 100));
+      range.dataset.name = e.name;
+      range.setAttribute("aria-label", `Horizontal position of the ${e.name} crop`);
+      range.addEventListener("input", () => {
+        const f = cropFrame(canvas, e, Number(range.value) / 100);
+        if (f) place(f);
+      });
+      range.addEventListener("change", async () => {
+        const r = await commands.setCrop(e.name, Number(range.value) / 100);
+        if (r.status === "error") el.studioError.textContent = errText(r.error);
+        else setSettings(r.data);
+      });
+      label.appendChild(range);
+      controls.push(label);
+    }
+    el.cropFrames.replaceChildren(...frames);
+    el.cropControls.replaceChildren(...controls);
+  }
+  onSettingsChanged(() => {
+    // A slider being dragged keeps its place; the rest follow the settings.
+    if (!el.cropControls.contains(document.activeElement)) renderCrops();
+  });
 
   function onPreview(p: PreviewUpdate) {
     if (preview.width !== p.width || preview.height !== p.height || !previewImage) {
@@ -352,7 +421,7 @@ export function initStudio(): { setLive: (on: boolean) => void; loadSources: () 
     const next = { ...app.settings, video_source: videoSource.value, audio_source: audioSource.value };
     const r = await commands.saveSettings(next);
     if (r.status === "error") el.studioError.textContent = errText(r.error);
-    else app.settings = r.data;
+    else setSettings(r.data);
   }
   videoSource.addEventListener("change", saveSources);
   audioSource.addEventListener("change", saveSources);
