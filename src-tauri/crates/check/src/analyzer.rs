@@ -737,10 +737,13 @@ pub struct JudgeTarget {
     pub platform: String,
     /// Its ingest server URL (some presets differ by server).
     pub server_url: String,
+    /// The name of the encoding it gets (empty: `main`): judged against
+    /// what the check receives of that encoding.
+    pub encoding: String,
 }
 
 impl JudgeTarget {
-    /// A target from its parts.
+    /// A target from its parts, getting the `main` encoding.
     pub fn new(
         name: impl Into<String>,
         platform: impl Into<String>,
@@ -750,6 +753,7 @@ impl JudgeTarget {
             name: name.into(),
             platform: platform.into(),
             server_url: server_url.into(),
+            encoding: String::new(),
         }
     }
 }
@@ -761,7 +765,10 @@ pub fn judge_targets(profiles: &[onair_profiles::store::Profile]) -> Vec<JudgeTa
     if !profiles.is_empty() {
         return profiles
             .iter()
-            .map(|p| JudgeTarget::new(&p.name, &p.platform, &p.server_url))
+            .map(|p| JudgeTarget {
+                encoding: p.encoding.clone(),
+                ..JudgeTarget::new(&p.name, &p.platform, &p.server_url)
+            })
             .collect();
     }
     services::platforms()

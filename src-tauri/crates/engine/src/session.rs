@@ -252,39 +252,113 @@ struct Row {
     dest: Destination,
 }
 
-/// The stream check of a stream and what it is judged against.
+/// The stream check of a stream and what it is judged against: an ingest
+/// per encoding a judged destination gets (`main` always), each judged
+/// destination against the ingest of its encoding.
 #[derive(Debug)]
 struct CheckRun {
-    ingest: Arc<CheckIngest>,
-    targets: Vec<JudgeTarget>,
+    /// Encoding index and its ingest; `main` (0) first.
+    ingests: Vec<(usize, Arc<CheckIngest>)>,
+    /// Each target with the index of the encoding it gets.
+    targets: Vec<(usize, JudgeTarget)>,
 }
 
 impl CheckRun {
-    async fn start(targets: Option<Vec<JudgeTarget>>) -> Result<Option<Self>, SessionError> {
+    /// `index_of` resolves an encoding name (empty: `main`); a name it does
+    /// not know is judged against `main`.
+    async fn start(
+        targets: Option<Vec<JudgeTarget>>,
+        index_of: impl Fn(&str) -> Option<usize>,
+    ) -> Result<Option<Self>, SessionError> {
         let Some(targets) = targets else {
             return Ok(None);
         };
-        let ingest = CheckIngest::start()
-            .await
-            .map_err(SessionError::CheckStart)?;
-        Ok(Some(Self {
-            ingest: Arc::new(ingest),
-            targets,
-        }))
+        let targets: Vec<(usize, JudgeTarget)> = targets
+            .into_iter()
+            .map(|t| {
+                let i = match t.encoding.as_str() {
+                    "" => 0,
+                    name => index_of(name).unwrap_or(0),
+                };
+                (i, t)
+            })
+            .collect();
+        let mut wanted: Vec<usize> = std::iter::once(0)
+            .chain(targets.iter().map(|(i, _)| *i))
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut ingests = Vec::new();
+        for encoding in wanted {
+            match CheckIngest::start().await {
+                Ok(ingest) => ingests.push((encoding, Arc::new(ingest))),
+                Err(e) => {
+                    for (_, i) in &ingests {
+                        i.abort();
+                    }
+                    return Err(SessionError::CheckStart(e));
+                }
+            }
+        }
+        Ok(Some(Self { ingests, targets }))
     }
 
+    /// The ingest of encoding `encoding`.
+    fn ingest(&self, encoding: usize) -> Option<&Arc<CheckIngest>> {
+        self.ingests
+            .iter()
+            .find(|(e, _)| *e == encoding)
+            .map(|(_, i)| i)
+    }
+
+    /// What `main`'s ingest received, with a verdict per target judged
+    /// against what its own encoding's ingest received.
     fn judged(&self) -> CheckReport {
-        let mut r = self.ingest.report();
-        r.judge(&self.targets);
-        r
+        let reports: Vec<(usize, CheckReport)> =
+            self.ingests.iter().map(|(e, i)| (*e, i.report())).collect();
+        let mut main = reports
+            .iter()
+            .find(|(e, _)| *e == 0)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| self.ingests[0].1.report());
+        main.verdicts = self
+            .targets
+            .iter()
+            .filter_map(|(e, t)| {
+                let mut r = reports.iter().find(|(x, _)| x == e)?.1.clone();
+                r.judge(std::slice::from_ref(t));
+                r.verdicts.pop()
+            })
+            .collect();
+        main
     }
 
     /// Waits for the check to see the end, then its last word.
     async fn finish(self) -> CheckReport {
-        self.ingest.wait_ended(CHECK_END_WAIT).await;
+        for (_, i) in &self.ingests {
+            i.wait_ended(CHECK_END_WAIT).await;
+        }
         let r = self.judged();
-        self.ingest.abort();
+        for (_, i) in &self.ingests {
+            i.abort();
+        }
         r
+    }
+
+    /// The rows of the check: `check` for `main`, `check:NAME` for others.
+    fn rows(&self, names: &[String]) -> Vec<NamedDestination> {
+        self.ingests
+            .iter()
+            .map(|(e, i)| NamedDestination {
+                id: if *e == 0 {
+                    CHECK_ID.to_owned()
+                } else {
+                    format!("{CHECK_ID}:{}", names.get(*e).map_or("", String::as_str))
+                },
+                dest: i.destination(),
+                encoding: *e,
+            })
+            .collect()
     }
 }
 
@@ -307,15 +381,18 @@ impl Session {
     pub async fn start(config: EngineConfig, live: Option<GoLive>) -> Result<Self, SessionError> {
         let streaming = live.is_some();
         let live = live.unwrap_or_default();
-        let check = CheckRun::start(live.check).await?;
-        let named = with_check_row(live.destinations, check.as_ref());
+        let names: Vec<String> = config.encodings.iter().map(|e| e.name.clone()).collect();
+        let check = CheckRun::start(live.check, |n| names.iter().position(|x| x == n)).await?;
+        let named = with_check_rows(live.destinations, check.as_ref(), &names);
         let dests = named.iter().map(|n| (n.dest.clone(), n.encoding)).collect();
         let started = tokio::task::spawn_blocking(move || Engine::start(config, dests)).await;
         let engine = match started {
             Ok(Ok(e)) => e,
             Ok(Err(e)) => {
                 if let Some(c) = &check {
-                    c.ingest.abort();
+                    for (_, i) in &c.ingests {
+                        i.abort();
+                    }
                 }
                 return Err(e.into());
             }
@@ -347,8 +424,14 @@ impl Session {
         if self.is_streaming() {
             return Err(SessionError::AlreadyLive);
         }
-        let check = CheckRun::start(live.check).await?;
-        let named = with_check_row(live.destinations, check.as_ref());
+        let names: Vec<String> = self
+            .engine
+            .encodings()
+            .iter()
+            .map(|e| e.name.clone())
+            .collect();
+        let check = CheckRun::start(live.check, |n| self.engine.encoding_index(n)).await?;
+        let named = with_check_rows(live.destinations, check.as_ref(), &names);
         let manager = self.engine.manager();
         let rows = named
             .into_iter()
@@ -410,10 +493,11 @@ impl Session {
         if row.on {
             return Ok(());
         }
-        let dest = if id == CHECK_ID {
+        let dest = if id == CHECK_ID || id.starts_with("check:") {
             lock(&self.check)
                 .as_ref()
-                .map(|c| c.ingest.destination())
+                .and_then(|c| c.ingest(row.encoding))
+                .map(|i| i.destination())
                 .ok_or(SessionError::CheckNotRunning)?
         } else {
             dest.unwrap_or(row.dest)
@@ -534,17 +618,15 @@ impl Session {
     }
 }
 
-/// The destinations, and the stream check's ingest last (row [`CHECK_ID`]).
-fn with_check_row(
+/// The destinations, and the stream check's ingests last (row [`CHECK_ID`]
+/// for `main`, `check:NAME` for another encoding).
+fn with_check_rows(
     mut named: Vec<NamedDestination>,
     check: Option<&CheckRun>,
+    names: &[String],
 ) -> Vec<NamedDestination> {
     if let Some(c) = check {
-        named.push(NamedDestination {
-            id: CHECK_ID.to_owned(),
-            dest: c.ingest.destination(),
-            encoding: 0,
-        });
+        named.extend(c.rows(names));
     }
     named
 }

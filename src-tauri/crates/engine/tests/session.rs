@@ -213,3 +213,81 @@ async fn stops_while_a_destination_is_reconnecting_and_names_it() {
     );
     assert!(!lines[0].contains("/k"), "the key is redacted: {lines:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_check_receives_every_encoding_in_use_and_judges_each_destination_against_its_own() {
+    let mut config = small();
+    config
+        .encodings
+        .push("vertical=180x320@30:300:1".parse().unwrap());
+    let target = |name: &str, encoding: &str| JudgeTarget {
+        encoding: encoding.into(),
+        ..JudgeTarget::new(name, "tiktok", "rtmp://push.example.com/live")
+    };
+    let live = GoLive {
+        destinations: vec![],
+        check: Some(vec![
+            target("Landscape", ""),
+            target("Vertical", "vertical"),
+        ]),
+    };
+    let s = Session::start(config, Some(live)).await.unwrap();
+    // One check row per encoding judged.
+    let rows = |u: &LiveUpdate| {
+        let mut r: Vec<(String, String)> = u
+            .destinations
+            .iter()
+            .map(|d| (d.id.clone(), d.encoding.clone()))
+            .collect();
+        r.sort();
+        r
+    };
+    assert_eq!(
+        rows(&s.update()),
+        [
+            (CHECK_ID.to_owned(), "main".to_owned()),
+            (format!("{CHECK_ID}:vertical"), "vertical".to_owned())
+        ]
+    );
+    // Both ingests have pictures: main's facts, and no "no video yet" in
+    // any verdict.
+    let pictures = || {
+        s.check_report().is_some_and(|r| {
+            r.video.as_ref().is_some_and(|v| v.frames >= 10)
+                && r.verdicts.len() == 2
+                && r.verdicts
+                    .iter()
+                    .all(|v| v.problems.iter().all(|p| p.field != "video"))
+        })
+    };
+    assert!(wait_for(Duration::from_secs(10), pictures).await);
+    let report = s.end_stream().await.unwrap().expect("the check's report");
+    let video = report.video.as_ref().expect("video");
+    assert_eq!(
+        (video.width, video.height),
+        (320, 180),
+        "the facts are main's"
+    );
+    let verdict = |name: &str| {
+        report
+            .verdicts
+            .iter()
+            .find(|v| v.name == name)
+            .unwrap_or_else(|| panic!("no verdict for {name}: {:?}", report.verdicts))
+    };
+    // TikTok wants 9:16: the landscape destination is warned, the vertical
+    // one (judged on what its own encoding sent) is not.
+    let warned = |name: &str| {
+        verdict(name)
+            .problems
+            .iter()
+            .any(|p| p.field == "orientation")
+    };
+    assert!(warned("Landscape"), "{:?}", verdict("Landscape"));
+    assert!(
+        verdict("Vertical").pass && verdict("Vertical").problems.is_empty(),
+        "{:?}",
+        verdict("Vertical")
+    );
+    s.stop().await;
+}
