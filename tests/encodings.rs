@@ -330,3 +330,53 @@ fn bad_encoding_arguments_exit_2_with_a_clear_message() {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn dynamic_bitrate_lowers_only_the_encoding_of_the_congested_destination() {
+    use onair_tests::proxy::FaultProxy;
+    use onair_tests::OnairRun;
+    use std::time::Duration;
+    let nginx = Nginx::start();
+    let proxy = FaultProxy::start(nginx.rtmp_port);
+    proxy.throttle(125_000); // 1 Mbit/s under main's 3 Mbit/s
+    let mut run = OnairRun::stream(&[
+        "--dynamic-bitrate".into(),
+        "--encoding".into(),
+        "main=1280x720@30:3000".into(),
+        "--encoding".into(),
+        "side=640x360@30:1500".into(),
+        format!("rtmp://127.0.0.1:{}/live/{GOOD_KEY}_main", proxy.port),
+        format!("side+{}", nginx.url(&format!("{GOOD_KEY}_side"))),
+    ]);
+    let Some((_, down)) = run.wait_for(Duration::from_secs(30), |v| {
+        v["event"] == "bitrate" && v["video_kbps"].as_u64() <= Some(900)
+    }) else {
+        panic!("main not lowered: {:#?}", run.tail(8));
+    };
+    assert_eq!(down["encoding"], "main", "{down}");
+    // A few more seconds: the side encoding, whose destination is clear,
+    // keeps its bitrate and is never told to change.
+    let _ = run.wait_for(Duration::from_secs(3), |_| false);
+    let (status, _) = run.terminate();
+    assert!(status.success());
+    assert!(
+        !run.lines
+            .iter()
+            .any(|(_, v)| v["event"] == "bitrate" && v["encoding"] == "side"),
+        "side changed"
+    );
+    let side: Vec<_> = run
+        .lines
+        .iter()
+        .filter(|(_, v)| v["source"] == "encoder" && v["encoding"] == "side")
+        .collect();
+    assert!(!side.is_empty());
+    assert!(side.iter().all(|(_, v)| v["kbps"] == 1500), "{side:?}");
+    let main_last = run
+        .lines
+        .iter()
+        .rev()
+        .find(|(_, v)| v["source"] == "encoder" && v["encoding"] == "main")
+        .expect("main's encoder line");
+    assert!(main_last.1["kbps"].as_u64() <= Some(900), "{}", main_last.1);
+}
