@@ -291,6 +291,10 @@ fn a_vertical_encoding_from_the_settings_reaches_its_destination_and_its_crop_mo
     );
     s.click("#encoding-save");
     assert_eq!(s.count("#encoding-list li"), 2, "main and vertical");
+    // Recordings take the vertical one, into a folder of the test's.
+    let videos = tempfile::tempdir().unwrap();
+    s.type_into("#record-folder", &videos.path().display().to_string());
+    s.click("#record-encoding option[value=vertical]");
     s.click("#save-settings");
     assert!(
         s.wait_until(Duration::from_secs(5), |s| s
@@ -344,6 +348,31 @@ fn a_vertical_encoding_from_the_settings_reaches_its_destination_and_its_crop_mo
     );
     assert_eq!(content(&s, &mine(".card-encoding")), "vertical");
     screenshot(&app, "studio-vertical.png");
+    // A recording while live takes the encoding chosen in Settings.
+    s.click("#record");
+    assert!(s.wait_until(Duration::from_secs(10), |s| s
+        .text("#rec-status")
+        .starts_with("● REC")));
+    std::thread::sleep(Duration::from_secs(2)); // a couple of fragments
+    s.click("#record");
+    assert!(
+        s.wait_until(Duration::from_secs(10), |s| s
+            .text("#rec-status")
+            .starts_with("Saved")),
+        "{}",
+        s.text("#rec-status")
+    );
+    let mp4s = files_in(videos.path(), "mp4");
+    assert_eq!(mp4s.len(), 1);
+    let v = onair_tests::ffprobe_json(&mp4s[0], &["-show_streams", "-select_streams", "v"]);
+    assert_eq!(
+        (
+            v["streams"][0]["width"].as_u64(),
+            v["streams"][0]["height"].as_u64()
+        ),
+        (Some(720), Some(1280)),
+        "the recording is the vertical encoding"
+    );
     // Move the crop to the right edge while live: remembered.
     s.send_keys("#crop-controls input[data-name=vertical]", "\u{E010}");
     assert!(

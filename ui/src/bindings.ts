@@ -864,6 +864,8 @@ export type Settings_Deserialize = {
 	encodings?: Encoding_Deserialize[],
 	/**  Where `main`'s crop lies when its aspect is narrower than the capture. */
 	main_crop_x?: number | null,
+	/**  The encoding a recording records, by name (empty: `main`). */
+	record_encoding?: string,
 };
 
 /**  Stream settings. */
@@ -907,6 +909,8 @@ export type Settings_Serialize = {
 	encodings: Encoding_Serialize[],
 	/**  Where `main`'s crop lies when its aspect is narrower than the capture. */
 	main_crop_x: number | null,
+	/**  The encoding a recording records, by name (empty: `main`). */
+	record_encoding: string,
 };
 
 /**  How bad a problem is. */

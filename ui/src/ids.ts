@@ -81,6 +81,7 @@ export const settingsIds = {
   streamCheck: "stream-check",
   recordFolder: "record-folder",
   recordPattern: "record-pattern",
+  recordEncoding: "record-encoding",
   encodingList: "encoding-list",
   encodingLegend: "encoding-legend",
   encodingPreset: "encoding-preset",

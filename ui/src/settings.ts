@@ -20,6 +20,7 @@ export function initSettings(): { fillSettings: (s: Settings) => void } {
   const streamCheck = el.streamCheck as HTMLInputElement;
   const recordFolder = el.recordFolder as HTMLInputElement;
   const recordPattern = el.recordPattern as HTMLInputElement;
+  const recordEncoding = el.recordEncoding as HTMLSelectElement;
   const preset = el.encodingPreset as HTMLSelectElement;
   const encName = el.encodingName as HTMLInputElement;
   const encSize = el.encodingSize as HTMLInputElement;
@@ -50,7 +51,17 @@ export function initSettings(): { fillSettings: (s: Settings) => void } {
     el.encodingError.textContent = "";
   }
 
+  /** The encodings a recording may take: main and the edited list. */
+  function fillRecordEncodings(current: string) {
+    recordEncoding.replaceChildren(
+      new Option("main", "main"),
+      ...encodings.map((e) => new Option(e.name, e.name)),
+    );
+    recordEncoding.value = encodings.some((e) => e.name === current) ? current : "main";
+  }
+
   function renderEncodings() {
+    fillRecordEncodings(recordEncoding.value);
     const s = app.settings;
     const main = document.createElement("li");
     main.dataset.name = "main";
@@ -145,6 +156,8 @@ export function initSettings(): { fillSettings: (s: Settings) => void } {
     fillPresets();
     encodings = s.encodings.map((e) => ({ ...e }));
     editEncoding(null);
+    recordEncoding.value = "";
+    fillRecordEncodings(s.record_encoding);
     renderEncodings();
     resolution.value = `${s.width}x${s.height}`;
     if (resolution.value === "") {
@@ -179,6 +192,7 @@ export function initSettings(): { fillSettings: (s: Settings) => void } {
       record_folder: recordFolder.value.trim(),
       record_pattern: recordPattern.value,
       encodings,
+      record_encoding: recordEncoding.value === "main" ? "" : recordEncoding.value,
     });
     el.error.textContent = "";
     el.message.textContent = "";

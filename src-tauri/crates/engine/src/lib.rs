@@ -123,7 +123,7 @@ impl EngineConfig {
             dynamic_bitrate: s.dynamic_bitrate,
             preview: true,
             record: None,
-            record_encoding: 0,
+            record_encoding: onair_profiles::edit::record_encoding_index(s).unwrap_or(0),
         }
     }
 }

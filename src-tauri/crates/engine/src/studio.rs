@@ -146,9 +146,9 @@ impl Studio {
         Ok(report)
     }
 
-    /// Starts recording to `path` (a new file): the running encode from its
-    /// next picture, or, when idle, by starting the engine with `config`
-    /// just for the recording.
+    /// Starts recording `config.record_encoding` to `path` (a new file): the
+    /// running encode from its next picture, or, when idle, by starting the
+    /// engine with `config` just for the recording.
     pub async fn start_recording(
         &mut self,
         mut config: EngineConfig,
@@ -156,7 +156,15 @@ impl Studio {
         feeds: Feeds,
     ) -> Result<(), SessionError> {
         match &self.running {
-            Some(r) => Ok(r.session.engine().recorder().start(path, 0)?),
+            Some(r) => {
+                let engine = r.session.engine();
+                let encoding = config
+                    .encodings
+                    .get(config.record_encoding)
+                    .and_then(|e| engine.encoding_index(&e.name))
+                    .unwrap_or(0);
+                Ok(engine.recorder().start(path, encoding)?)
+            }
             None => {
                 config.record = Some(path.to_path_buf());
                 let session = Session::start(config, None).await?;

@@ -211,6 +211,19 @@ pub fn encoding_index(p: &Profile, s: &Settings) -> Option<usize> {
     }
 }
 
+/// The index (in [`encodings`]) of the encoding a recording records;
+/// `None` when the settings name one they no longer have.
+pub fn record_encoding_index(s: &Settings) -> Option<usize> {
+    match s.record_encoding.as_str() {
+        "" | DEFAULT_NAME => Some(0),
+        name => s
+            .encodings
+            .iter()
+            .position(|e| e.name == name)
+            .map(|i| i + 1),
+    }
+}
+
 /// What the encoding profile `p` gets asks of its platform.
 pub fn shape_for(p: &Profile, s: &Settings) -> Option<StreamShape> {
     let e = encodings(s).into_iter().nth(encoding_index(p, s)?)?;
@@ -270,6 +283,12 @@ pub fn encodings_problem(data: &StoreData, s: &Settings) -> Option<String> {
                 e.name
             ));
         }
+    }
+    if record_encoding_index(s).is_none() {
+        return Some(format!(
+            "Recordings take the encoding '{}', which is not in the list: pick another.",
+            s.record_encoding
+        ));
     }
     data.profiles
         .iter()
@@ -465,6 +484,13 @@ mod tests {
             .map(|k| format!("e{k}=640x360@30:800").parse().unwrap())
             .collect();
         assert!(encodings_problem(&data, &s).unwrap().contains("At most 6"));
+        // Recordings name an encoding of the list.
+        let mut s = data.settings.clone();
+        s.record_encoding = "vertical".into();
+        assert_eq!(encodings_problem(&data, &s), None);
+        assert_eq!(record_encoding_index(&s), Some(1));
+        s.record_encoding = "gone".into();
+        assert!(encodings_problem(&data, &s).unwrap().contains("Recordings"));
         // A destination whose encoding went away is stopped before Go Live.
         let mut s = data.settings.clone();
         s.encodings.clear();

@@ -81,6 +81,8 @@ pub struct Settings {
     pub encodings: Vec<crate::encoding::Encoding>,
     /// Where `main`'s crop lies when its aspect is narrower than the capture.
     pub main_crop_x: f32,
+    /// The encoding a recording records, by name (empty: `main`).
+    pub record_encoding: String,
     /// Fields of a newer version, kept as they are.
     #[serde(flatten)]
     #[cfg_attr(feature = "specta", specta(skip))]
@@ -105,6 +107,7 @@ impl Default for Settings {
             record_pattern: "OnAir {date} {time}".into(),
             encodings: Vec::new(),
             main_crop_x: 0.5,
+            record_encoding: String::new(),
             extra: Map::new(),
         }
     }
