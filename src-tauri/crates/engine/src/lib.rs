@@ -36,8 +36,8 @@ use onair_media::meter::{AudioLevel, Metered};
 use onair_media::mic::{MicSource, MicStats};
 use onair_media::preview::{Preview, PreviewTap};
 use onair_media::{
-    AudioSettings, AudioSource, CameraSource, CameraStats, MediaClock, MediaError, NokhwaOpener,
-    Pipeline, PipelineConfig, PipelineStats, TestPattern, Tone, VideoSource,
+    AudioSettings, AudioSource, CameraSource, CameraStats, EncoderStats, MediaClock, MediaError,
+    NokhwaOpener, Pipeline, PipelineConfig, TestPattern, Tone, VideoSource,
 };
 use onair_output::{
     dynamic, Destination, OutputEvent, OutputId, OutputManager, DEFAULT_DROP_THRESHOLD_MS,
@@ -171,7 +171,7 @@ pub struct Stopped {
 pub struct Engine {
     pipeline: Option<Pipeline>,
     encodings: Vec<Encoding>,
-    encoder_stats: Vec<Arc<PipelineStats>>,
+    encoder_stats: Vec<Arc<EncoderStats>>,
     manager: Arc<OutputManager>,
     recorder: Arc<Recorder>,
     output_ids: Vec<OutputId>,
@@ -366,11 +366,6 @@ impl Engine {
         &self.preview
     }
 
-    /// The first (default) encoding's counters.
-    pub fn pipeline_stats(&self) -> Option<Arc<PipelineStats>> {
-        self.encoder_stats.first().cloned()
-    }
-
     /// The encodings, in the order configured (their index is what
     /// destinations and recordings name).
     pub fn encodings(&self) -> &[Encoding] {
@@ -383,7 +378,7 @@ impl Engine {
     }
 
     /// Each encoding's counters and controls (bitrate, keyframe, crop).
-    pub fn encoder_stats(&self) -> &[Arc<PipelineStats>] {
+    pub fn encoder_stats(&self) -> &[Arc<EncoderStats>] {
         &self.encoder_stats
     }
 

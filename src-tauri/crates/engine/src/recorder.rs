@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use onair_media::{MediaMessage, MediaSink, PipelineStats};
+use onair_media::{EncoderStats, MediaMessage, MediaSink};
 use onair_output::{OutputManager, Tag};
 use onair_record::{
     AudioParams, RecordError, Recording, RecordingStatus, RecordingSummary, VideoParams,
@@ -20,7 +20,7 @@ pub struct Recorder {
     manager: Arc<OutputManager>,
     expect_audio: bool,
     /// The running encoders' controls (to ask one for a keyframe).
-    encoders: Mutex<Vec<Arc<PipelineStats>>>,
+    encoders: Mutex<Vec<Arc<EncoderStats>>>,
 }
 
 impl Recorder {
@@ -33,7 +33,7 @@ impl Recorder {
         }
     }
 
-    pub(crate) fn set_encoders(&self, stats: Vec<Arc<PipelineStats>>) {
+    pub(crate) fn set_encoders(&self, stats: Vec<Arc<EncoderStats>>) {
         *self.encoders.lock().unwrap_or_else(|e| e.into_inner()) = stats;
     }
 

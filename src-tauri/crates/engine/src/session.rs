@@ -126,7 +126,7 @@ pub struct EncoderUpdate {
 /// Each encoding's figures as of now.
 fn encoder_updates(
     encodings: &[crate::Encoding],
-    stats: &[Arc<onair_media::PipelineStats>],
+    stats: &[Arc<onair_media::EncoderStats>],
 ) -> Vec<EncoderUpdate> {
     encodings
         .iter()

@@ -60,7 +60,7 @@ pub use convert::PixelFormat;
 pub use frame::I420Frame;
 pub use h264::{EncodedVideo, H264Config, H264Encoder};
 pub use pattern::TestPattern;
-pub use pipeline::{AudioSettings, Pipeline, PipelineConfig, PipelineStats};
+pub use pipeline::{AudioSettings, EncoderStats, Pipeline, PipelineConfig};
 pub use tone::Tone;
 
 /// Errors of sources, encoders and the pipeline.

@@ -75,7 +75,7 @@ impl PipelineConfig {
 
 /// One encoding's counters and controls.
 #[derive(Debug, Default)]
-pub struct PipelineStats {
+pub struct EncoderStats {
     /// Video frames encoded.
     pub frames_encoded: AtomicU64,
     /// Video frames skipped because this encoding fell behind real time.
@@ -96,7 +96,7 @@ pub struct PipelineStats {
     crop_x: AtomicU32,
 }
 
-impl PipelineStats {
+impl EncoderStats {
     /// The horizontal crop position, 0.0 (left) to 1.0 (right).
     pub fn crop(&self) -> f32 {
         f32::from_bits(self.crop_x.load(Ordering::Relaxed))
@@ -208,7 +208,7 @@ impl Canvas {
 pub struct Pipeline {
     stop: Arc<StopSignal>,
     threads: Vec<JoinHandle<Result<(), MediaError>>>,
-    stats: Vec<Arc<PipelineStats>>,
+    stats: Vec<Arc<EncoderStats>>,
     clock: MediaClock,
 }
 
@@ -242,7 +242,7 @@ impl Pipeline {
         // Every encoder first: a size one cannot take fails before any thread.
         let mut encoders = Vec::new();
         for (i, cfg) in config.encodings.iter().enumerate() {
-            let stats = Arc::new(PipelineStats::default());
+            let stats = Arc::new(EncoderStats::default());
             stats.video_kbps.store(cfg.bitrate_kbps, Ordering::Relaxed);
             stats.set_crop(0.5);
             encoders.push((i, H264Encoder::new(*cfg)?, stats));
@@ -329,19 +329,9 @@ impl Pipeline {
         self.clock
     }
 
-    /// The first (default) encoding's counters.
-    pub fn stats(&self) -> Arc<PipelineStats> {
-        self.stats[0].clone()
-    }
-
     /// Every encoding's counters and controls, in the order configured.
-    pub fn encoding_stats(&self) -> &[Arc<PipelineStats>] {
+    pub fn encoding_stats(&self) -> &[Arc<EncoderStats>] {
         &self.stats
-    }
-
-    /// Asks the first encoding for a new bitrate (applied before the next frame).
-    pub fn set_video_bitrate(&self, kbps: u32) {
-        self.stats[0].video_kbps.store(kbps, Ordering::Relaxed);
     }
 
     /// Asks the threads to stop (they finish within one frame).
@@ -440,7 +430,7 @@ struct EncodingThread {
     encoder: H264Encoder,
     scaler: Scaler,
     canvas_fps: u32,
-    stats: Arc<PipelineStats>,
+    stats: Arc<EncoderStats>,
 }
 
 impl EncodingThread {

@@ -115,7 +115,7 @@ pub fn apply(
     }
     let encoding = match input.encoding.trim() {
         "" | DEFAULT_NAME => String::new(),
-        e if data.settings.encodings.iter().any(|x| x.name == e) => e.to_owned(),
+        e if index_by_name(&data.settings, e).is_some() => e.to_owned(),
         e => return Err(EditError::Encoding(e.to_owned())),
     };
     let mut next = data.clone();
@@ -198,10 +198,10 @@ pub fn encodings(s: &Settings) -> Vec<Encoding> {
         .collect()
 }
 
-/// The index (in [`encodings`]) of the encoding profile `p` gets; `None`
-/// when it names one the settings no longer have.
-pub fn encoding_index(p: &Profile, s: &Settings) -> Option<usize> {
-    match p.encoding.as_str() {
+/// The index (in [`encodings`]) of the encoding called `name` (empty:
+/// `main`); `None` when the settings have none of that name.
+fn index_by_name(s: &Settings, name: &str) -> Option<usize> {
+    match name {
         "" | DEFAULT_NAME => Some(0),
         name => s
             .encodings
@@ -211,17 +211,16 @@ pub fn encoding_index(p: &Profile, s: &Settings) -> Option<usize> {
     }
 }
 
+/// The index (in [`encodings`]) of the encoding profile `p` gets; `None`
+/// when it names one the settings no longer have.
+pub fn encoding_index(p: &Profile, s: &Settings) -> Option<usize> {
+    index_by_name(s, &p.encoding)
+}
+
 /// The index (in [`encodings`]) of the encoding a recording records;
 /// `None` when the settings name one they no longer have.
 pub fn record_encoding_index(s: &Settings) -> Option<usize> {
-    match s.record_encoding.as_str() {
-        "" | DEFAULT_NAME => Some(0),
-        name => s
-            .encodings
-            .iter()
-            .position(|e| e.name == name)
-            .map(|i| i + 1),
-    }
+    index_by_name(s, &s.record_encoding)
 }
 
 /// What the encoding profile `p` gets asks of its platform.
