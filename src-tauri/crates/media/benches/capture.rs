@@ -138,6 +138,15 @@ fn resample(c: &mut Criterion) {
             },
         );
     }
+    let mut chain =
+        onair_media::filters::Chain::new(onair_media::filters::ChainSettings::voice(), 48_000);
+    let mut buf: Vec<f32> = (0..1024 * 2)
+        .map(|i| ((i as f32) * 0.01).sin() * 0.3)
+        .collect();
+    g.bench_function(
+        "voice chain (gate, compressor, limiter), 1024 frames stereo",
+        |b| b.iter(|| chain.process(&mut buf)),
+    );
     g.finish();
 }
 

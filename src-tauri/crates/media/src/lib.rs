@@ -37,6 +37,7 @@ mod camera_nokhwa;
 mod clock;
 pub mod colour;
 pub mod convert;
+pub mod filters;
 mod frame;
 mod h264;
 pub mod meter;
