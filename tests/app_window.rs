@@ -89,12 +89,18 @@ fn screenshot(app: &App, name: &str) {
 }
 
 fn add_custom(s: &Session, name: &str, url: &str, key: &str) {
+    add_custom_on(s, name, url, key, "main");
+}
+
+/// Adds a Custom destination that gets encoding `encoding`.
+fn add_custom_on(s: &Session, name: &str, url: &str, key: &str, encoding: &str) {
     s.click("#tab-destinations");
     s.click("#new-profile");
     s.click("#platform option[value=custom]");
     s.type_into("#profile-name", name);
     s.type_into("#server-url", url);
     s.type_into("#stream-key", key);
+    s.click(&format!("#profile-encoding option[value={encoding}]"));
     s.click("#save-profile");
     assert!(
         s.wait_until(Duration::from_secs(5), |s| s
@@ -102,6 +108,18 @@ fn add_custom(s: &Session, name: &str, url: &str, key: &str) {
             .starts_with("Saved")),
         "save failed: {}",
         s.text("#profile-error")
+    );
+}
+
+/// Saves the Settings form and waits for "Saved".
+fn save_settings(s: &Session) {
+    s.click("#save-settings");
+    assert!(
+        s.wait_until(Duration::from_secs(5), |s| s
+            .text("#settings-message")
+            .starts_with("Saved")),
+        "{}",
+        s.text("#settings-error")
     );
 }
 
@@ -295,33 +313,15 @@ fn a_vertical_encoding_from_the_settings_reaches_its_destination_and_its_crop_mo
     let videos = tempfile::tempdir().unwrap();
     s.type_into("#record-folder", &videos.path().display().to_string());
     s.click("#record-encoding option[value=vertical]");
-    s.click("#save-settings");
-    assert!(
-        s.wait_until(Duration::from_secs(5), |s| s
-            .text("#settings-message")
-            .starts_with("Saved")),
-        "{}",
-        s.text("#settings-error")
-    );
+    save_settings(&s);
 
     // A destination that gets it.
-    s.click("#tab-destinations");
-    s.click("#new-profile");
-    s.click("#platform option[value=custom]");
-    s.type_into("#profile-name", "Vertical server");
-    s.type_into(
-        "#server-url",
+    add_custom_on(
+        &s,
+        "Vertical server",
         &format!("rtmp://127.0.0.1:{}/live", nginx.rtmp_port),
-    );
-    s.type_into("#stream-key", GOOD_KEY);
-    s.click("#profile-encoding option[value=vertical]");
-    s.click("#save-profile");
-    assert!(
-        s.wait_until(Duration::from_secs(5), |s| s
-            .text("#profile-message")
-            .starts_with("Saved")),
-        "{}",
-        s.text("#profile-error")
+        GOOD_KEY,
+        "vertical",
     );
     assert!(content(&s, "#profile-list").contains("vertical"));
     let file = json(&app.profiles_file());
@@ -452,14 +452,7 @@ fn first_launch_goes_live_to_the_stream_check_with_no_setup_and_records_live_or_
     // Recordings go to a folder chosen in Settings.
     s.click("#tab-settings");
     s.type_into("#record-folder", &videos.path().display().to_string());
-    s.click("#save-settings");
-    assert!(
-        s.wait_until(Duration::from_secs(5), |s| s
-            .text("#settings-message")
-            .starts_with("Saved")),
-        "{}",
-        s.text("#settings-error")
-    );
+    save_settings(&s);
     s.click("#tab-studio");
 
     // Go Live works with no account: the check receives and reports.

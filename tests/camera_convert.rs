@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use onair_media::convert::{Converter, PixelFormat};
 use onair_media::I420Frame;
-use onair_tests::{assert_flat_areas_keep_their_colours, ffmpeg_raw, ffmpeg_rgb};
+use onair_tests::{assert_flat_areas_keep_their_colours, ffmpeg_raw, ffmpeg_rgb, psnr};
 
 fn fixture(name: &str) -> PathBuf {
     onair_tests::root()
@@ -23,20 +23,6 @@ fn ffmpeg_i420(input_args: &[&str], input: &Path, filter: &str, w: usize, h: usi
         y: b[..w * h].to_vec(),
         u: b[w * h..w * h * 5 / 4].to_vec(),
         v: b[w * h * 5 / 4..].to_vec(),
-    }
-}
-
-fn psnr(a: &[u8], b: &[u8]) -> f64 {
-    let mse = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
-        .sum::<f64>()
-        / a.len() as f64;
-    if mse == 0.0 {
-        f64::INFINITY
-    } else {
-        10.0 * (255.0 * 255.0 / mse).log10()
     }
 }
 

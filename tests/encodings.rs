@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::Command;
 
 use onair_tests::{
-    audio_onsets, binary, decode_errors, ffmpeg_raw, ffprobe_json, num, region_luma, video_frames,
-    Nginx, GOOD_KEY,
+    audio_onsets, binary, decode_errors, ffmpeg_raw, ffprobe_json, num, psnr, region_luma,
+    video_frames, Nginx, GOOD_KEY,
 };
 
 /// `onair stream --stats json ARGS…`: exit status, stdout lines, stderr.
@@ -57,16 +57,6 @@ fn luma_of_frame(rec: &Path, n: u32, filter: &str, w: usize, h: usize) -> Vec<u8
         n + 1
     );
     ffmpeg_raw(&[], rec, &vf, "gray", w * h)
-}
-
-fn psnr(a: &[u8], b: &[u8]) -> f64 {
-    let mse = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
-        .sum::<f64>()
-        / a.len() as f64;
-    10.0 * (255.0 * 255.0 / mse.max(1e-9)).log10()
 }
 
 /// The tone's beeps against the pattern's flashes (the box at `flash`,

@@ -647,3 +647,19 @@ pub fn assert_flat_areas_keep_their_colours(
 pub fn assert_flat_rgb_areas_agree(what: &str, ours: &[u8], reference: &[u8], w: usize, h: usize) {
     assert_flat_areas_agree(what, reference, w, h, |x, y| mean_rgb(ours, w, x, y));
 }
+
+/// Peak signal-to-noise ratio of two 8-bit pictures of the same size, dB
+/// (infinite when identical).
+pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0 * 255.0 / mse).log10()
+    }
+}

@@ -622,7 +622,7 @@ export type Platform_Deserialize = {
 	 */
 	limits?: Limits | null,
 	/**  The encoding that fits it best (`None` for Custom). */
-	suggested?: SuggestedEncoding | null,
+	suggested?: Encoding_Deserialize | null,
 	/**  It shows vertical (9:16) pictures: a landscape one is a warning. */
 	vertical?: boolean,
 	/**  Where the user finds the key. */
@@ -645,7 +645,7 @@ export type Platform_Serialize = {
 	 */
 	limits: Limits | null,
 	/**  The encoding that fits it best (`None` for Custom). */
-	suggested: SuggestedEncoding | null,
+	suggested: Encoding_Serialize | null,
 	/**  It shows vertical (9:16) pictures: a landscape one is a warning. */
 	vertical: boolean,
 	/**  Where the user finds the key. */
@@ -942,22 +942,6 @@ export type Spread = {
 	avg: number | null,
 	/**  Largest. */
 	max: number | null,
-};
-
-/**  The encoding a preset suggests for its platform. */
-export type SuggestedEncoding = {
-	/**  A name for it (`1080p30`, `vertical`). */
-	name: string,
-	/**  Width. */
-	width: number,
-	/**  Height. */
-	height: number,
-	/**  Frames per second. */
-	fps: number,
-	/**  Video bitrate, kbit/s. */
-	video_kbps: number,
-	/**  Seconds between keyframes. */
-	keyframe_interval_s: number,
 };
 
 /**  How a platform may be reached. */

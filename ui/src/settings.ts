@@ -7,6 +7,17 @@ import { encodingLabel, parseSize } from "./format";
 import { settingsIds } from "./ids";
 import { app, errText, reloadProfiles, setSettings } from "./state";
 
+/** A small button of the encodings list. */
+function smallButton(text: string, kind: string, label: string, onClick: () => void): HTMLButtonElement {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = `${kind} small`;
+  b.textContent = text;
+  b.setAttribute("aria-label", label);
+  b.addEventListener("click", onClick);
+  return b;
+}
+
 /** Starts the Settings screen; returns what shows saved settings. */
 export function initSettings(): { fillSettings: (s: Settings) => void } {
   const el = lookup(settingsIds);
@@ -75,21 +86,11 @@ export function initSettings(): { fillSettings: (s: Settings) => void } {
         li.dataset.name = e.name;
         const label = document.createElement("span");
         label.textContent = encodingLabel(e);
-        const edit = document.createElement("button");
-        edit.type = "button";
-        edit.className = "secondary small";
-        edit.textContent = "Edit";
-        edit.setAttribute("aria-label", `Edit encoding ${e.name}`);
-        edit.addEventListener("click", () => {
+        const edit = smallButton("Edit", "secondary", `Edit encoding ${e.name}`, () => {
           editEncoding(e);
           encName.focus();
         });
-        const del = document.createElement("button");
-        del.type = "button";
-        del.className = "danger small";
-        del.textContent = "Delete";
-        del.setAttribute("aria-label", `Delete encoding ${e.name}`);
-        del.addEventListener("click", () => {
+        const del = smallButton("Delete", "danger", `Delete encoding ${e.name}`, () => {
           encodings = encodings.filter((x) => x.name !== e.name);
           if (editingEncoding === e.name) editEncoding(null);
           renderEncodings();

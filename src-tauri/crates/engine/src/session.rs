@@ -493,7 +493,7 @@ impl Session {
         if row.on {
             return Ok(());
         }
-        let dest = if id == CHECK_ID || id.starts_with("check:") {
+        let dest = if id == CHECK_ID || id.starts_with(&format!("{CHECK_ID}:")) {
             lock(&self.check)
                 .as_ref()
                 .and_then(|c| c.ingest(row.encoding))

@@ -45,26 +45,8 @@ pub struct Limits {
     pub max_fps: u32,
 }
 
-/// The encoding a preset suggests for its platform.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-pub struct SuggestedEncoding {
-    /// A name for it (`1080p30`, `vertical`).
-    pub name: String,
-    /// Width.
-    pub width: u32,
-    /// Height.
-    pub height: u32,
-    /// Frames per second.
-    pub fps: u32,
-    /// Video bitrate, kbit/s.
-    pub video_kbps: u32,
-    /// Seconds between keyframes.
-    pub keyframe_interval_s: u32,
-}
-
 /// A platform preset.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Platform {
     /// Stable id stored in profiles (`twitch`, `youtube`, … `custom`).
@@ -80,7 +62,7 @@ pub struct Platform {
     pub limits: Option<Limits>,
     /// The encoding that fits it best (`None` for Custom).
     #[serde(default)]
-    pub suggested: Option<SuggestedEncoding>,
+    pub suggested: Option<crate::encoding::Encoding>,
     /// It shows vertical (9:16) pictures: a landscape one is a warning.
     #[serde(default)]
     pub vertical: bool,
