@@ -176,7 +176,7 @@ pub struct Engine {
     recorder: Arc<Recorder>,
     output_ids: Vec<OutputId>,
     media_kinds: usize,
-    controllers: Vec<tokio::task::JoinHandle<()>>,
+    controller: Option<tokio::task::JoinHandle<()>>,
     camera_stats: Option<Arc<CameraStats>>,
     mic_stats: Option<Arc<MicStats>>,
     audio_level: Option<Arc<AudioLevel>>,
@@ -194,7 +194,7 @@ impl Engine {
         if config.encodings.is_empty() {
             config.encodings = EngineConfig::default().encodings;
         }
-        let pipeline_config = PipelineConfig {
+        let mut pipeline_config = PipelineConfig {
             encodings: config.encodings.iter().map(h264_of).collect(),
             audio: config.audio_settings,
             duration: config.duration,
@@ -202,7 +202,6 @@ impl Engine {
         // The source captures the canvas: the largest encoding's size at the
         // highest frame rate any needs.
         let (cw, ch, cfps) = pipeline_config.canvas();
-        let mut pipeline_config = pipeline_config;
         // Sources first: a missing device is an error before anything goes live.
         let clock = MediaClock::start_now();
         let mut camera_stats = None;
@@ -271,43 +270,44 @@ impl Engine {
             stats.set_crop(e.crop_x);
         }
         recorder.set_encoders(encoder_stats.clone());
-        // Dynamic bitrate per encoding, from the destinations that use it.
-        let controllers = if config.dynamic_bitrate {
-            config
+        // Dynamic bitrate per encoding, from the destinations that use it:
+        // one task, one look at the Outputs a second.
+        let controller = config.dynamic_bitrate.then(|| {
+            let manager = manager.clone();
+            let mut controllers: Vec<_> = config
                 .encodings
                 .iter()
-                .zip(&encoder_stats)
-                .enumerate()
-                .map(|(index, (e, stats))| {
-                    let (manager, stats) = (manager.clone(), stats.clone());
-                    let mut ctl = dynamic::BitrateController::new(e.video_kbps, audio_kbps);
-                    let name = e.name.clone();
-                    tokio::spawn(async move {
-                        let mut tick = tokio::time::interval(Duration::from_secs(1));
-                        loop {
-                            tick.tick().await;
-                            let mine: Vec<_> = manager
-                                .stats()
-                                .into_iter()
-                                .filter(|s| s.encoding as usize == index)
-                                .collect();
-                            if let Some(kbps) = ctl.tick(&mine) {
-                                tracing::info!(kbps, encoding = %name, "dynamic bitrate");
-                                stats
-                                    .video_kbps
-                                    .store(kbps, std::sync::atomic::Ordering::Relaxed);
-                                manager.emit(OutputEvent::VideoBitrate {
-                                    encoding: index,
-                                    kbps,
-                                });
-                            }
-                        }
-                    })
+                .zip(encoder_stats.iter().cloned())
+                .map(|(e, stats)| {
+                    let ctl = dynamic::BitrateController::new(e.video_kbps, audio_kbps);
+                    (e.name.clone(), stats, ctl)
                 })
-                .collect()
-        } else {
-            Vec::new()
-        };
+                .collect();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    let all = manager.stats();
+                    for (index, (name, stats, ctl)) in controllers.iter_mut().enumerate() {
+                        let mine: Vec<_> = all
+                            .iter()
+                            .filter(|s| s.encoding as usize == index)
+                            .cloned()
+                            .collect();
+                        if let Some(kbps) = ctl.tick(&mine) {
+                            tracing::info!(kbps, encoding = %name, "dynamic bitrate");
+                            stats
+                                .video_kbps
+                                .store(kbps, std::sync::atomic::Ordering::Relaxed);
+                            manager.emit(OutputEvent::VideoBitrate {
+                                encoding: index,
+                                kbps,
+                            });
+                        }
+                    }
+                }
+            })
+        });
         Ok(Self {
             pipeline: Some(pipeline),
             encodings: config.encodings,
@@ -316,7 +316,7 @@ impl Engine {
             recorder,
             output_ids,
             media_kinds,
-            controllers,
+            controller,
             camera_stats,
             mic_stats,
             audio_level,
@@ -408,7 +408,7 @@ impl Engine {
     /// Stops like [`Engine::stop`] and returns the recording's summary, if
     /// one was running, and the Outputs' capture-to-socket latencies.
     pub async fn stop_with_recording(mut self) -> Stopped {
-        for c in self.controllers.drain(..) {
+        if let Some(c) = self.controller.take() {
             c.abort();
         }
         if let Some(p) = self.pipeline.take() {

@@ -477,16 +477,18 @@ impl MediaSink for OutputManager {
                 }
             }
             MediaMessage::AudioConfig(a) => {
-                let all: Vec<_> = self.headers.lock().map(|h| h.clone()).unwrap_or_default();
-                for headers in all {
+                // Under the headers lock (see `headers_of`): every encoding's
+                // headers, existing or made meanwhile, get it.
+                let all = self.headers.lock().unwrap_or_else(|e| e.into_inner());
+                if let Ok(mut audio) = self.audio.lock() {
+                    *audio = Some(a.clone());
+                }
+                for headers in all.iter() {
                     if let Ok(mut h) = headers.lock() {
                         h.audio_seq = Some(onair_flv::aac_sequence_header(&a.asc));
                         h.audio = Some(a.clone());
                         h.rebuild_metadata();
                     }
-                }
-                if let Ok(mut audio) = self.audio.lock() {
-                    *audio = Some(a);
                 }
             }
             MediaMessage::Packet(p) => {
