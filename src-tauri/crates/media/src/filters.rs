@@ -1,10 +1,17 @@
-//! The microphone's dynamics chain: gain, noise gate, compressor and a
-//! look-ahead limiter, in that order, each switchable; sans-IO (samples in,
-//! samples out, no clock), for interleaved stereo `f32` at any rate.
+//! A source's filter chain: gain, noise suppression (RNNoise), noise gate,
+//! compressor and a look-ahead limiter, in that order, each switchable
+//! live; sans-IO (samples in, samples out, no clock), for interleaved
+//! stereo `f32` at 48 kHz.
 //!
-//! Groundwork for the audio-filters issue: nothing in the pipeline runs it
-//! yet. Noise suppression (RNNoise) will sit between the gain and the gate.
+//! The chain delays its output by a **constant** [`Chain::latency_frames`]
+//! whatever is switched on (a stage that is off delays by as much as it
+//! would when on), so switching a filter live never shifts the audio
+//! against the picture; the mix reads its sources that much ahead to keep
+//! the timestamps true.
 //!
+//! - **Noise suppression**: RNNoise (`nnnoiseless`) on 10 ms frames, its
+//!   own delay one frame, plus one frame of framing: 20 ms. A mono source
+//!   (both channels equal) is denoised once.
 //! - **Gate**: a peak envelope (instant attack, 20 ms fall) opens the gate
 //!   above `open_dbfs` and closes it below `close_dbfs` (hysteresis) once
 //!   `hold_ms` passed; the gain glides to 1 in `attack_ms` and to 0 in
@@ -67,22 +74,28 @@ pub struct Compressor {
     pub makeup_db: f32,
 }
 
-/// Limiter settings.
+/// Limiter settings (its look-ahead is [`LOOKAHEAD_MS`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limiter {
     /// Highest sample value out, dBFS.
     pub ceiling_dbfs: f32,
-    /// How far it looks ahead (the delay it adds), ms.
-    pub lookahead_ms: f32,
     /// Time to recover, ms.
     pub release_ms: f32,
 }
+
+/// How far the limiter looks ahead, ms (a delay the chain always has).
+pub const LOOKAHEAD_MS: f32 = 5.0;
+
+/// RNNoise's frame, frames (10 ms at 48 kHz).
+pub const DENOISE_FRAME: usize = nnnoiseless::DenoiseState::FRAME_SIZE;
 
 /// The whole chain; `None` switches a stage off.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ChainSettings {
     /// Gain first, dB (−20 to +20).
     pub gain_db: f32,
+    /// Noise suppression (RNNoise).
+    pub denoise: bool,
     /// Noise gate.
     pub gate: Option<Gate>,
     /// Compressor.
@@ -96,6 +109,7 @@ impl Default for ChainSettings {
     fn default() -> Self {
         Self {
             gain_db: 0.0,
+            denoise: false,
             gate: None,
             compressor: None,
             limiter: None,
@@ -104,11 +118,12 @@ impl Default for ChainSettings {
 }
 
 impl ChainSettings {
-    /// "Voice: clean and levelled": a gentle gate, 3:1 compression of the
-    /// loud parts, a limiter at −1 dBFS with 5 ms look-ahead.
+    /// "Voice: clean and levelled": noise suppression, a gentle gate, 3:1
+    /// compression of the loud parts, a limiter at −1 dBFS.
     pub fn voice() -> Self {
         Self {
             gain_db: 0.0,
+            denoise: true,
             gate: Some(Gate {
                 open_dbfs: -45.0,
                 close_dbfs: -50.0,
@@ -125,9 +140,120 @@ impl ChainSettings {
             }),
             limiter: Some(Limiter {
                 ceiling_dbfs: -1.0,
-                lookahead_ms: 5.0,
                 release_ms: 80.0,
             }),
+        }
+    }
+}
+
+/// RNNoise on a stereo stream, in 10 ms frames, with a constant delay of
+/// two frames (framing + RNNoise's own), on or off.
+struct Denoise {
+    states: [Box<nnnoiseless::DenoiseState<'static>>; 2],
+    /// Whether the states have seen audio since they were made (a stage
+    /// switched on again starts fresh rather than from stale history).
+    used: bool,
+    /// Input not yet a whole frame, interleaved.
+    pending: Vec<f32>,
+    /// Output ready, interleaved; starts with one frame of silence (framing).
+    ready: VecDeque<f32>,
+    /// The previous input frame, interleaved: what goes out while off
+    /// (RNNoise's own delay is one frame).
+    previous: Vec<f32>,
+    planes: [Vec<f32>; 2],
+    outs: [Vec<f32>; 2],
+}
+
+impl std::fmt::Debug for Denoise {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Denoise").finish_non_exhaustive()
+    }
+}
+
+impl Clone for Denoise {
+    /// A fresh stage with the same delay line (RNNoise's state is not
+    /// cloneable; the copy starts its suppression afresh).
+    fn clone(&self) -> Self {
+        let mut d = Self::new();
+        d.pending.clone_from(&self.pending);
+        d.ready.clone_from(&self.ready);
+        d.previous.clone_from(&self.previous);
+        d
+    }
+}
+
+impl Denoise {
+    /// Its delay, frames.
+    const LATENCY: usize = 2 * DENOISE_FRAME;
+
+    fn new() -> Self {
+        Self {
+            states: [
+                nnnoiseless::DenoiseState::new(),
+                nnnoiseless::DenoiseState::new(),
+            ],
+            used: false,
+            pending: Vec::with_capacity(2 * DENOISE_FRAME),
+            ready: std::iter::repeat_n(0.0, 2 * DENOISE_FRAME).collect(),
+            previous: vec![0.0; 2 * DENOISE_FRAME],
+            planes: [vec![0.0; DENOISE_FRAME], vec![0.0; DENOISE_FRAME]],
+            outs: [vec![0.0; DENOISE_FRAME], vec![0.0; DENOISE_FRAME]],
+        }
+    }
+
+    /// Runs one whole frame (`self.pending`) into `self.ready`.
+    fn frame(&mut self, on: bool) {
+        if !on {
+            self.ready.extend(self.previous.iter().copied());
+            std::mem::swap(&mut self.previous, &mut self.pending);
+            self.pending.clear();
+            if self.used {
+                self.states = [
+                    nnnoiseless::DenoiseState::new(),
+                    nnnoiseless::DenoiseState::new(),
+                ];
+                self.used = false;
+            }
+            return;
+        }
+        // RNNoise works on 16-bit-scaled samples.
+        const SCALE: f32 = 32_768.0;
+        let mono = self.pending.chunks_exact(2).all(|f| f[0] == f[1]);
+        for (i, f) in self.pending.chunks_exact(2).enumerate() {
+            self.planes[0][i] = f[0] * SCALE;
+            self.planes[1][i] = f[1] * SCALE;
+        }
+        let [s0, s1] = &mut self.states;
+        let [o0, o1] = &mut self.outs;
+        s0.process_frame(o0, &self.planes[0]);
+        if mono {
+            o1.copy_from_slice(o0);
+        } else {
+            s1.process_frame(o1, &self.planes[1]);
+        }
+        self.used = true;
+        for i in 0..DENOISE_FRAME {
+            self.ready.push_back(self.outs[0][i] / SCALE);
+            self.ready.push_back(self.outs[1][i] / SCALE);
+        }
+        std::mem::swap(&mut self.previous, &mut self.pending);
+        self.pending.clear();
+    }
+
+    /// Interleaved stereo in place, delayed by [`Self::LATENCY`].
+    fn process(&mut self, buf: &mut [f32], on: bool) {
+        let mut rest = &buf[..];
+        while !rest.is_empty() {
+            let room = 2 * DENOISE_FRAME - self.pending.len();
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            self.pending.extend_from_slice(now);
+            rest = later;
+            if self.pending.len() == 2 * DENOISE_FRAME {
+                self.frame(on);
+            }
+        }
+        for v in buf.iter_mut() {
+            *v = self.ready.pop_front().unwrap_or(0.0);
         }
     }
 }
@@ -137,6 +263,7 @@ impl ChainSettings {
 pub struct Chain {
     settings: ChainSettings,
     rate: f32,
+    denoise: Denoise,
     // Gate.
     gate_env: f32,
     gate_gain: f32,
@@ -158,6 +285,7 @@ impl Chain {
         Self {
             settings,
             rate: rate.max(1) as f32,
+            denoise: Denoise::new(),
             gate_env: 0.0,
             gate_gain: 0.0,
             gate_open: false,
@@ -170,17 +298,24 @@ impl Chain {
         }
     }
 
-    /// New settings, from the next sample (the limiter's delay follows its
-    /// look-ahead).
+    /// New settings, from the next sample (the delay stays as it was).
     pub fn set(&mut self, settings: ChainSettings) {
         self.settings = settings;
     }
 
-    /// The delay the chain adds, frames (the limiter's look-ahead).
+    /// The settings running.
+    pub fn settings(&self) -> &ChainSettings {
+        &self.settings
+    }
+
+    /// The delay the chain adds, frames, whatever is switched on: noise
+    /// suppression's two frames and the limiter's look-ahead.
     pub fn latency_frames(&self) -> usize {
-        self.settings.limiter.map_or(0, |l| {
-            (l.lookahead_ms.max(0.0) * 0.001 * self.rate) as usize
-        })
+        Denoise::LATENCY + self.lookahead_frames()
+    }
+
+    fn lookahead_frames(&self) -> usize {
+        (LOOKAHEAD_MS * 0.001 * self.rate) as usize
     }
 
     /// Whether the gate is open (true when there is no gate).
@@ -191,8 +326,12 @@ impl Chain {
     /// Filters interleaved stereo samples in place.
     pub fn process(&mut self, buf: &mut [f32]) {
         let gain = db_to_amp(self.settings.gain_db.clamp(-20.0, 20.0));
+        if gain != 1.0 {
+            buf.iter_mut().for_each(|v| *v *= gain);
+        }
+        self.denoise.process(buf, self.settings.denoise);
         for frame in buf.chunks_exact_mut(2) {
-            let (mut l, mut r) = (frame[0] * gain, frame[1] * gain);
+            let (mut l, mut r) = (frame[0], frame[1]);
             if let Some(g) = self.settings.gate {
                 let k = self.gate(&g, l.abs().max(r.abs()));
                 l *= k;
@@ -203,13 +342,12 @@ impl Chain {
                 l *= k;
                 r *= k;
             }
-            if let Some(lim) = self.settings.limiter {
-                (l, r) = self.limit(&lim, l, r);
-            } else if !self.delay.is_empty() {
-                // The limiter was switched off: drain its delay line first.
-                self.delay.push_back((l, r));
-                (l, r) = self.delay.pop_front().unwrap_or((l, r));
-            }
+            let off = Limiter {
+                ceiling_dbfs: f32::INFINITY,
+                release_ms: 0.0,
+            };
+            let lim = self.settings.limiter.unwrap_or(off);
+            (l, r) = self.limit(&lim, l, r);
             frame[0] = l;
             frame[1] = r;
         }
@@ -260,8 +398,13 @@ impl Chain {
     }
 
     fn limit(&mut self, lim: &Limiter, l: f32, r: f32) -> (f32, f32) {
-        let ceiling = db_to_amp(lim.ceiling_dbfs.min(0.0));
-        let lookahead = self.latency_frames() as u64;
+        // Off (an infinite ceiling): the delay only, gain 1.
+        let ceiling = if lim.ceiling_dbfs.is_finite() {
+            db_to_amp(lim.ceiling_dbfs.min(0.0))
+        } else {
+            f32::INFINITY
+        };
+        let lookahead = self.lookahead_frames() as u64;
         let peak = l.abs().max(r.abs());
         let need = if peak > ceiling { ceiling / peak } else { 1.0 };
         // The window minimum over the frames from now to `lookahead` ahead
@@ -324,10 +467,98 @@ mod tests {
         x
     }
 
+    /// `y` is `x` delayed by the chain's latency, within `tol`.
+    fn assert_delayed(x: &[f32], y: &[f32], tol: f32) {
+        let d = latency() * 2;
+        assert!(y[..d].iter().all(|v| *v == 0.0));
+        for (i, (a, b)) in x.iter().zip(&y[d..]).enumerate() {
+            assert!((a - b).abs() <= tol, "sample {i}: {a} vs {b}");
+        }
+    }
+
+    fn latency() -> usize {
+        Chain::new(ChainSettings::default(), RATE).latency_frames()
+    }
+
     #[test]
-    fn with_every_stage_off_the_samples_pass_unchanged() {
-        let x = sine(440.0, 0.5, 0.1);
-        assert_eq!(run(ChainSettings::default(), x.clone()), x);
+    fn the_chain_delays_by_25_ms_whatever_is_switched_on() {
+        assert_eq!(latency(), 1200, "20 ms denoise + 5 ms look-ahead at 48 kHz");
+        assert_eq!(
+            Chain::new(ChainSettings::voice(), RATE).latency_frames(),
+            latency()
+        );
+    }
+
+    #[test]
+    fn with_every_stage_off_the_samples_pass_unchanged_only_delayed() {
+        let x = sine(440.0, 0.5, 0.2);
+        assert_delayed(&x, &run(ChainSettings::default(), x.clone()), 0.0);
+        // In odd chunk sizes too.
+        let mut y = x.clone();
+        let mut c = Chain::new(ChainSettings::default(), RATE);
+        for chunk in y.chunks_mut(2 * 333) {
+            c.process(chunk);
+        }
+        assert_delayed(&x, &y, 0.0);
+    }
+
+    #[test]
+    fn switching_a_stage_live_keeps_the_delay() {
+        // A click at a known place, with noise suppression switched on and
+        // off around it: it comes out exactly `latency` later.
+        let mut x = vec![0.0f32; 2 * 48_000];
+        x[2 * 30_000] = 0.5;
+        x[2 * 30_000 + 1] = 0.5;
+        let mut c = Chain::new(ChainSettings::default(), RATE);
+        let mut y = x.clone();
+        for (i, chunk) in y.chunks_mut(2048).enumerate() {
+            c.set(ChainSettings {
+                denoise: i % 3 == 1,
+                ..ChainSettings::default()
+            });
+            c.process(chunk);
+        }
+        let at = y.iter().position(|v| *v != 0.0).map(|i| i / 2);
+        assert_eq!(at, Some(30_000 + latency()));
+    }
+
+    /// Pseudo-random pink noise (a fan's, roughly) around `amp`.
+    fn noise(amp: f32, seconds: f32) -> Vec<f32> {
+        let mut s = 0x1234_5678u32;
+        let (mut b0, mut b1, mut b2) = (0.0f32, 0.0f32, 0.0f32);
+        (0..(seconds * RATE as f32) as usize)
+            .flat_map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                let w = (s as f32 / u32::MAX as f32) * 2.0 - 1.0;
+                b0 = 0.99765 * b0 + w * 0.099_046;
+                b1 = 0.963 * b1 + w * 0.296_516_4;
+                b2 = 0.57 * b2 + w * 1.052_691_3;
+                let v = amp * 0.3 * (b0 + b1 + b2 + w * 0.1848);
+                [v, v]
+            })
+            .collect()
+    }
+
+    fn rms_db(x: &[f32]) -> f32 {
+        let e = x.iter().map(|v| v * v).sum::<f32>() / x.len().max(1) as f32;
+        10.0 * e.max(1e-20).log10()
+    }
+
+    #[test]
+    fn noise_suppression_takes_steady_noise_down() {
+        let settings = ChainSettings {
+            denoise: true,
+            ..ChainSettings::default()
+        };
+        let x = noise(db_to_amp(-30.0), 2.0);
+        let y = run(settings, x.clone());
+        let (before, after) = (rms_db(&x[96_000..]), rms_db(&y[96_000..]));
+        assert!(before - after > 15.0, "{before} dB -> {after} dB");
+        // Off, the same noise passes.
+        let y = run(ChainSettings::default(), x.clone());
+        assert!((rms_db(&y[96_000..]) - before).abs() < 0.5);
     }
 
     #[test]
@@ -370,6 +601,8 @@ mod tests {
         let mut x = sine(300.0, db_to_amp(-20.0), 0.1);
         c.process(&mut x);
         assert!(c.gate_open());
+        c.process(&mut vec![0.0; 2 * 48_000]);
+        assert!(!c.gate_open());
     }
 
     #[test]
@@ -382,9 +615,12 @@ mod tests {
             c.process(chunk);
             gains_open.push(c.gate_open());
         }
-        // Open through the tone and the 150 ms hold, closed at the end.
+        // Open through the tone and the 150 ms hold (after the 20 ms of
+        // noise suppression's delay), closed at the end.
         let per_chunk_ms = 10;
-        assert!(gains_open[..(500 + 100) / per_chunk_ms].iter().all(|o| *o));
+        assert!(gains_open[3..(500 + 100) / per_chunk_ms]
+            .iter()
+            .all(|o| *o));
         assert!(!gains_open.last().unwrap());
     }
 
@@ -439,13 +675,7 @@ mod tests {
     #[test]
     fn the_limiter_leaves_a_quiet_input_as_it_was_only_delayed() {
         let x = sine(440.0, 0.5, 0.2);
-        let y = run(limiter_only(), x.clone());
-        let d = Chain::new(limiter_only(), RATE).latency_frames() * 2;
-        assert_eq!(d, 480, "5 ms at 48 kHz, stereo");
-        for (a, b) in x.iter().zip(&y[d..]) {
-            assert!((a - b).abs() < 1e-6);
-        }
-        assert!(y[..d].iter().all(|v| *v == 0.0));
+        assert_delayed(&x, &run(limiter_only(), x.clone()), 1e-6);
     }
 
     #[test]

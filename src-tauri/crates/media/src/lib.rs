@@ -41,6 +41,7 @@ pub mod filters;
 mod frame;
 mod h264;
 pub mod meter;
+pub mod mix;
 pub mod mic;
 pub mod pattern;
 mod pipeline;

@@ -1,4 +1,5 @@
-//! The audio meter: peak and RMS in dBFS over ~100 ms windows, for any
+//! The audio meter: peak and RMS in dBFS over short windows (one 1024-frame
+//! read of 48 kHz audio: ~47 updates a second), with a peak hold, for any
 //! audio source, readable from any thread.
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -11,26 +12,42 @@ use crate::{AudioSource, SourceError};
 pub struct AudioLevel {
     peak_bits: AtomicU32,
     rms_bits: AtomicU32,
+    hold_bits: AtomicU32,
 }
 
 impl Default for AudioLevel {
     fn default() -> Self {
+        let silent = f32::NEG_INFINITY.to_bits();
         Self {
-            peak_bits: AtomicU32::new(f32::NEG_INFINITY.to_bits()),
-            rms_bits: AtomicU32::new(f32::NEG_INFINITY.to_bits()),
+            peak_bits: AtomicU32::new(silent),
+            rms_bits: AtomicU32::new(silent),
+            hold_bits: AtomicU32::new(silent),
         }
     }
 }
 
 impl AudioLevel {
-    /// Peak of the last ~100 ms, dBFS (−inf for silence).
+    /// Peak of the last window, dBFS (−inf for silence).
     pub fn peak_dbfs(&self) -> f32 {
         f32::from_bits(self.peak_bits.load(Ordering::Relaxed))
     }
 
-    /// RMS of the last ~100 ms, dBFS (−inf for silence).
+    /// RMS of the last window, dBFS (−inf for silence).
     pub fn rms_dbfs(&self) -> f32 {
         f32::from_bits(self.rms_bits.load(Ordering::Relaxed))
+    }
+
+    /// The highest peak of the last [`Meter::HOLD_FRAMES`], dBFS.
+    pub fn hold_dbfs(&self) -> f32 {
+        f32::from_bits(self.hold_bits.load(Ordering::Relaxed))
+    }
+
+    /// Silence (a source that is gone).
+    pub fn clear(&self) {
+        let silent = f32::NEG_INFINITY.to_bits();
+        self.peak_bits.store(silent, Ordering::Relaxed);
+        self.rms_bits.store(silent, Ordering::Relaxed);
+        self.hold_bits.store(silent, Ordering::Relaxed);
     }
 }
 
@@ -48,11 +65,16 @@ pub struct Meter {
     peak: f32,
     sum_sq: f64,
     n: usize,
+    hold: f32,
+    /// Samples the hold has been held.
+    held: usize,
 }
 
 impl Meter {
-    /// Samples per window: 100 ms of 48 kHz stereo.
-    pub const WINDOW: usize = 4800 * 2;
+    /// Samples per window: 1024 frames of 48 kHz stereo (21 ms).
+    pub const WINDOW: usize = 1024 * 2;
+    /// How long a peak is held, frames (1.5 s at 48 kHz).
+    pub const HOLD_FRAMES: usize = 72_000;
 
     /// Adds samples; publishes into `level` at the end of each window.
     pub fn feed(&mut self, samples: &[f32], level: &AudioLevel) {
@@ -63,11 +85,21 @@ impl Meter {
         self.n += samples.len();
         if self.n >= Self::WINDOW {
             let rms = (self.sum_sq / self.n as f64).sqrt() as f32;
+            self.held += self.n;
+            if self.peak >= self.hold || self.held > Self::HOLD_FRAMES * 2 {
+                self.hold = self.peak;
+                self.held = 0;
+            }
             level
                 .peak_bits
                 .store(dbfs(self.peak).to_bits(), Ordering::Relaxed);
             level.rms_bits.store(dbfs(rms).to_bits(), Ordering::Relaxed);
-            *self = Self::default();
+            level
+                .hold_bits
+                .store(dbfs(self.hold).to_bits(), Ordering::Relaxed);
+            self.peak = 0.0;
+            self.sum_sq = 0.0;
+            self.n = 0;
         }
     }
 }
@@ -152,11 +184,11 @@ mod tests {
         for i in 0..5 {
             src.read(&mut buf, i * 1024).unwrap();
         }
-        // The first 100 ms hold the 60 ms beep at 0.5 (-6 dBFS peak).
+        // The first 100 ms hold the 60 ms beep at 0.5 (-6 dBFS peak): held.
         assert!(
-            (level.peak_dbfs() + 6.02).abs() < 0.1,
+            (level.hold_dbfs() + 6.02).abs() < 0.1,
             "{}",
-            level.peak_dbfs()
+            level.hold_dbfs()
         );
         for i in 5..20 {
             src.read(&mut buf, i * 1024).unwrap();
@@ -172,5 +204,24 @@ mod tests {
             "{}",
             level.rms_dbfs()
         );
+        // The beep is still held.
+        assert!((level.hold_dbfs() + 6.02).abs() < 0.1);
+    }
+
+    #[test]
+    fn a_peak_is_held_for_a_second_and_a_half_then_falls() {
+        let level = AudioLevel::default();
+        let mut m = Meter::default();
+        m.feed(&[0.5; Meter::WINDOW], &level);
+        let quiet = [0.1; Meter::WINDOW];
+        let windows = Meter::HOLD_FRAMES * 2 / Meter::WINDOW;
+        for _ in 0..windows - 1 {
+            m.feed(&quiet, &level);
+        }
+        assert!((level.hold_dbfs() + 6.02).abs() < 0.1);
+        assert!((level.peak_dbfs() + 20.0).abs() < 0.1);
+        m.feed(&quiet, &level);
+        m.feed(&quiet, &level);
+        assert!((level.hold_dbfs() + 20.0).abs() < 0.1, "{}", level.hold_dbfs());
     }
 }
