@@ -78,6 +78,36 @@ pub(crate) struct StreamArgs {
     /// `onair devices`, or part of its name; default: the system's input)
     #[arg(long)]
     pub(crate) audio: Option<String>,
+    /// Mix in desktop audio, what the computer plays: the default output's monitor, or =NAME (a source from `onair devices`)
+    #[arg(long, value_name = "NAME", num_args = 0..=1, require_equals = true, default_missing_value = "default")]
+    pub(crate) desktop_audio: Option<String>,
+    /// Microphone filters: voice (noise suppression, noise gate, compressor, limiter at -1 dBFS: clean and levelled) | off [default: off]; the flags below adjust single filters
+    #[arg(long, value_name = "PRESET", value_parser = ["voice", "off"])]
+    pub(crate) filters: Option<String>,
+    /// Microphone gain before its filters, dB (-20 to 20)
+    #[arg(long, value_name = "DB", allow_negative_numbers = true)]
+    pub(crate) mic_gain: Option<f32>,
+    /// Noise suppression (RNNoise) on the microphone: on | off
+    #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
+    pub(crate) noise_suppression: Option<String>,
+    /// Noise gate on the microphone: on | off | OPEN_DBFS[:CLOSE_DBFS] (e.g. -45:-50; opens above, closes below)
+    #[arg(long, value_name = "SPEC", allow_hyphen_values = true)]
+    pub(crate) gate: Option<String>,
+    /// Compressor on the microphone: on | off | THRESHOLD_DBFS[:RATIO[:MAKEUP_DB]] (e.g. -20:3:4)
+    #[arg(long, value_name = "SPEC", allow_hyphen_values = true)]
+    pub(crate) compressor: Option<String>,
+    /// Limiter on the microphone (5 ms look-ahead, never over its ceiling): on | off | CEILING_DBFS (e.g. -1)
+    #[arg(long, value_name = "SPEC", allow_hyphen_values = true)]
+    pub(crate) limiter: Option<String>,
+    /// Microphone (or tone) volume after its filters, dB (-60 to 10) [default: 0]
+    #[arg(long, value_name = "DB", allow_negative_numbers = true)]
+    pub(crate) mic_volume: Option<f32>,
+    /// Desktop audio volume, dB (-60 to 10) [default: 0]
+    #[arg(long, value_name = "DB", allow_negative_numbers = true)]
+    pub(crate) desktop_volume: Option<f32>,
+    /// Start with a source muted (the stream carries silence): mic | desktop | all (repeatable)
+    #[arg(long, value_name = "SOURCE", value_parser = ["mic", "desktop", "all"])]
+    pub(crate) mute: Vec<String>,
     /// Output size, WxH [default: 1280x720] (without --encoding)
     #[arg(long, value_parser = parse_size)]
     pub(crate) size: Option<(usize, usize)>,

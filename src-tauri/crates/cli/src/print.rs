@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::ValueEnum;
 use onair_engine::{EncoderUpdate, Engine};
+use onair_media::mix::SourceKind;
 use onair_output::OutputStats;
 use serde::Serialize;
 
@@ -38,9 +39,13 @@ pub fn devices() -> ExitCode {
         .into_iter()
         .map(|m| serde_json::json!({"id": m.id, "name": m.name, "default": m.default}))
         .collect();
+    let desktop: Vec<_> = onair_media::mic::list_desktop_sources()
+        .into_iter()
+        .map(|m| serde_json::json!({"id": m.id, "name": m.name, "default": m.default}))
+        .collect();
     println!(
         "{}",
-        serde_json::json!({"cameras": cameras, "microphones": mics})
+        serde_json::json!({"cameras": cameras, "microphones": mics, "desktop_audio": desktop})
     );
     ExitCode::SUCCESS
 }
@@ -117,19 +122,28 @@ pub fn print_encoder_stats(format: Option<StatsFormat>, t: f64, encoders: &[Enco
     }
 }
 
-/// One line per second about the camera and the microphone, when used.
+/// One line per second about the camera, the microphone, desktop audio
+/// and the mix, when used.
 pub fn print_source_stats(format: Option<StatsFormat>, t: f64, engine: &Engine) {
     use std::sync::atomic::Ordering::Relaxed;
     let t = tenths(t);
     let finite = |x: f32| x.is_finite().then_some((x * 10.0).round() / 10.0);
     let mut lines = Vec::new();
-    if let Some(m) = engine.mic_stats() {
-        let level = engine.audio_level();
-        lines.push(serde_json::json!({
+    let mix = engine.mix();
+    // A capture source's line: its health, its levels before and after its
+    // filters, its gate, fader and mute.
+    let capture_line = |kind: SourceKind, m: &onair_media::mic::MicStats| {
+        let control = mix.and_then(|x| x.source(kind));
+        serde_json::json!({
             "t": t,
-            "source": "mic",
-            "peak_dbfs": level.and_then(|l| finite(l.peak_dbfs())),
-            "rms_dbfs": level.and_then(|l| finite(l.rms_dbfs())),
+            "source": kind.as_str(),
+            "peak_dbfs": control.and_then(|c| finite(c.post.peak_dbfs())),
+            "rms_dbfs": control.and_then(|c| finite(c.post.rms_dbfs())),
+            "pre_peak_dbfs": control.and_then(|c| finite(c.pre.peak_dbfs())),
+            "pre_rms_dbfs": control.and_then(|c| finite(c.pre.rms_dbfs())),
+            "gate": control.and_then(|c| c.filters().gate.map(|_| if c.gate_open() { "open" } else { "closed" })),
+            "volume_db": control.map(|c| c.fader_db()),
+            "muted": control.is_some_and(|c| c.muted()),
             "offset_ms": m.offset_us.load(Relaxed) as f64 / 1000.0,
             "ratio_ppm": m.ratio_ppm.load(Relaxed),
             "device_rate": m.device_rate.load(Relaxed),
@@ -138,6 +152,23 @@ pub fn print_source_stats(format: Option<StatsFormat>, t: f64, engine: &Engine) 
             "hard_corrections": m.hard_corrections.load(Relaxed),
             "losses": m.losses.load(Relaxed),
             "lost": m.lost.load(Relaxed),
+        })
+    };
+    if let Some(m) = engine.mic_stats() {
+        lines.push(capture_line(SourceKind::Mic, m));
+    }
+    if let Some(m) = engine.desktop_stats() {
+        lines.push(capture_line(SourceKind::Desktop, m));
+    }
+    if let Some(x) = mix {
+        lines.push(serde_json::json!({
+            "t": t,
+            "source": "mix",
+            "peak_dbfs": finite(x.level.peak_dbfs()),
+            "rms_dbfs": finite(x.level.rms_dbfs()),
+            "clipping": x.clipping(),
+            "clips": x.clips(),
+            "muted": x.muted(),
         }));
     }
     if let Some(c) = engine.camera_stats() {

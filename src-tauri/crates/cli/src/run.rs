@@ -9,6 +9,7 @@ use onair_engine::{
     Encoding, EngineConfig, EngineError, GoLive, NamedDestination, Outcome, Session, SessionError,
 };
 use onair_media::{AudioSettings, MediaError};
+use onair_profiles::audio::{AudioFilters, AudioMix};
 use onair_output::{Destination, OutputEvent};
 
 use crate::print::{self, tenths, StatsFormat};
@@ -128,6 +129,102 @@ fn encodings(args: &StreamArgs) -> Result<Vec<Encoding>, String> {
     Ok(out)
 }
 
+/// A number in a range, or a message naming the flag.
+fn in_range(flag: &str, v: f32, lo: f32, hi: f32) -> Result<f32, String> {
+    if v.is_finite() && (lo..=hi).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{flag} must be between {lo} and {hi}, not {v}"))
+    }
+}
+
+/// `on`, `off` or numbers separated by `:` (at most `max`).
+fn switch_spec(flag: &str, spec: &str, max: usize) -> Result<Option<Vec<f32>>, String> {
+    match spec {
+        "on" => Ok(Some(Vec::new())),
+        "off" => Ok(None),
+        _ => {
+            let values: Result<Vec<f32>, _> = spec.split(':').map(str::parse::<f32>).collect();
+            match values {
+                Ok(v) if !v.is_empty() && v.len() <= max && v.iter().all(|x| x.is_finite()) => {
+                    Ok(Some(v))
+                }
+                _ => Err(format!(
+                    "{flag} takes on, off or up to {max} numbers separated by ':', not '{spec}'"
+                )),
+            }
+        }
+    }
+}
+
+/// The audio mix from the flags.
+fn audio_mix(args: &StreamArgs) -> Result<AudioMix, String> {
+    let mut mix = AudioMix::default();
+    let f = &mut mix.mic.filters;
+    if args.filters.as_deref() == Some("voice") {
+        *f = AudioFilters::voice();
+    }
+    if let Some(db) = args.mic_gain {
+        f.gain_db = in_range("--mic-gain", db, -20.0, 20.0)?;
+    }
+    if let Some(s) = &args.noise_suppression {
+        f.denoise = s == "on";
+    }
+    if let Some(spec) = &args.gate {
+        let v = switch_spec("--gate", spec, 2)?;
+        f.gate = v.is_some();
+        if let Some(v) = v {
+            if let Some(&open) = v.first() {
+                f.gate_open_dbfs = in_range("--gate's open level", open, -90.0, 0.0)?;
+                f.gate_close_dbfs = f.gate_close_dbfs.min(open);
+            }
+            if let Some(&close) = v.get(1) {
+                f.gate_close_dbfs = in_range("--gate's close level", close, -90.0, f.gate_open_dbfs)?;
+            }
+        }
+    }
+    if let Some(spec) = &args.compressor {
+        let v = switch_spec("--compressor", spec, 3)?;
+        f.compressor = v.is_some();
+        if let Some(v) = v {
+            if let Some(&t) = v.first() {
+                f.compressor_threshold_dbfs = in_range("--compressor's threshold", t, -60.0, 0.0)?;
+            }
+            if let Some(&r) = v.get(1) {
+                f.compressor_ratio = in_range("--compressor's ratio", r, 1.0, 20.0)?;
+            }
+            if let Some(&m) = v.get(2) {
+                f.compressor_makeup_db = in_range("--compressor's makeup gain", m, 0.0, 24.0)?;
+            }
+        }
+    }
+    if let Some(spec) = &args.limiter {
+        let v = switch_spec("--limiter", spec, 1)?;
+        f.limiter = v.is_some();
+        if let Some(&c) = v.as_ref().and_then(|v| v.first()) {
+            f.limiter_ceiling_dbfs = in_range("--limiter's ceiling", c, -20.0, 0.0)?;
+        }
+    }
+    if let Some(db) = args.mic_volume {
+        mix.mic.volume_db = in_range("--mic-volume", db, -60.0, 10.0)?;
+    }
+    if let Some(db) = args.desktop_volume {
+        mix.desktop.volume_db = in_range("--desktop-volume", db, -60.0, 10.0)?;
+    }
+    if args.desktop_volume.is_some() && args.desktop_audio.is_none() {
+        return Err("--desktop-volume needs --desktop-audio".into());
+    }
+    for m in &args.mute {
+        match m.as_str() {
+            "mic" => mix.mic.muted = true,
+            "desktop" => mix.desktop.muted = true,
+            _ => mix.muted = true,
+        }
+    }
+    mix.desktop_source = args.desktop_audio.clone().unwrap_or_default();
+    Ok(mix)
+}
+
 fn engine_config(args: &StreamArgs) -> Result<EngineConfig, String> {
     // Source names are the engine's (the app's settings use the same).
     let video = args
@@ -147,6 +244,7 @@ fn engine_config(args: &StreamArgs) -> Result<EngineConfig, String> {
         Some(d) if d.is_finite() && d > 0.0 && d < 1e7 => Some(Duration::from_secs_f64(d)),
         Some(_) => return Err("--duration must be a positive number of seconds".into()),
     };
+    let mix = audio_mix(args)?;
     Ok(EngineConfig {
         encodings: encodings(args)?,
         audio_settings: Some(AudioSettings {
@@ -155,6 +253,8 @@ fn engine_config(args: &StreamArgs) -> Result<EngineConfig, String> {
         duration,
         video,
         audio,
+        desktop: mix.desktop_device(),
+        mix,
         dynamic_bitrate: args.dynamic_bitrate,
         ..EngineConfig::default()
     })

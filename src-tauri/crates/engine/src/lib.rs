@@ -32,8 +32,11 @@ mod studio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use onair_media::meter::{AudioLevel, Metered};
+use onair_media::filters::{ChainSettings, Compressor, Gate, Limiter};
+use onair_media::meter::AudioLevel;
 use onair_media::mic::{MicSource, MicStats};
+use onair_media::mix::{Mix, MixControl, SourceKind};
+use onair_profiles::audio::{AudioFilters, AudioMix};
 use onair_media::preview::{Preview, PreviewTap};
 use onair_media::{
     AudioSettings, AudioSource, CameraSource, CameraStats, EncoderStats, MediaClock, MediaError,
@@ -74,6 +77,12 @@ pub struct EngineConfig {
     pub video: VideoInput,
     /// Audio source.
     pub audio: AudioInput,
+    /// Desktop audio, mixed in: `None` off, `Some(None)` the default
+    /// output, `Some(Some(id))` that source.
+    pub desktop: Option<Option<String>>,
+    /// Faders, mutes and filters of the sources (values out of range are
+    /// brought into it).
+    pub mix: AudioMix,
     /// Drop threshold of the send queues.
     pub drop_threshold_ms: u32,
     /// Lower the video bitrate while a destination stays congested, and
@@ -96,6 +105,8 @@ impl Default for EngineConfig {
             duration: None,
             video: VideoInput::TestPattern,
             audio: AudioInput::Tone,
+            desktop: None,
+            mix: AudioMix::default(),
             drop_threshold_ms: DEFAULT_DROP_THRESHOLD_MS,
             dynamic_bitrate: false,
             preview: false,
@@ -119,12 +130,41 @@ impl EngineConfig {
             duration: None,
             video: s.video_source.parse().unwrap_or_default(),
             audio: s.audio_source.parse().unwrap_or_default(),
+            desktop: s.audio_mix.desktop_device(),
+            mix: s.audio_mix.clone(),
             drop_threshold_ms: s.drop_threshold_ms,
             dynamic_bitrate: s.dynamic_bitrate,
             preview: true,
             record: None,
             record_encoding: onair_profiles::edit::record_encoding_index(s).unwrap_or(0),
         }
+    }
+}
+
+/// The filter chain of a source's filters as saved.
+pub fn chain_of(f: &AudioFilters) -> ChainSettings {
+    let f = f.clamped();
+    ChainSettings {
+        gain_db: f.gain_db,
+        denoise: f.denoise,
+        gate: f.gate.then_some(Gate {
+            open_dbfs: f.gate_open_dbfs,
+            close_dbfs: f.gate_close_dbfs,
+            attack_ms: f.gate_attack_ms,
+            hold_ms: f.gate_hold_ms,
+            release_ms: f.gate_release_ms,
+        }),
+        compressor: f.compressor.then_some(Compressor {
+            threshold_dbfs: f.compressor_threshold_dbfs,
+            ratio: f.compressor_ratio,
+            attack_ms: f.compressor_attack_ms,
+            release_ms: f.compressor_release_ms,
+            makeup_db: f.compressor_makeup_db,
+        }),
+        limiter: f.limiter.then_some(Limiter {
+            ceiling_dbfs: f.limiter_ceiling_dbfs,
+            release_ms: f.limiter_release_ms,
+        }),
     }
 }
 
@@ -179,7 +219,8 @@ pub struct Engine {
     controller: Option<tokio::task::JoinHandle<()>>,
     camera_stats: Option<Arc<CameraStats>>,
     mic_stats: Option<Arc<MicStats>>,
-    audio_level: Option<Arc<AudioLevel>>,
+    desktop_stats: Option<Arc<MicStats>>,
+    mix: Option<Arc<MixControl>>,
     preview: Preview,
 }
 
@@ -221,17 +262,43 @@ impl Engine {
             (video, Preview::default())
         };
         let mut mic_stats = None;
-        let audio: Option<Box<dyn AudioSource>> = match &config.audio {
-            AudioInput::Tone => Some(Box::new(Tone::new(48_000))),
+        let mut desktop_stats = None;
+        let mix_settings = config.mix.clone().clamped();
+        let mut sources: Vec<(SourceKind, Box<dyn AudioSource>, ChainSettings)> = Vec::new();
+        let mic_chain = chain_of(&mix_settings.mic.filters);
+        match &config.audio {
+            AudioInput::Tone => {
+                sources.push((SourceKind::Tone, Box::new(Tone::new(48_000)), mic_chain));
+            }
             AudioInput::Mic { name } => {
                 let mic = MicSource::open(name.as_deref(), clock)?;
                 mic_stats = Some(mic.stats());
-                Some(Box::new(mic))
+                sources.push((SourceKind::Mic, Box::new(mic), mic_chain));
             }
-            AudioInput::None => {
-                pipeline_config.audio = None;
-                None
+            AudioInput::None => {}
+        }
+        if let Some(name) = &config.desktop {
+            let desktop = MicSource::open_desktop(name.as_deref(), clock)?;
+            desktop_stats = Some(desktop.stats());
+            let chain = chain_of(&mix_settings.desktop.filters);
+            sources.push((SourceKind::Desktop, Box::new(desktop), chain));
+        }
+        let (audio, mix): (Option<Box<dyn AudioSource>>, _) = if sources.is_empty() {
+            pipeline_config.audio = None;
+            (None, None)
+        } else {
+            let m = Mix::new(sources);
+            let control = m.control();
+            for s in control.sources() {
+                let saved = match s.kind() {
+                    SourceKind::Desktop => &mix_settings.desktop,
+                    SourceKind::Mic | SourceKind::Tone => &mix_settings.mic,
+                };
+                s.set_fader_db(saved.volume_db);
+                s.set_muted(saved.muted);
             }
+            control.set_muted(mix_settings.muted);
+            (Some(Box::new(m)), Some(control))
         };
         let manager = Arc::new(OutputManager::new(
             tokio::runtime::Handle::current(),
@@ -241,14 +308,6 @@ impl Engine {
             .into_iter()
             .map(|(d, encoding)| manager.add_on(d, encoding.min(config.encodings.len() - 1)))
             .collect();
-        let (audio, audio_level): (Option<Box<dyn AudioSource>>, _) = match audio {
-            Some(a) => {
-                let m = Metered::new(a);
-                let level = m.level();
-                (Some(Box::new(m)), Some(level))
-            }
-            None => (None, None),
-        };
         let media_kinds = 1 + usize::from(audio.is_some());
         let recorder = Arc::new(Recorder::new(manager.clone(), audio.is_some()));
         let tap = recorder.clone();
@@ -319,7 +378,8 @@ impl Engine {
             controller,
             camera_stats,
             mic_stats,
-            audio_level,
+            desktop_stats,
+            mix,
             preview,
         })
     }
@@ -355,9 +415,20 @@ impl Engine {
         self.mic_stats.as_ref()
     }
 
-    /// The audio meter (any source), when there is an audio track.
-    pub fn audio_level(&self) -> Option<&Arc<AudioLevel>> {
-        self.audio_level.as_ref()
+    /// Desktop audio's health, when it is mixed in.
+    pub fn desktop_stats(&self) -> Option<&Arc<MicStats>> {
+        self.desktop_stats.as_ref()
+    }
+
+    /// The mix's meter (what is encoded), when there is an audio track.
+    pub fn audio_level(&self) -> Option<&AudioLevel> {
+        self.mix.as_ref().map(|m| &m.level)
+    }
+
+    /// The audio mix's live controls and meters (faders, mutes, filters),
+    /// when there is an audio track.
+    pub fn mix(&self) -> Option<&Arc<MixControl>> {
+        self.mix.as_ref()
     }
 
     /// Small copies of the outgoing picture, a few times a second (none

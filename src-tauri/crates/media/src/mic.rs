@@ -1,4 +1,5 @@
-//! The microphone as an [`AudioSource`]: cpal capture in any sample format
+//! The microphone — or desktop audio, what the computer plays ([`Capture`])
+//! — as an [`AudioSource`]: cpal capture in any sample format
 //! and channel count, resampled to 48 kHz stereo by rubato with its ratio
 //! steered by the [`Aligner`] so audio stays on the media clock.
 //!
@@ -29,7 +30,39 @@ use crate::align::{Aligner, Correction, MAX_RATIO_DEVIATION};
 use crate::pipeline::SAMPLE_RATE;
 use crate::{AudioSource, MediaClock, SourceError};
 
-/// A microphone the system has.
+/// What is captured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capture {
+    /// An input device (a microphone).
+    Microphone,
+    /// What the computer plays: on Linux the monitor of an output through
+    /// PulseAudio (or PipeWire's pulse server); elsewhere the default
+    /// output's loopback where the platform's audio API offers one.
+    Desktop,
+}
+
+impl Capture {
+    /// For messages and logs.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Microphone => "microphone",
+            Self::Desktop => "desktop audio",
+        }
+    }
+}
+
+/// The host microphones are opened through: ALSA on Linux (whose `pulse`
+/// and `default` devices reach a PulseAudio or PipeWire server too, and
+/// which works without one), the platform's default elsewhere.
+fn mic_host() -> cpal::Host {
+    #[cfg(target_os = "linux")]
+    if let Ok(h) = cpal::host_from_id(cpal::HostId::Alsa) {
+        return h;
+    }
+    cpal::default_host()
+}
+
+/// A microphone (or a desktop audio source) the system has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MicInfo {
     /// The host's id for it (ALSA: the PCM name, e.g. `default`, `pulse`).
@@ -53,7 +86,7 @@ fn id_and_name(d: &cpal::Device) -> (String, String) {
 
 /// The inputs of the default host.
 pub fn list_microphones() -> Vec<MicInfo> {
-    let host = cpal::default_host();
+    let host = mic_host();
     let default_id = host
         .default_input_device()
         .and_then(|d| d.id().ok())
@@ -79,8 +112,11 @@ pub fn list_microphones() -> Vec<MicInfo> {
 /// Finds a device: `None` is the default input; otherwise an exact id
 /// (with or without the host prefix), else a case-insensitive part of the
 /// name or id.
-fn find_device(name: Option<&str>) -> Result<cpal::Device, SourceError> {
-    let host = cpal::default_host();
+fn find_device(capture: Capture, name: Option<&str>) -> Result<cpal::Device, SourceError> {
+    if capture == Capture::Desktop {
+        return find_desktop(name);
+    }
+    let host = mic_host();
     let Some(want) = name else {
         return host
             .default_input_device()
@@ -114,6 +150,115 @@ fn find_device(name: Option<&str>) -> Result<cpal::Device, SourceError> {
                 .join(", ")
         ))),
     }
+}
+
+/// The part of a device id after its host's prefix (`alsa:default` →
+/// `default`).
+fn bare(id: &str) -> &str {
+    id.split_once(':').map_or(id, |(_, rest)| rest)
+}
+
+/// The desktop audio sources: on Linux, the PulseAudio monitors (one per
+/// output; the default output's first), empty when no pulse server answers.
+#[cfg(target_os = "linux")]
+pub fn list_desktop_sources() -> Vec<MicInfo> {
+    let Ok(host) = cpal::host_from_id(cpal::HostId::PulseAudio) else {
+        return Vec::new();
+    };
+    let default_monitor = host
+        .default_output_device()
+        .and_then(|d| d.id().ok())
+        .map(|i| format!("{}.monitor", bare(&i.to_string())));
+    let Ok(devices) = host.input_devices() else {
+        return Vec::new();
+    };
+    let mut all: Vec<MicInfo> = devices
+        .filter_map(|d| {
+            let (id, name) = id_and_name(&d);
+            let bare_id = bare(&id).to_owned();
+            bare_id.ends_with(".monitor").then(|| MicInfo {
+                default: Some(&bare_id) == default_monitor.as_ref(),
+                id: bare_id,
+                name,
+            })
+        })
+        .collect();
+    all.sort_by_key(|m| !m.default);
+    all
+}
+
+/// The desktop audio sources: the default output (loopback).
+#[cfg(not(target_os = "linux"))]
+pub fn list_desktop_sources() -> Vec<MicInfo> {
+    cpal::default_host()
+        .default_output_device()
+        .map(|d| {
+            let (id, name) = id_and_name(&d);
+            vec![MicInfo {
+                id,
+                name,
+                default: true,
+            }]
+        })
+        .unwrap_or_default()
+}
+
+/// Finds what desktop audio captures: `None` is the default output's
+/// monitor; otherwise a monitor by exact id or part of its name.
+#[cfg(target_os = "linux")]
+fn find_desktop(name: Option<&str>) -> Result<cpal::Device, SourceError> {
+    let host = cpal::host_from_id(cpal::HostId::PulseAudio).map_err(|e| {
+        SourceError::NotFound(format!(
+            "desktop audio needs a PulseAudio (or PipeWire pulse) server: {e}"
+        ))
+    })?;
+    let want = match name {
+        Some(n) => n.to_owned(),
+        None => {
+            let sink = host.default_output_device().ok_or_else(|| {
+                SourceError::NotFound("desktop audio: the system has no output".into())
+            })?;
+            let id = sink.id().map(|i| i.to_string()).unwrap_or_default();
+            format!("{}.monitor", bare(&id))
+        }
+    };
+    let devices: Vec<cpal::Device> = host
+        .input_devices()
+        .map_err(|e| SourceError::NotFound(format!("cannot list desktop audio sources: {e}")))?
+        .filter(|d| id_and_name(d).0.ends_with(".monitor"))
+        .collect();
+    let ids: Vec<(String, String)> = devices.iter().map(id_and_name).collect();
+    let lower = want.to_lowercase();
+    let found = ids
+        .iter()
+        .position(|(id, _)| bare(id) == want || *id == want)
+        .or_else(|| {
+            ids.iter().position(|(id, n)| {
+                n.to_lowercase().contains(&lower) || id.to_lowercase().contains(&lower)
+            })
+        });
+    match found {
+        Some(i) => Ok(devices
+            .into_iter()
+            .nth(i)
+            .expect("index from the same list")),
+        None => Err(SourceError::NotFound(format!(
+            "no desktop audio source '{want}'; sources: {}",
+            ids.iter()
+                .map(|(id, _)| bare(id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Finds what desktop audio captures: the default output, whose input
+/// stream is its loopback (WASAPI; CoreAudio where cpal offers it).
+#[cfg(not(target_os = "linux"))]
+fn find_desktop(_name: Option<&str>) -> Result<cpal::Device, SourceError> {
+    cpal::default_host()
+        .default_output_device()
+        .ok_or_else(|| SourceError::NotFound("desktop audio: the system has no output".into()))
 }
 
 /// Health of the microphone path, for the UI and the CLI.
@@ -179,6 +324,7 @@ struct Incoming {
 }
 
 struct Shared {
+    capture: Capture,
     incoming: Mutex<Incoming>,
     reader: Mutex<Option<Thread>>,
     lost: AtomicBool,
@@ -242,16 +388,17 @@ fn build_stream(
     device: &cpal::Device,
     shared: &Arc<Shared>,
 ) -> Result<(cpal::Stream, u32, u16), SourceError> {
+    let what = shared.capture.label();
     let config = device
         .default_input_config()
-        .map_err(|e| SourceError::Unsupported(format!("microphone has no usable format: {e}")))?;
+        .map_err(|e| SourceError::Unsupported(format!("{what} has no usable format: {e}")))?;
     let format = config.sample_format();
     let channels = config.channels();
     let rate = config.sample_rate();
     let stream_config = config.config();
     let err_shared = shared.clone();
     let on_error = move |e: cpal::Error| {
-        tracing::warn!(error = %e, "microphone error");
+        tracing::warn!(error = %e, source = err_shared.capture.label(), "capture error");
         err_shared.lost.store(true, Ordering::SeqCst);
         err_shared.wake_reader();
     };
@@ -282,24 +429,24 @@ fn build_stream(
         SampleFormat::U24 => build!(cpal::U24),
         other => {
             return Err(SourceError::Unsupported(format!(
-                "microphone sample format {other} is not supported"
+                "{what} sample format {other} is not supported"
             )))
         }
     }
-    .map_err(|e| SourceError::Unsupported(format!("microphone cannot be opened: {e}")))?;
+    .map_err(|e| SourceError::Unsupported(format!("{what} cannot be opened: {e}")))?;
     stream
         .play()
-        .map_err(|e| SourceError::Unsupported(format!("microphone does not start: {e}")))?;
+        .map_err(|e| SourceError::Unsupported(format!("{what} does not start: {e}")))?;
     Ok((stream, rate, channels))
 }
 
 /// Opens the device and marks a new generation in the shared buffer.
 fn open(name: Option<&str>, shared: &Arc<Shared>) -> Result<(cpal::Stream, String), SourceError> {
-    let device = find_device(name)?;
+    let device = find_device(shared.capture, name)?;
     let id = device
         .id()
         .map(|i| i.to_string())
-        .unwrap_or_else(|_| "microphone".into());
+        .unwrap_or_else(|_| shared.capture.label().into());
     {
         let mut inc = shared
             .incoming
@@ -321,7 +468,7 @@ fn open(name: Option<&str>, shared: &Arc<Shared>) -> Result<(cpal::Stream, Strin
         .device_channels
         .store(u32::from(channels), Ordering::Relaxed);
     shared.lost.store(false, Ordering::SeqCst);
-    tracing::info!(microphone = %id, rate, channels, "microphone opened");
+    tracing::info!(device = %id, rate, channels, source = shared.capture.label(), "capture opened");
     Ok((stream, id))
 }
 
@@ -363,24 +510,25 @@ fn device_thread(
                 .ok()
                 .and_then(|i| i.last_data)
                 .is_some_and(|t| t.elapsed() > SILENT_DEVICE);
+            let what = shared.capture.label();
             if silent && !shared.lost.swap(true, Ordering::SeqCst) {
-                tracing::warn!("microphone delivers nothing");
+                tracing::warn!("{what} delivers nothing");
             }
             if shared.lost.load(Ordering::SeqCst) {
                 shared.stats.losses.fetch_add(1, Ordering::Relaxed);
                 shared.stats.lost.store(true, Ordering::Relaxed);
-                tracing::warn!("microphone lost; sending silence and retrying every 2 s");
+                tracing::warn!("{what} lost; sending silence and retrying every 2 s");
                 retire(stream.take());
                 shared.wake_reader();
             }
         } else {
             match open(name.as_deref(), &shared) {
                 Ok((s, id)) => {
-                    tracing::info!(microphone = %id, "microphone is back");
+                    tracing::info!(device = %id, "{} is back", shared.capture.label());
                     shared.stats.lost.store(false, Ordering::Relaxed);
                     stream = Some(s);
                 }
-                Err(e) => tracing::debug!(error = %e, "microphone still gone"),
+                Err(e) => tracing::debug!(error = %e, "{} still gone", shared.capture.label()),
             }
         }
     }
@@ -448,7 +596,22 @@ impl MicSource {
     /// Opens the microphone (`None`: the default input). A missing device is
     /// an error here, before going live.
     pub fn open(name: Option<&str>, clock: MediaClock) -> Result<Self, SourceError> {
+        Self::open_capture(Capture::Microphone, name, clock)
+    }
+
+    /// Opens desktop audio (`None`: the default output's monitor), lost
+    /// and found again as a microphone is.
+    pub fn open_desktop(name: Option<&str>, clock: MediaClock) -> Result<Self, SourceError> {
+        Self::open_capture(Capture::Desktop, name, clock)
+    }
+
+    fn open_capture(
+        capture: Capture,
+        name: Option<&str>,
+        clock: MediaClock,
+    ) -> Result<Self, SourceError> {
         let shared = Arc::new(Shared {
+            capture,
             incoming: Mutex::new(Incoming::default()),
             reader: Mutex::new(None),
             lost: AtomicBool::new(false),
@@ -464,9 +627,12 @@ impl MicSource {
             // so it is built here and moved (it is Send on ALSA, CoreAudio
             // and WASAPI in cpal 0.18).
             std::thread::Builder::new()
-                .name("onair-mic".into())
+                .name(match capture {
+                    Capture::Microphone => "onair-mic".into(),
+                    Capture::Desktop => "onair-desktop".into(),
+                })
                 .spawn(move || device_thread(name, Some(stream), shared, rx))
-                .map_err(|e| SourceError::Unsupported(format!("microphone thread: {e}")))?
+                .map_err(|e| SourceError::Unsupported(format!("capture thread: {e}")))?
         };
         Ok(Self {
             shared,
@@ -624,7 +790,7 @@ impl AudioSource for MicSource {
             out.fill(0.0);
             let lost = self.shared.lost.load(Ordering::SeqCst);
             if lost && !self.warned_lost {
-                tracing::warn!(microphone = %self.name, "microphone lost: sending silence");
+                tracing::warn!(device = %self.name, "{} lost: sending silence", self.shared.capture.label());
             }
             self.warned_lost = lost;
         } else {

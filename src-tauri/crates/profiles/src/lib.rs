@@ -26,6 +26,7 @@
 //! }
 //! ```
 
+pub mod audio;
 pub mod edit;
 pub mod encoding;
 pub mod secrets;

@@ -83,6 +83,8 @@ pub struct Settings {
     pub main_crop_x: f32,
     /// The encoding a recording records, by name (empty: `main`).
     pub record_encoding: String,
+    /// The audio mix: faders, mutes, filters, desktop audio.
+    pub audio_mix: crate::audio::AudioMix,
     /// Fields of a newer version, kept as they are.
     #[serde(flatten)]
     #[cfg_attr(feature = "specta", specta(skip))]
@@ -108,6 +110,7 @@ impl Default for Settings {
             encodings: Vec::new(),
             main_crop_x: 0.5,
             record_encoding: String::new(),
+            audio_mix: crate::audio::AudioMix::default(),
             extra: Map::new(),
         }
     }
