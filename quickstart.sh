@@ -17,7 +17,7 @@ if [ "$(id -u)" -eq 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUD
 BUILD_PKGS=(build-essential pkg-config nasm libclang-dev libasound2-dev libwebkit2gtk-4.1-dev
   libxdo-dev libssl-dev librsvg2-dev curl file ca-certificates)
 TEST_PKGS=(nginx libnginx-mod-rtmp libnginx-mod-stream ffmpeg xvfb xauth webkit2gtk-driver
-           pulseaudio pulseaudio-utils libasound2-plugins sox dbus gnome-keyring)
+           pulseaudio pulseaudio-utils libasound2-plugins sox espeak-ng dbus gnome-keyring)
 NODE_PKGS=(nodejs npm)
 
 missing=()

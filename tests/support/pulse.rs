@@ -1,6 +1,7 @@
 //! A real PulseAudio daemon with a virtual microphone, private to one test:
 //! its own runtime folder and socket, a null sink `v` whose monitor is the
-//! default source. Whatever is played into `v` (with `pacat`, which plays in
+//! default source, and a null sink `d`, the default output (what desktop
+//! audio captures through its monitor). Whatever is played into `v` (with `pacat`, which plays in
 //! real time) is what a program reading the default microphone hears —
 //! through cpal's ALSA host and the ALSA `pulse` plugin, as on a desktop.
 
@@ -17,8 +18,10 @@ pub struct PulseAudio {
 
 const CONFIG: &str = "load-module module-native-protocol-unix
 load-module module-null-sink sink_name=v
+load-module module-null-sink sink_name=d
 load-module module-always-sink
 set-default-source v.monitor
+set-default-sink d
 ";
 
 impl PulseAudio {
@@ -109,6 +112,12 @@ impl PulseAudio {
     /// Plays a sox synth spec (e.g. `["sine", "750"]`) at `gain_db` into the
     /// virtual microphone for `seconds`, in real time, mono 48 kHz.
     pub fn play(&mut self, seconds: u32, gain_db: f32, synth: &[&str]) {
+        self.play_into("v", seconds, gain_db, synth);
+    }
+
+    /// As [`play`](Self::play), into sink `sink` (`v`: the microphone,
+    /// `d`: the default output, what desktop audio hears).
+    pub fn play_into(&mut self, sink: &str, seconds: u32, gain_db: f32, synth: &[&str]) {
         let mut sox = Command::new("sox")
             .args([
                 "-q", "-n", "-t", "raw", "-r", "48000", "-c", "1", "-b", "16", "-e", "signed", "-",
@@ -125,7 +134,7 @@ impl PulseAudio {
             .args([
                 "--playback",
                 "-d",
-                "v",
+                sink,
                 "--rate",
                 "48000",
                 "--channels",
@@ -144,6 +153,37 @@ impl PulseAudio {
             .spawn()
             .expect("pacat must be installed");
         self.players.push(sox);
+        self.players.push(pacat);
+    }
+
+    /// Plays mono 48 kHz samples into `sink`, in real time.
+    pub fn play_samples(&mut self, sink: &str, samples: Vec<i16>) {
+        let mut pacat = Command::new("pacat")
+            .args([
+                "--playback",
+                "-d",
+                sink,
+                "--rate",
+                "48000",
+                "--channels",
+                "1",
+                "--format",
+                "s16le",
+                "--latency-msec",
+                "100",
+            ])
+            .envs(self.env())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pacat must be installed");
+        let mut stdin = pacat.stdin.take().expect("pacat stdin");
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+            let _ = stdin.write_all(&bytes);
+        });
         self.players.push(pacat);
     }
 

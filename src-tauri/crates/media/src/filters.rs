@@ -14,8 +14,8 @@
 //!   (both channels equal) is denoised once.
 //! - **Gate**: a peak envelope (instant attack, 20 ms fall) opens the gate
 //!   above `open_dbfs` and closes it below `close_dbfs` (hysteresis) once
-//!   `hold_ms` passed; the gain glides to 1 in `attack_ms` and to 0 in
-//!   `release_ms` (no clicks).
+//!   `hold_ms` passed; the gain glides linearly to 1 in `attack_ms` and to
+//!   0 (digital silence) in `release_ms` (no clicks).
 //! - **Compressor**: a smoothed peak level (attack/release) above
 //!   `threshold_dbfs` is reduced by `ratio`, then `makeup_db` is added.
 //! - **Limiter**: the output is delayed by the look-ahead; the gain at each
@@ -371,13 +371,14 @@ impl Chain {
                 self.gate_open = false;
             }
         }
-        let (target, ms) = if self.gate_open {
-            (1.0, g.attack_ms)
+        // Linear glides: fully open in `attack_ms`, fully closed (digital
+        // silence) in `release_ms`.
+        let step = |ms: f32| 1.0 / (ms.max(0.0) * 0.001 * self.rate).max(1.0);
+        self.gate_gain = if self.gate_open {
+            (self.gate_gain + step(g.attack_ms)).min(1.0)
         } else {
-            (0.0, g.release_ms)
+            (self.gate_gain - step(g.release_ms)).max(0.0)
         };
-        let a = coeff(ms, self.rate);
-        self.gate_gain = target + a * (self.gate_gain - target);
         self.gate_gain
     }
 

@@ -395,7 +395,12 @@ fn build_stream(
     let format = config.sample_format();
     let channels = config.channels();
     let rate = config.sample_rate();
-    let stream_config = config.config();
+    let mut stream_config = config.config();
+    if shared.capture == Capture::Desktop {
+        // A PulseAudio monitor left at its default fragment hands audio
+        // over in ~2 s blocks (and looks lost in between): ask for 10 ms.
+        stream_config.buffer_size = cpal::BufferSize::Fixed((rate / 100).max(64));
+    }
     let err_shared = shared.clone();
     let on_error = move |e: cpal::Error| {
         tracing::warn!(error = %e, source = err_shared.capture.label(), "capture error");
