@@ -57,7 +57,9 @@ fn speech(text: &str) -> Vec<f32> {
         .expect("espeak-ng must be installed (./quickstart.sh test installs it)");
     assert!(wav.status.success());
     let mut sox = Command::new("sox")
-        .args(["-q", "-t", "wav", "-", "-t", "raw", "-r", "48000", "-c", "1"])
+        .args([
+            "-q", "-t", "wav", "-", "-t", "raw", "-r", "48000", "-c", "1",
+        ])
         .args(["-b", "16", "-e", "signed", "-"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -196,14 +198,21 @@ fn noise_suppression_takes_the_fan_away_and_leaves_the_voice() {
         let (status, stderr) = run.finish();
         assert!(status.success(), "exit {status:?}\n{stderr}");
     }
-    let (a_on, a_off) = (audio(&nginx.recording(&format!("{GOOD_KEY}_with"))), audio(&nginx.recording(&format!("{GOOD_KEY}_without"))));
+    let (a_on, a_off) = (
+        audio(&nginx.recording(&format!("{GOOD_KEY}_with"))),
+        audio(&nginx.recording(&format!("{GOOD_KEY}_without"))),
+    );
     let (e_on, e_off) = (envelope(&a_on), envelope(&a_off));
     // The two processes started a little apart: line the recordings up.
     let l = lag(&e_off, &e_on, 300);
     // Classify 10 ms windows on the unfiltered one, from 5 s on: speech is
     // well over the noise floor, noise-only is at it and 300 ms from speech.
     let floor = {
-        let mut v: Vec<f64> = e_off[500..].iter().copied().filter(|v| *v > -90.0).collect();
+        let mut v: Vec<f64> = e_off[500..]
+            .iter()
+            .copied()
+            .filter(|v| *v > -90.0)
+            .collect();
         v.sort_by(f64::total_cmp);
         v[v.len() / 5]
     };
@@ -218,7 +227,10 @@ fn noise_suppression_takes_the_fan_away_and_leaves_the_voice() {
         let near_speech = loud[i.saturating_sub(30)..(i + 30).min(loud.len())]
             .iter()
             .any(|x| *x);
-        let (w_off, w_on) = (&a_off[i * 480..(i + 1) * 480], &a_on[j as usize * 480..(j as usize + 1) * 480]);
+        let (w_off, w_on) = (
+            &a_off[i * 480..(i + 1) * 480],
+            &a_on[j as usize * 480..(j as usize + 1) * 480],
+        );
         if loud[i] {
             speech_off.extend_from_slice(w_off);
             speech_on.extend_from_slice(w_on);
@@ -227,8 +239,16 @@ fn noise_suppression_takes_the_fan_away_and_leaves_the_voice() {
             noise_on.extend_from_slice(w_on);
         }
     }
-    assert!(speech_off.len() > RATE * 3, "speech found: {} samples", speech_off.len());
-    assert!(noise_off.len() > RATE * 3, "noise found: {} samples", noise_off.len());
+    assert!(
+        speech_off.len() > RATE * 3,
+        "speech found: {} samples",
+        speech_off.len()
+    );
+    assert!(
+        noise_off.len() > RATE * 3,
+        "noise found: {} samples",
+        noise_off.len()
+    );
     let (sp_on, sp_off) = (energy_db(&speech_on), energy_db(&speech_off));
     let (no_on, no_off) = (energy_db(&noise_on), energy_db(&noise_off));
     eprintln!(
@@ -245,11 +265,17 @@ fn noise_suppression_takes_the_fan_away_and_leaves_the_voice() {
         sp_on - sp_off
     );
     // Without the filter the noise is there, at its level (-40 dBFS).
-    assert!((no_off + 40.0).abs() < 3.0, "noise without the filter {no_off:.1} dB");
+    assert!(
+        (no_off + 40.0).abs() < 3.0,
+        "noise without the filter {no_off:.1} dB"
+    );
     // The mic lines show the levels before and after the filters.
     let mic = source_lines(&on, "mic");
     let last = mic.last().expect("mic lines");
-    assert!(last.get("pre_rms_dbfs").is_some() && last.get("rms_dbfs").is_some(), "{last}");
+    assert!(
+        last.get("pre_rms_dbfs").is_some() && last.get("rms_dbfs").is_some(),
+        "{last}"
+    );
 }
 
 #[test]
@@ -277,21 +303,29 @@ fn the_limiter_holds_a_hot_input_under_its_ceiling_and_the_gate_silences_what_is
     let true_peak = 20.0 * f64::from(peak(body)).log10();
     eprintln!("limited: true peak {true_peak:.2} dBFS");
     assert!(true_peak <= -1.0 + 0.5, "true peak {true_peak:.2} dBFS");
-    assert!(true_peak > -2.5, "held at the ceiling, not far under: {true_peak:.2} dBFS");
+    assert!(
+        true_peak > -2.5,
+        "held at the ceiling, not far under: {true_peak:.2} dBFS"
+    );
     drop(pulse);
 
     let mut pulse = PulseAudio::start();
     let mut signal = Vec::new();
     for k in 0..10 {
         let amp = if k % 2 == 0 { 0.001 } else { 0.1 }; // -60 / -20 dBFS
-        signal.extend((0..2 * RATE).map(|i| {
-            amp * (2.0 * std::f32::consts::PI * 300.0 * i as f32 / RATE as f32).sin()
-        }));
+        signal
+            .extend((0..2 * RATE).map(|i| {
+                amp * (2.0 * std::f32::consts::PI * 300.0 * i as f32 / RATE as f32).sin()
+            }));
     }
     pulse.play_samples("v", to_i16(&signal));
     let env = pulse.env();
     let mut run = OnairRun::stream_env(
-        &stream_args(nginx.url(&format!("{GOOD_KEY}_gated")), 16, &["--gate", "-45:-50"]),
+        &stream_args(
+            nginx.url(&format!("{GOOD_KEY}_gated")),
+            16,
+            &["--gate", "-45:-50"],
+        ),
         &env_refs(&env),
     );
     let (status, stderr) = run.finish();
@@ -305,14 +339,20 @@ fn the_limiter_holds_a_hot_input_under_its_ceiling_and_the_gate_silences_what_is
         .collect();
     let bursts = windows.iter().filter(|e| (**e + 23.0).abs() < 2.0).count();
     let silent = windows.iter().filter(|e| **e < -90.0).count();
-    eprintln!("gated: {bursts} burst windows, {silent} silent of {}", windows.len());
+    eprintln!(
+        "gated: {bursts} burst windows, {silent} silent of {}",
+        windows.len()
+    );
     assert!(bursts > windows.len() / 3, "{windows:?}");
     assert!(silent > windows.len() / 3, "{windows:?}");
     let closings = windows
         .windows(2)
         .filter(|w| (w[0] + 23.0).abs() < 2.0 && (w[1] + 23.0).abs() >= 2.0)
         .count();
-    assert!(bursts + silent + 5 * closings >= windows.len(), "{windows:?}");
+    assert!(
+        bursts + silent + 5 * closings >= windows.len(),
+        "{windows:?}"
+    );
     // The per-second line tells the gate's state.
     let mic = source_lines(&run, "mic");
     assert!(mic.iter().any(|m| m["gate"] == "closed"), "{mic:?}");
@@ -324,7 +364,10 @@ fn the_limiter_holds_a_hot_input_under_its_ceiling_and_the_gate_silences_what_is
 /// that the capture's steering of the pitch (a few hundred ppm) does not
 /// smear it.
 fn amplitude(x: &[f32], freq: f64) -> f64 {
-    let mut a: Vec<f64> = x.chunks_exact(RATE / 10).map(|w| dft_amplitude(w, freq)).collect();
+    let mut a: Vec<f64> = x
+        .chunks_exact(RATE / 10)
+        .map(|w| dft_amplitude(w, freq))
+        .collect();
     a.sort_by(f64::total_cmp);
     a[a.len() / 2]
 }
@@ -352,7 +395,13 @@ fn desktop_audio_and_the_microphone_are_both_in_the_stream_at_their_volumes_and_
         &stream_args(
             nginx.url(&format!("{GOOD_KEY}_mixed")),
             14,
-            &["--desktop-audio", "--mic-volume", "-6", "--desktop-volume", "3"],
+            &[
+                "--desktop-audio",
+                "--mic-volume",
+                "-6",
+                "--desktop-volume",
+                "3",
+            ],
         ),
         &env_refs(&env),
     );
@@ -365,7 +414,11 @@ fn desktop_audio_and_the_microphone_are_both_in_the_stream_at_their_volumes_and_
         "mic lines: {:?}",
         source_lines(&run, "mic")
             .iter()
-            .map(|l| (l["t"].clone(), l["pre_rms_dbfs"].clone(), l["underruns"].clone()))
+            .map(|l| (
+                l["t"].clone(),
+                l["pre_rms_dbfs"].clone(),
+                l["underruns"].clone()
+            ))
             .collect::<Vec<_>>()
     );
     for s in 6..11 {
@@ -374,7 +427,10 @@ fn desktop_audio_and_the_microphone_are_both_in_the_stream_at_their_volumes_and_
         let desktop = 20.0 * amplitude(w, 440.0).log10();
         eprintln!("second {s}: mic {mic:.2} dBFS, desktop {desktop:.2} dBFS");
         assert!((mic + 26.0).abs() <= 1.0, "mic at {mic:.2} dBFS, want -26");
-        assert!((desktop + 17.0).abs() <= 1.0, "desktop at {desktop:.2} dBFS, want -17");
+        assert!(
+            (desktop + 17.0).abs() <= 1.0,
+            "desktop at {desktop:.2} dBFS, want -17"
+        );
     }
     // Each source's capture is on the media clock (as the microphone's is):
     // the aligner's error stays under 20 ms once they run.
@@ -428,10 +484,13 @@ async fn muting_gives_digital_silence_at_once_and_no_gap_in_the_timestamps() {
     let summary = engine.stop_with_recording().await.recording.unwrap();
     assert!(summary.error.is_none(), "{summary:?}");
 
+    let _ = std::fs::copy(&path, "/tmp/mute-last.mp4");
     let x = audio(&path);
     eprintln!(
         "levels per 250 ms: {:?}",
-        x.chunks(12_000).map(|w| energy_db(w).round()).collect::<Vec<_>>()
+        x.chunks(12_000)
+            .map(|w| energy_db(w).round())
+            .collect::<Vec<_>>()
     );
     // The tone (a 440 Hz bed at -20 dBFS, beeps) until the mute, then a
     // stretch of exact zeros as long as the mute lasted.
@@ -459,7 +518,10 @@ async fn muting_gives_digital_silence_at_once_and_no_gap_in_the_timestamps() {
     // of tone ring into it, never further).
     assert!(run_start - last_sound <= 2048, "{}", run_start - last_sound);
     // Silent for as long as it was muted (the audio thread's 1024 frames).
-    assert!((silence - muted_for).abs() < 0.05, "{silence} s vs {muted_for} s");
+    assert!(
+        (silence - muted_for).abs() < 0.05,
+        "{silence} s vs {muted_for} s"
+    );
     // And the sound is back after it.
     let back = run_start + run_len;
     assert!(peak(&x[back..back + RATE / 2]) > 0.05);
@@ -474,6 +536,10 @@ async fn muting_gives_digital_silence_at_once_and_no_gap_in_the_timestamps() {
     assert!(pts.len() > 250);
     for w in pts.windows(2) {
         let d = w[1] - w[0];
-        assert!((d - 1024.0 / RATE as f64).abs() < 0.001, "packet step {d} at {}", w[0]);
+        assert!(
+            (d - 1024.0 / RATE as f64).abs() < 0.001,
+            "packet step {d} at {}",
+            w[0]
+        );
     }
 }

@@ -9,8 +9,8 @@ use onair_engine::{
     Encoding, EngineConfig, EngineError, GoLive, NamedDestination, Outcome, Session, SessionError,
 };
 use onair_media::{AudioSettings, MediaError};
-use onair_profiles::audio::{AudioFilters, AudioMix};
 use onair_output::{Destination, OutputEvent};
+use onair_profiles::audio::{AudioFilters, AudioMix};
 
 use crate::print::{self, tenths, StatsFormat};
 use crate::{usage_error, StreamArgs, EXIT_ALL_FAILED, EXIT_SOME_FAILED, EXIT_USAGE};
@@ -179,7 +179,8 @@ fn audio_mix(args: &StreamArgs) -> Result<AudioMix, String> {
                 f.gate_close_dbfs = f.gate_close_dbfs.min(open);
             }
             if let Some(&close) = v.get(1) {
-                f.gate_close_dbfs = in_range("--gate's close level", close, -90.0, f.gate_open_dbfs)?;
+                f.gate_close_dbfs =
+                    in_range("--gate's close level", close, -90.0, f.gate_open_dbfs)?;
             }
         }
     }

@@ -36,7 +36,6 @@ use onair_media::filters::{ChainSettings, Compressor, Gate, Limiter};
 use onair_media::meter::AudioLevel;
 use onair_media::mic::{MicSource, MicStats};
 use onair_media::mix::{Mix, MixControl, SourceKind};
-use onair_profiles::audio::{AudioFilters, AudioMix};
 use onair_media::preview::{Preview, PreviewTap};
 use onair_media::{
     AudioSettings, AudioSource, CameraSource, CameraStats, EncoderStats, MediaClock, MediaError,
@@ -45,6 +44,7 @@ use onair_media::{
 use onair_output::{
     dynamic, Destination, OutputEvent, OutputId, OutputManager, DEFAULT_DROP_THRESHOLD_MS,
 };
+use onair_profiles::audio::{AudioFilters, AudioMix};
 use onair_record::{RecordError, RecordingSummary};
 
 pub use onair_profiles::encoding;

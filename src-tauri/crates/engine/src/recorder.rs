@@ -21,6 +21,9 @@ pub struct Recorder {
     expect_audio: bool,
     /// The running encoders' controls (to ask one for a keyframe).
     encoders: Mutex<Vec<Arc<EncoderStats>>>,
+    /// A recording waits for the encoders' configurations (skipping what
+    /// comes before them).
+    awaiting_params: std::sync::atomic::AtomicBool,
 }
 
 impl Recorder {
@@ -30,6 +33,7 @@ impl Recorder {
             manager,
             expect_audio,
             encoders: Mutex::new(Vec::new()),
+            awaiting_params: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -46,22 +50,32 @@ impl Recorder {
             return Err(RecordError::AlreadyRecording);
         }
         let rec = Recording::create(path)?;
-        if let Some((v, a)) = self.params(encoding) {
-            rec.set_params(v, a);
-            // Mid-stream: start with the next frame, not the next scheduled
-            // keyframe (up to an interval of pictures lost otherwise).
-            if let Some(e) = self
-                .encoders
-                .lock()
-                .ok()
-                .and_then(|e| e.get(encoding).cloned())
-            {
-                e.keyframe_wanted
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
+        match self.params(encoding) {
+            Some((v, a)) if a.is_some() || !self.expect_audio => {
+                rec.set_params(v, a);
+                // Mid-stream: start with the next frame, not the next
+                // scheduled keyframe (up to an interval of pictures lost
+                // otherwise).
+                self.want_keyframe(encoding);
             }
+            _ => self
+                .awaiting_params
+                .store(true, std::sync::atomic::Ordering::SeqCst),
         }
         *slot = Some((rec, encoding));
         Ok(())
+    }
+
+    fn want_keyframe(&self, encoding: usize) {
+        if let Some(e) = self
+            .encoders
+            .lock()
+            .ok()
+            .and_then(|e| e.get(encoding).cloned())
+        {
+            e.keyframe_wanted
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Finishes the recording; `None` when none was running.
@@ -129,6 +143,15 @@ impl Recorder {
             if let Some((v, a)) = self.params(*encoding) {
                 if a.is_some() || !self.expect_audio {
                     rec.set_params(v, a);
+                    // The first keyframe may have come before the audio's
+                    // configuration (and was skipped): ask for another
+                    // rather than start a keyframe interval late.
+                    if self
+                        .awaiting_params
+                        .swap(false, std::sync::atomic::Ordering::SeqCst)
+                    {
+                        self.want_keyframe(*encoding);
+                    }
                 }
             }
         }

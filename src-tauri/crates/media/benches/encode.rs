@@ -7,7 +7,11 @@ use onair_media::*;
 fn encode(c: &mut Criterion) {
     let mut g = c.benchmark_group("video");
     g.sample_size(20);
-    for (w, h, kbps) in [(1280usize, 720usize, 3000u32), (720, 1280, 2500), (1920, 1080, 6000)] {
+    for (w, h, kbps) in [
+        (1280usize, 720usize, 3000u32),
+        (720, 1280, 2500),
+        (1920, 1080, 6000),
+    ] {
         let cfg = H264Config {
             width: w,
             height: h,

@@ -619,9 +619,7 @@ mod tests {
         // Open through the tone and the 150 ms hold (after the 20 ms of
         // noise suppression's delay), closed at the end.
         let per_chunk_ms = 10;
-        assert!(gains_open[3..(500 + 100) / per_chunk_ms]
-            .iter()
-            .all(|o| *o));
+        assert!(gains_open[3..(500 + 100) / per_chunk_ms].iter().all(|o| *o));
         assert!(!gains_open.last().unwrap());
     }
 

@@ -222,6 +222,10 @@ mod tests {
         assert!((level.peak_dbfs() + 20.0).abs() < 0.1);
         m.feed(&quiet, &level);
         m.feed(&quiet, &level);
-        assert!((level.hold_dbfs() + 20.0).abs() < 0.1, "{}", level.hold_dbfs());
+        assert!(
+            (level.hold_dbfs() + 20.0).abs() < 0.1,
+            "{}",
+            level.hold_dbfs()
+        );
     }
 }

@@ -295,12 +295,12 @@ impl AudioSource for Mix {
             self.control.clips.fetch_add(1, Ordering::Relaxed);
             self.control.since_clip.store(0, Ordering::Relaxed);
         } else {
-            let _ = self
-                .control
-                .since_clip
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
-                    Some(s.saturating_add(frames))
-                });
+            let _ =
+                self.control
+                    .since_clip
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+                        Some(s.saturating_add(frames))
+                    });
         }
         // What goes out never passes full scale (the encoder would wrap).
         for v in out.iter_mut() {
@@ -353,8 +353,16 @@ mod tests {
     #[test]
     fn the_mix_is_the_sum_of_its_sources_on_true_timestamps() {
         let mut mix = Mix::new(vec![
-            (SourceKind::Mic, sine(1000.0, 0.25), ChainSettings::default()),
-            (SourceKind::Desktop, sine(440.0, 0.25), ChainSettings::default()),
+            (
+                SourceKind::Mic,
+                sine(1000.0, 0.25),
+                ChainSettings::default(),
+            ),
+            (
+                SourceKind::Desktop,
+                sine(440.0, 0.25),
+                ChainSettings::default(),
+            ),
         ]);
         let y = read(&mut mix, 10);
         // The chains' delay is read ahead: sample k of the mix is sample k
@@ -373,7 +381,11 @@ mod tests {
     fn faders_and_mutes_act_from_the_next_read_and_the_meters_show_them() {
         let mut mix = Mix::new(vec![
             (SourceKind::Mic, sine(1000.0, 0.5), ChainSettings::default()),
-            (SourceKind::Desktop, sine(440.0, 0.5), ChainSettings::default()),
+            (
+                SourceKind::Desktop,
+                sine(440.0, 0.5),
+                ChainSettings::default(),
+            ),
         ]);
         let c = mix.control();
         let mic = c.source(SourceKind::Mic).unwrap().clone();
@@ -420,7 +432,11 @@ mod tests {
     fn a_mix_over_the_ceiling_lights_the_clip_indicator_and_never_passes_full_scale() {
         let mut mix = Mix::new(vec![
             (SourceKind::Mic, sine(1000.0, 0.8), ChainSettings::default()),
-            (SourceKind::Desktop, sine(440.0, 0.8), ChainSettings::default()),
+            (
+                SourceKind::Desktop,
+                sine(440.0, 0.8),
+                ChainSettings::default(),
+            ),
         ]);
         let c = mix.control();
         assert!(!c.clipping());

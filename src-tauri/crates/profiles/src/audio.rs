@@ -105,8 +105,13 @@ impl AudioFilters {
         Self {
             gain_db: c(self.gain_db, -20.0, 20.0, d.gain_db),
             gate_open_dbfs,
-            gate_close_dbfs: c(self.gate_close_dbfs, -90.0, gate_open_dbfs, d.gate_close_dbfs)
-                .min(gate_open_dbfs),
+            gate_close_dbfs: c(
+                self.gate_close_dbfs,
+                -90.0,
+                gate_open_dbfs,
+                d.gate_close_dbfs,
+            )
+            .min(gate_open_dbfs),
             gate_attack_ms: c(self.gate_attack_ms, 0.0, 2000.0, d.gate_attack_ms),
             gate_hold_ms: c(self.gate_hold_ms, 0.0, 5000.0, d.gate_hold_ms),
             gate_release_ms: c(self.gate_release_ms, 0.0, 5000.0, d.gate_release_ms),
@@ -117,7 +122,12 @@ impl AudioFilters {
                 d.compressor_threshold_dbfs,
             ),
             compressor_ratio: c(self.compressor_ratio, 1.0, 20.0, d.compressor_ratio),
-            compressor_attack_ms: c(self.compressor_attack_ms, 0.0, 1000.0, d.compressor_attack_ms),
+            compressor_attack_ms: c(
+                self.compressor_attack_ms,
+                0.0,
+                1000.0,
+                d.compressor_attack_ms,
+            ),
             compressor_release_ms: c(
                 self.compressor_release_ms,
                 0.0,
@@ -125,7 +135,12 @@ impl AudioFilters {
                 d.compressor_release_ms,
             ),
             compressor_makeup_db: c(self.compressor_makeup_db, 0.0, 24.0, d.compressor_makeup_db),
-            limiter_ceiling_dbfs: c(self.limiter_ceiling_dbfs, -20.0, 0.0, d.limiter_ceiling_dbfs),
+            limiter_ceiling_dbfs: c(
+                self.limiter_ceiling_dbfs,
+                -20.0,
+                0.0,
+                d.limiter_ceiling_dbfs,
+            ),
             limiter_release_ms: c(self.limiter_release_ms, 1.0, 2000.0, d.limiter_release_ms),
             ..self
         }
@@ -223,7 +238,10 @@ mod tests {
         }
         .clamped();
         assert_eq!(f.gain_db, 20.0);
-        assert_eq!(f.gate_close_dbfs, -40.0, "closes at or under where it opens");
+        assert_eq!(
+            f.gate_close_dbfs, -40.0,
+            "closes at or under where it opens"
+        );
         assert_eq!(f.compressor_ratio, 1.0);
         assert_eq!(f.limiter_ceiling_dbfs, -1.0);
     }
@@ -235,8 +253,7 @@ mod tests {
         assert!(!m.mic.filters.denoise && !m.mic.filters.limiter);
         assert_eq!(m.desktop_device(), None);
         let m: AudioMix =
-            serde_json::from_str(r#"{"desktop_source":"default","mic":{"volume_db":-3}}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"desktop_source":"default","mic":{"volume_db":-3}}"#).unwrap();
         assert_eq!(m.desktop_device(), Some(None));
         assert_eq!(m.mic.volume_db, -3.0);
     }
