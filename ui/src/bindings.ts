@@ -114,6 +114,127 @@ export type AppInfo_Serialize = {
 	key_store_problem: string | null,
 };
 
+/**
+ *  One source's filters, in the order they run. A filter switched off keeps
+ *  its values for when it is switched on again.
+ */
+export type AudioFilters = AudioFilters_Serialize | AudioFilters_Deserialize;
+
+/**
+ *  One source's filters, in the order they run. A filter switched off keeps
+ *  its values for when it is switched on again.
+ */
+export type AudioFilters_Deserialize = {
+	/**  Gain first, dB (−20 to +20). */
+	gain_db?: number | null,
+	/**  Noise suppression (RNNoise). */
+	denoise?: boolean,
+	/**  Noise gate. */
+	gate?: boolean,
+	/**  The gate opens above, dBFS. */
+	gate_open_dbfs?: number | null,
+	/**  ...and closes below (after the hold), dBFS. */
+	gate_close_dbfs?: number | null,
+	/**  Gate attack, ms. */
+	gate_attack_ms?: number | null,
+	/**  Gate hold, ms. */
+	gate_hold_ms?: number | null,
+	/**  Gate release, ms. */
+	gate_release_ms?: number | null,
+	/**  Compressor. */
+	compressor?: boolean,
+	/**  Compression above, dBFS. */
+	compressor_threshold_dbfs?: number | null,
+	/**  Ratio (≥ 1). */
+	compressor_ratio?: number | null,
+	/**  Compressor attack, ms. */
+	compressor_attack_ms?: number | null,
+	/**  Compressor release, ms. */
+	compressor_release_ms?: number | null,
+	/**  Makeup gain, dB. */
+	compressor_makeup_db?: number | null,
+	/**  Limiter (5 ms look-ahead). */
+	limiter?: boolean,
+	/**  Highest sample out, dBFS. */
+	limiter_ceiling_dbfs?: number | null,
+	/**  Limiter release, ms. */
+	limiter_release_ms?: number | null,
+};
+
+/**
+ *  One source's filters, in the order they run. A filter switched off keeps
+ *  its values for when it is switched on again.
+ */
+export type AudioFilters_Serialize = {
+	/**  Gain first, dB (−20 to +20). */
+	gain_db: number | null,
+	/**  Noise suppression (RNNoise). */
+	denoise: boolean,
+	/**  Noise gate. */
+	gate: boolean,
+	/**  The gate opens above, dBFS. */
+	gate_open_dbfs: number | null,
+	/**  ...and closes below (after the hold), dBFS. */
+	gate_close_dbfs: number | null,
+	/**  Gate attack, ms. */
+	gate_attack_ms: number | null,
+	/**  Gate hold, ms. */
+	gate_hold_ms: number | null,
+	/**  Gate release, ms. */
+	gate_release_ms: number | null,
+	/**  Compressor. */
+	compressor: boolean,
+	/**  Compression above, dBFS. */
+	compressor_threshold_dbfs: number | null,
+	/**  Ratio (≥ 1). */
+	compressor_ratio: number | null,
+	/**  Compressor attack, ms. */
+	compressor_attack_ms: number | null,
+	/**  Compressor release, ms. */
+	compressor_release_ms: number | null,
+	/**  Makeup gain, dB. */
+	compressor_makeup_db: number | null,
+	/**  Limiter (5 ms look-ahead). */
+	limiter: boolean,
+	/**  Highest sample out, dBFS. */
+	limiter_ceiling_dbfs: number | null,
+	/**  Limiter release, ms. */
+	limiter_release_ms: number | null,
+};
+
+/**  The whole mix. */
+export type AudioMix = AudioMix_Serialize | AudioMix_Deserialize;
+
+/**  The whole mix. */
+export type AudioMix_Deserialize = {
+	/**  The microphone (or the test tone). */
+	mic?: SourceMix_Deserialize,
+	/**  Desktop audio. */
+	desktop?: SourceMix_Deserialize,
+	/**
+	 *  What desktop audio captures: empty is off, `default` the default
+	 *  output, otherwise a source id from `onair devices`.
+	 */
+	desktop_source?: string,
+	/**  The whole mix muted. */
+	muted?: boolean,
+};
+
+/**  The whole mix. */
+export type AudioMix_Serialize = {
+	/**  The microphone (or the test tone). */
+	mic: SourceMix_Serialize,
+	/**  Desktop audio. */
+	desktop: SourceMix_Serialize,
+	/**
+	 *  What desktop audio captures: empty is off, `default` the default
+	 *  output, otherwise a source id from `onair devices`.
+	 */
+	desktop_source: string,
+	/**  The whole mix muted. */
+	muted: boolean,
+};
+
 /**  The audio track as received. */
 export type AudioReport = {
 	/**  "AAC"… */
@@ -866,6 +987,8 @@ export type Settings_Deserialize = {
 	main_crop_x?: number | null,
 	/**  The encoding a recording records, by name (empty: `main`). */
 	record_encoding?: string,
+	/**  The audio mix: faders, mutes, filters, desktop audio. */
+	audio_mix?: AudioMix_Deserialize,
 };
 
 /**  Stream settings. */
@@ -911,6 +1034,8 @@ export type Settings_Serialize = {
 	main_crop_x: number | null,
 	/**  The encoding a recording records, by name (empty: `main`). */
 	record_encoding: string,
+	/**  The audio mix: faders, mutes, filters, desktop audio. */
+	audio_mix: AudioMix_Serialize,
 };
 
 /**  How bad a problem is. */
@@ -919,6 +1044,29 @@ export type Severity =
 "error" | 
 /**  It will probably work, worse (the platform re-encodes or warns). */
 "warning";
+
+/**  One source in the mix. */
+export type SourceMix = SourceMix_Serialize | SourceMix_Deserialize;
+
+/**  One source in the mix. */
+export type SourceMix_Deserialize = {
+	/**  Fader, dB (−60 to +10), after the filters. */
+	volume_db?: number | null,
+	/**  Muted: the stream carries silence for it. */
+	muted?: boolean,
+	/**  Its filters. */
+	filters?: AudioFilters_Deserialize,
+};
+
+/**  One source in the mix. */
+export type SourceMix_Serialize = {
+	/**  Fader, dB (−60 to +10), after the filters. */
+	volume_db: number | null,
+	/**  Muted: the stream carries silence for it. */
+	muted: boolean,
+	/**  Its filters. */
+	filters: AudioFilters_Serialize,
+};
 
 /**  A camera or microphone the system has. */
 export type SourceOption = {

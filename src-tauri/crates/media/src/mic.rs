@@ -820,6 +820,7 @@ mod tests {
 
     fn shared(rate: u32) -> Shared {
         Shared {
+            capture: Capture::Microphone,
             incoming: Mutex::new(Incoming {
                 rate,
                 ..Incoming::default()
