@@ -696,3 +696,83 @@ fn without_a_keyring_the_app_says_so_and_keeps_no_key() {
     let text = std::fs::read_to_string(&file).unwrap_or_default();
     assert!(!text.contains(GOOD_KEY));
 }
+
+#[test]
+fn the_mixer_meters_the_sound_and_its_voice_switch_and_mutes_act_live_and_are_remembered() {
+    let _one = one_window();
+    let app = App::start();
+    let s = app.open();
+    let mix = |app: &App| json(&app.profiles_file())["settings"]["audio_mix"].clone();
+    let strip = "#strips .strip[data-source=mic]";
+    // Before going live: the test tone's strip, at rest.
+    assert!(s.wait_until(Duration::from_secs(5), |s| s.count(strip) == 1));
+    assert_eq!(content(&s, &format!("{strip} .strip-name")), "Test tone");
+    // "Voice" from the keyboard: one switch turns every filter on, saved.
+    s.send_keys(&format!("{strip} .voice"), " ");
+    assert!(
+        s.wait_until(Duration::from_secs(5), |_| {
+            let f = &mix(&app)["mic"]["filters"];
+            f["denoise"] == true
+                && f["gate"] == true
+                && f["compressor"] == true
+                && f["limiter"] == true
+        }),
+        "{}",
+        mix(&app)
+    );
+
+    s.click("#go-live");
+    let valuenow = |s: &Session, css: &str| -> f64 {
+        s.attr(css, "aria-valuenow")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-60.0)
+    };
+    // The meters show the tone before and after the filters, and the gate
+    // is open for it.
+    assert!(
+        s.wait_until(Duration::from_secs(15), |s| valuenow(
+            s,
+            &format!("{strip} .meter.pre")
+        ) > -30.0
+            && valuenow(s, &format!("{strip} .meter.post")) > -30.0
+            && valuenow(s, "#meter") > -30.0),
+        "pre {} post {} mix {} ({})",
+        valuenow(&s, &format!("{strip} .meter.pre")),
+        valuenow(&s, &format!("{strip} .meter.post")),
+        valuenow(&s, "#meter"),
+        s.text("#studio-error")
+    );
+    assert_eq!(content(&s, &format!("{strip} .gate-state")), "gate open");
+    // At least 15 meter updates a second reach the window.
+    let count = |s: &Session| -> u64 {
+        s.attr("#strips", "data-updates")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let (n0, t0) = (count(&s), std::time::Instant::now());
+    std::thread::sleep(Duration::from_secs(3));
+    let rate = (count(&s) - n0) as f64 / t0.elapsed().as_secs_f64();
+    assert!(rate >= 15.0, "{rate:.1} meter updates a second");
+    screenshot(&app, "mixer-live.png");
+
+    // Mute all from the keyboard: what is encoded goes silent at once, the
+    // source's own meter still shows it; remembered.
+    s.send_keys("#mute-all", "\u{E007}");
+    assert!(
+        s.wait_until(Duration::from_secs(5), |s| valuenow(s, "#meter") <= -60.0
+            && content(s, "#meter-db") == "—"),
+        "mix {}",
+        valuenow(&s, "#meter")
+    );
+    assert_eq!(s.attr("#mute-all", "aria-pressed").as_deref(), Some("true"));
+    assert!(valuenow(&s, &format!("{strip} .meter.pre")) > -30.0);
+    assert_eq!(mix(&app)["muted"], true);
+    s.click("#mute-all");
+    assert!(s.wait_until(Duration::from_secs(5), |s| valuenow(s, "#meter") > -30.0));
+    // The strip's own mute does the same for its source.
+    s.click(&format!("{strip} .mute"));
+    assert!(s.wait_until(Duration::from_secs(5), |s| valuenow(s, "#meter") <= -60.0));
+    assert_eq!(mix(&app)["mic"]["muted"], true);
+    s.click("#go-live");
+    assert!(s.wait_until(Duration::from_secs(10), |s| s.text("#go-live") == "Go Live"));
+}

@@ -22,6 +22,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
         commands::studio::set_destination_live,
         commands::studio::end_stream,
         commands::studio::set_crop,
+        commands::studio::set_audio_mix,
         commands::studio::start_recording,
         commands::studio::stop_recording,
         commands::studio::save_check_report,

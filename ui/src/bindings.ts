@@ -30,7 +30,7 @@ export const commands = {
 	 *  switched off in Settings). While recording, the running encode goes to
 	 *  them too.
 	 */
-	startStream: (onUpdate: Channel<LiveUpdate_Deserialize>, onPreview: Channel<PreviewUpdate>) => typedError<null, AppError>(__TAURI_INVOKE("start_stream", { onUpdate, onPreview })),
+	startStream: (onUpdate: Channel<LiveUpdate_Deserialize>, onPreview: Channel<PreviewUpdate>, onMeters: Channel<MeterUpdate_Deserialize>) => typedError<null, AppError>(__TAURI_INVOKE("start_stream", { onUpdate, onPreview, onMeters })),
 	/**
 	 *  Switches one destination off (cleanly) or back on (its key read again)
 	 *  while the others stay live.
@@ -47,12 +47,18 @@ export const commands = {
 	 */
 	setCrop: (encoding: string, x: number | null) => typedError<Settings_Serialize, AppError>(__TAURI_INVOKE("set_crop", { encoding, x })),
 	/**
+	 *  The audio mix (faders, mutes, filters, desktop audio's device): at once
+	 *  while live — from the next 21 ms of sound — and remembered for the next
+	 *  time (desktop audio's device takes effect at the next start).
+	 */
+	setAudioMix: (mix: AudioMix_Deserialize) => typedError<Settings_Serialize, AppError>(__TAURI_INVOKE("set_audio_mix", { mix })),
+	/**
 	 *  Starts recording to a new file in the recordings folder: the running
 	 *  encode from its next picture (a keyframe is asked for), or, when not
 	 *  live, by starting the camera and microphone just for the recording.
 	 *  Returns the file's path.
 	 */
-	startRecording: (onUpdate: Channel<LiveUpdate_Deserialize>, onPreview: Channel<PreviewUpdate>) => typedError<string, AppError>(__TAURI_INVOKE("start_recording", { onUpdate, onPreview })),
+	startRecording: (onUpdate: Channel<LiveUpdate_Deserialize>, onPreview: Channel<PreviewUpdate>, onMeters: Channel<MeterUpdate_Deserialize>) => typedError<string, AppError>(__TAURI_INVOKE("start_recording", { onUpdate, onPreview, onMeters })),
 	/**
 	 *  Finishes the recording (its last fragment and durations). When not
 	 *  streaming, the camera and microphone stop too.
@@ -531,6 +537,29 @@ export type LatencySource =
 /**  No measurement yet. */
 "none";
 
+/**  One level meter, dBFS (null: silence). */
+export type Level = Level_Serialize | Level_Deserialize;
+
+/**  One level meter, dBFS (null: silence). */
+export type Level_Deserialize = {
+	/**  Peak of the last 21 ms. */
+	peak_dbfs?: number | null,
+	/**  RMS of the last 21 ms. */
+	rms_dbfs?: number | null,
+	/**  Highest peak of the last 1.5 s. */
+	hold_dbfs?: number | null,
+};
+
+/**  One level meter, dBFS (null: silence). */
+export type Level_Serialize = {
+	/**  Peak of the last 21 ms. */
+	peak_dbfs: number | null,
+	/**  RMS of the last 21 ms. */
+	rms_dbfs: number | null,
+	/**  Highest peak of the last 1.5 s. */
+	hold_dbfs: number | null,
+};
+
 /**  What a platform accepts. */
 export type Limits = {
 	/**  Highest video bitrate, kbit/s. */
@@ -600,6 +629,33 @@ export type LiveUpdate_Serialize = {
 	check: CheckReport_Serialize | null,
 	/**  The running recording. */
 	recording: RecordingStatus_Serialize | null,
+};
+
+/**  The mix's meters, many times a second. */
+export type MeterUpdate = MeterUpdate_Serialize | MeterUpdate_Deserialize;
+
+/**  The mix's meters, many times a second. */
+export type MeterUpdate_Deserialize = {
+	/**  Each source, in mix order. */
+	sources: SourceMeter_Deserialize[],
+	/**  What is encoded. */
+	mix: Level_Deserialize,
+	/**  The mix went over the limiter's ceiling in the last 2 s. */
+	clipping: boolean,
+	/**  The whole mix is muted. */
+	muted: boolean,
+};
+
+/**  The mix's meters, many times a second. */
+export type MeterUpdate_Serialize = {
+	/**  Each source, in mix order. */
+	sources: SourceMeter_Serialize[],
+	/**  What is encoded. */
+	mix: Level_Serialize,
+	/**  The mix went over the limiter's ceiling in the last 2 s. */
+	clipping: boolean,
+	/**  The whole mix is muted. */
+	muted: boolean,
 };
 
 /**  Connection state of an Output. */
@@ -1045,6 +1101,41 @@ export type Severity =
 /**  It will probably work, worse (the platform re-encodes or warns). */
 "warning";
 
+/**  One source of the mix, metered. */
+export type SourceMeter = SourceMeter_Serialize | SourceMeter_Deserialize;
+
+/**  One source of the mix, metered. */
+export type SourceMeter_Deserialize = {
+	/**  `mic`, `desktop` or `tone`. */
+	source: string,
+	/**  As captured, before the filters. */
+	pre: Level_Deserialize,
+	/**  After the filters. */
+	post: Level_Deserialize,
+	/**  The noise gate: open, closed, or null without one. */
+	gate_open?: boolean | null,
+	/**  Muted. */
+	muted: boolean,
+	/**  The device is gone (silence is sent until it is back). */
+	lost: boolean,
+};
+
+/**  One source of the mix, metered. */
+export type SourceMeter_Serialize = {
+	/**  `mic`, `desktop` or `tone`. */
+	source: string,
+	/**  As captured, before the filters. */
+	pre: Level_Serialize,
+	/**  After the filters. */
+	post: Level_Serialize,
+	/**  The noise gate: open, closed, or null without one. */
+	gate_open: boolean | null,
+	/**  Muted. */
+	muted: boolean,
+	/**  The device is gone (silence is sent until it is back). */
+	lost: boolean,
+};
+
 /**  One source in the mix. */
 export type SourceMix = SourceMix_Serialize | SourceMix_Deserialize;
 
@@ -1082,6 +1173,8 @@ export type Sources = {
 	video: SourceOption[],
 	/**  Audio sources: the tone, no audio, then microphones. */
 	audio: SourceOption[],
+	/**  Desktop audio: off, the default output, then each output's monitor. */
+	desktop: SourceOption[],
 };
 
 /**  Minimum and largest of something, and its mean. */

@@ -45,6 +45,12 @@ export const studioIds = {
   audioSource: "audio-source",
   cropFrames: "crop-frames",
   cropControls: "crop-controls",
+  desktopSource: "desktop-source",
+  mixer: "mixer",
+  strips: "strips",
+  stripTemplate: "strip-template",
+  muteAll: "mute-all",
+  clip: "clip",
 } as const;
 
 export const destinationsIds = {

@@ -7,6 +7,7 @@ import {
   type CheckReport,
   type DestinationUpdate_Deserialize as DestinationUpdate,
   type LiveUpdate_Deserialize as LiveUpdate,
+  type MeterUpdate,
   type PreviewUpdate,
   type Sources,
 } from "./bindings";
@@ -23,12 +24,12 @@ import {
   fromBase64,
   i420ToRgba,
   latencyHelp,
-  meterFill,
   pushHistory,
   recordingText,
   secondsText,
 } from "./format";
 import { studioIds } from "./ids";
+import { initMixer } from "./mixer";
 import {
   app,
   CHECK_ID,
@@ -53,6 +54,8 @@ export function initStudio(): { setLive: (on: boolean) => void; loadSources: () 
   const videoSource = el.videoSource as HTMLSelectElement;
   const audioSource = el.audioSource as HTMLSelectElement;
   const history = new Map<string, number[]>();
+  const mixer = initMixer(el);
+  const desktopSource = el.desktopSource as HTMLSelectElement;
   let previewImage: ImageData | null = null;
 
   function renderCards() {
@@ -221,12 +224,6 @@ export function initStudio(): { setLive: (on: boolean) => void; loadSources: () 
         ? `Recording stopped: ${r.error}`
         : `● REC ${recordingText(r.duration_ms, r.bytes)} → ${r.path}`;
     }
-    const peak = u.audio_peak_dbfs ?? null;
-    const rms = u.audio_rms_dbfs ?? null;
-    el.meterPeak.style.width = `${Math.round(meterFill(peak) * 100)}%`;
-    el.meterRms.style.width = `${Math.round(meterFill(rms) * 100)}%`;
-    el.meter.setAttribute("aria-valuenow", String(Math.round(peak ?? -60)));
-    el.meterDb.textContent = peak == null ? "—" : `${Math.round(peak)} dB`;
     const w: string[] = [];
     if (u.encoder_overloaded) w.push("Encoder overloaded: frames are being skipped. Lower the resolution or frame rate.");
     if (u.camera_lost) w.push("Camera lost: showing a slate; it resumes when the camera is back.");
@@ -307,7 +304,8 @@ export function initStudio(): { setLive: (on: boolean) => void; loadSources: () 
     goLive.setAttribute("aria-pressed", String(on));
     el.onAir.textContent = on ? "● On air" : "Off air";
     el.onAir.classList.toggle("live", on);
-    videoSource.disabled = audioSource.disabled = on || app.recording;
+    videoSource.disabled = audioSource.disabled = desktopSource.disabled = on || app.recording;
+    if (!on && !app.recording) mixer.idle();
     for (const t of cards.querySelectorAll<HTMLInputElement>(".card-toggle")) t.disabled = !on;
     if (!on && !app.recording) {
       el.previewIdle.hidden = false;
@@ -321,16 +319,21 @@ export function initStudio(): { setLive: (on: boolean) => void; loadSources: () 
     recordButton.classList.toggle("recording", on);
     recordButton.setAttribute("aria-pressed", String(on));
     el.recordLabel.textContent = on ? "Stop recording" : "Record";
-    videoSource.disabled = audioSource.disabled = on || app.live;
-    if (!on && !app.live) el.previewIdle.hidden = false;
+    videoSource.disabled = audioSource.disabled = desktopSource.disabled = on || app.live;
+    if (!on && !app.live) {
+      el.previewIdle.hidden = false;
+      mixer.idle();
+    }
   }
 
-  function feeds(): [Channel<LiveUpdate>, Channel<PreviewUpdate>] {
+  function feeds(): [Channel<LiveUpdate>, Channel<PreviewUpdate>, Channel<MeterUpdate>] {
+    const meters = new Channel<MeterUpdate>();
+    meters.onmessage = mixer.onMeters;
     const updates = new Channel<LiveUpdate>();
     updates.onmessage = onUpdate;
     const frames = new Channel<PreviewUpdate>();
     frames.onmessage = onPreview;
-    return [updates, frames];
+    return [updates, frames, meters];
   }
 
   recordButton.addEventListener("click", async () => {
@@ -350,9 +353,9 @@ export function initStudio(): { setLive: (on: boolean) => void; loadSources: () 
         : `Saved ${recordingText(s.duration_ms, s.bytes)} → ${s.path}`;
       return;
     }
-    const [updates, frames] = feeds();
+    const [updates, frames, meters] = feeds();
     el.recStatus.textContent = "Starting the recording…";
-    const r = await commands.startRecording(updates, frames);
+    const r = await commands.startRecording(updates, frames, meters);
     recordButton.disabled = false;
     if (r.status === "error") {
       el.recStatus.textContent = "";
@@ -393,9 +396,9 @@ export function initStudio(): { setLive: (on: boolean) => void; loadSources: () 
       c.textContent = "Connecting";
       c.dataset.tone = "warn";
     }
-    const [updates, frames] = feeds();
+    const [updates, frames, meters] = feeds();
     el.checkSaved.textContent = "";
-    const r = await commands.startStream(updates, frames);
+    const r = await commands.startStream(updates, frames, meters);
     goLive.disabled = false;
     if (r.status === "error") {
       el.studioError.textContent = errText(r.error);
@@ -414,6 +417,7 @@ export function initStudio(): { setLive: (on: boolean) => void; loadSources: () 
     };
     fill(videoSource, s.video, app.settings?.video_source ?? "test");
     fill(audioSource, s.audio, app.settings?.audio_source ?? "tone");
+    fill(desktopSource, s.desktop, app.settings?.audio_mix.desktop_source ?? "");
   }
 
   async function saveSources() {

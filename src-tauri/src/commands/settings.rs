@@ -21,6 +21,8 @@ pub struct Sources {
     pub video: Vec<SourceOption>,
     /// Audio sources: the tone, no audio, then microphones.
     pub audio: Vec<SourceOption>,
+    /// Desktop audio: off, the default output, then each output's monitor.
+    pub desktop: Vec<SourceOption>,
 }
 
 /// The current settings.
@@ -85,6 +87,13 @@ fn save_settings_blocking(state: &AppState, settings: Settings) -> Result<Settin
     if pattern.contains(['/', '\\']) {
         return bad("The recording file name cannot contain / or \\ (set the folder instead).");
     }
+    if s.audio_mix.desktop_source.len() > 512 {
+        return bad("The desktop audio source name is too long.");
+    }
+    let s = Settings {
+        audio_mix: s.audio_mix.clamped(),
+        ..s
+    };
     let mut data = state.data.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(m) = onair_profiles::edit::encodings_problem(&data, &s) {
         return bad(&m);
@@ -136,11 +145,32 @@ pub async fn list_sources() -> Sources {
                 },
             });
         }
-        Sources { video, audio }
+        let mut desktop = vec![
+            SourceOption {
+                value: String::new(),
+                label: "Off".into(),
+            },
+            SourceOption {
+                value: "default".into(),
+                label: "What the computer plays (default output)".into(),
+            },
+        ];
+        for m in onair_media::mic::list_desktop_sources() {
+            desktop.push(SourceOption {
+                label: format!("{} ({})", m.name, m.id),
+                value: m.id,
+            });
+        }
+        Sources {
+            video,
+            audio,
+            desktop,
+        }
     })
     .await
     .unwrap_or(Sources {
         video: Vec::new(),
         audio: Vec::new(),
+        desktop: Vec::new(),
     })
 }

@@ -6,8 +6,11 @@
 
 use base64::Engine as _;
 use onair_check::CheckReport;
-use onair_engine::{EngineConfig, Feeds, GoLive, LiveUpdate, NamedDestination, CHECK_ID};
+use onair_engine::{
+    EngineConfig, Feeds, GoLive, LiveUpdate, MeterUpdate, NamedDestination, CHECK_ID,
+};
 use onair_output::Destination;
+use onair_profiles::audio::AudioMix;
 use onair_record::{self as record, RecordingSummary};
 use tauri::ipc::Channel;
 
@@ -30,8 +33,13 @@ pub struct PreviewUpdate {
 }
 
 /// The window's feeds: updates and preview pictures over its channels.
-fn feeds(on_update: Channel<LiveUpdate>, on_preview: Channel<PreviewUpdate>) -> Feeds {
+fn feeds(
+    on_update: Channel<LiveUpdate>,
+    on_preview: Channel<PreviewUpdate>,
+    on_meters: Channel<MeterUpdate>,
+) -> Feeds {
     Feeds {
+        on_meters: Box::new(move |m| on_meters.send(m).is_ok()),
         on_update: Box::new(move |u| on_update.send(u).is_ok()),
         on_preview: Box::new(move |f| {
             let u = PreviewUpdate {
@@ -75,6 +83,7 @@ pub async fn start_stream(
     state: tauri::State<'_, AppState>,
     on_update: Channel<LiveUpdate>,
     on_preview: Channel<PreviewUpdate>,
+    on_meters: Channel<MeterUpdate>,
 ) -> Result<(), AppError> {
     let mut studio = state.studio.lock().await;
     if studio.is_streaming() {
@@ -107,7 +116,7 @@ pub async fn start_stream(
     };
     let config = EngineConfig::from_settings(&data.settings);
     studio
-        .go_live(config, live, feeds(on_update, on_preview))
+        .go_live(config, live, feeds(on_update, on_preview, on_meters))
         .await?;
     Ok(())
 }
@@ -187,6 +196,30 @@ pub async fn set_crop(
     crate::commands::settings::save_settings(app, settings).await
 }
 
+/// The audio mix (faders, mutes, filters, desktop audio's device): at once
+/// while live — from the next 21 ms of sound — and remembered for the next
+/// time (desktop audio's device takes effect at the next start).
+#[tauri::command]
+#[specta::specta]
+pub async fn set_audio_mix(
+    app: tauri::AppHandle,
+    state: tauri::State<'_, AppState>,
+    mix: AudioMix,
+) -> Result<Settings, AppError> {
+    let mix = mix.clamped();
+    if let Some(session) = state.studio.lock().await.session() {
+        session.set_mix(&mix);
+    }
+    let mut settings = state
+        .data
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .settings
+        .clone();
+    settings.audio_mix = mix;
+    crate::commands::settings::save_settings(app, settings).await
+}
+
 /// Ends the stream on every destination (bounded, about 2 s); a running
 /// recording goes on. Returns the stream check's final report.
 #[tauri::command]
@@ -207,6 +240,7 @@ pub async fn start_recording(
     state: tauri::State<'_, AppState>,
     on_update: Channel<LiveUpdate>,
     on_preview: Channel<PreviewUpdate>,
+    on_meters: Channel<MeterUpdate>,
 ) -> Result<String, AppError> {
     let mut studio = state.studio.lock().await;
     let settings = state
@@ -220,7 +254,7 @@ pub async fn start_recording(
     let path = record::unique_path(&folder, &name);
     let config = EngineConfig::from_settings(&settings);
     studio
-        .start_recording(config, &path, feeds(on_update, on_preview))
+        .start_recording(config, &path, feeds(on_update, on_preview, on_meters))
         .await?;
     Ok(path.display().to_string())
 }

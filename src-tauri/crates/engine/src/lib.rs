@@ -52,11 +52,11 @@ pub use onair_profiles::encoding::Encoding;
 use recorder::EngineSink;
 pub use recorder::Recorder;
 pub use session::{
-    DestinationUpdate, EncoderUpdate, Finished, GoLive, LiveUpdate, NamedDestination, Outcome,
-    Session, SessionError, CHECK_ID,
+    DestinationUpdate, EncoderUpdate, Finished, GoLive, Level, LiveUpdate, MeterUpdate,
+    NamedDestination, Outcome, Session, SessionError, SourceMeter, CHECK_ID,
 };
 pub use source::{AudioInput, SourceNameError, VideoInput};
-pub use studio::{Feeds, Studio};
+pub use studio::{Feeds, Studio, METER_HZ};
 
 /// Preview pictures per second.
 pub const PREVIEW_FPS: u32 = 15;

@@ -22,8 +22,10 @@ pub struct Recorder {
     /// The running encoders' controls (to ask one for a keyframe).
     encoders: Mutex<Vec<Arc<EncoderStats>>>,
     /// A recording waits for the encoders' configurations (skipping what
-    /// comes before them).
+    /// comes before them)...
     awaiting_params: std::sync::atomic::AtomicBool,
+    /// ...and a keyframe came (and was skipped) while it waited.
+    skipped_keyframe: std::sync::atomic::AtomicBool,
 }
 
 impl Recorder {
@@ -34,6 +36,7 @@ impl Recorder {
             expect_audio,
             encoders: Mutex::new(Vec::new()),
             awaiting_params: std::sync::atomic::AtomicBool::new(false),
+            skipped_keyframe: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -58,9 +61,12 @@ impl Recorder {
                 // otherwise).
                 self.want_keyframe(encoding);
             }
-            _ => self
-                .awaiting_params
-                .store(true, std::sync::atomic::Ordering::SeqCst),
+            _ => {
+                self.skipped_keyframe
+                    .store(false, std::sync::atomic::Ordering::SeqCst);
+                self.awaiting_params
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+            }
         }
         *slot = Some((rec, encoding));
         Ok(())
@@ -105,6 +111,17 @@ impl Recorder {
         if let Ok(r) = self.slot.lock() {
             if let Some((r, recorded)) = r.as_ref() {
                 if encoding.is_none_or(|e| e == *recorded) {
+                    // Under the slot's lock, as the configurations are set:
+                    // the writer sees both in this order.
+                    if encoding.is_some()
+                        && tag.keyframe
+                        && self
+                            .awaiting_params
+                            .load(std::sync::atomic::Ordering::SeqCst)
+                    {
+                        self.skipped_keyframe
+                            .store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
                     r.push(tag.clone());
                 }
             }
@@ -143,12 +160,16 @@ impl Recorder {
             if let Some((v, a)) = self.params(*encoding) {
                 if a.is_some() || !self.expect_audio {
                     rec.set_params(v, a);
-                    // The first keyframe may have come before the audio's
+                    // The first keyframe came before the audio's
                     // configuration (and was skipped): ask for another
                     // rather than start a keyframe interval late.
-                    if self
+                    let waited = self
                         .awaiting_params
-                        .swap(false, std::sync::atomic::Ordering::SeqCst)
+                        .swap(false, std::sync::atomic::Ordering::SeqCst);
+                    if waited
+                        && self
+                            .skipped_keyframe
+                            .swap(false, std::sync::atomic::Ordering::SeqCst)
                     {
                         self.want_keyframe(*encoding);
                     }

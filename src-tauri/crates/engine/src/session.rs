@@ -150,6 +150,61 @@ fn encoder_updates(
         .collect()
 }
 
+/// One level meter, dBFS (null: silence).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct Level {
+    /// Peak of the last 21 ms.
+    pub peak_dbfs: Option<f32>,
+    /// RMS of the last 21 ms.
+    pub rms_dbfs: Option<f32>,
+    /// Highest peak of the last 1.5 s.
+    pub hold_dbfs: Option<f32>,
+}
+
+impl Level {
+    fn of(l: &onair_media::meter::AudioLevel) -> Self {
+        let finite = |x: f32| x.is_finite().then_some((x * 10.0).round() / 10.0);
+        Self {
+            peak_dbfs: finite(l.peak_dbfs()),
+            rms_dbfs: finite(l.rms_dbfs()),
+            hold_dbfs: finite(l.hold_dbfs()),
+        }
+    }
+}
+
+/// One source of the mix, metered.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct SourceMeter {
+    /// `mic`, `desktop` or `tone`.
+    pub source: String,
+    /// As captured, before the filters.
+    pub pre: Level,
+    /// After the filters.
+    pub post: Level,
+    /// The noise gate: open, closed, or null without one.
+    pub gate_open: Option<bool>,
+    /// Muted.
+    pub muted: bool,
+    /// The device is gone (silence is sent until it is back).
+    pub lost: bool,
+}
+
+/// The mix's meters, many times a second.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct MeterUpdate {
+    /// Each source, in mix order.
+    pub sources: Vec<SourceMeter>,
+    /// What is encoded.
+    pub mix: Level,
+    /// The mix went over the limiter's ceiling in the last 2 s.
+    pub clipping: bool,
+    /// The whole mix is muted.
+    pub muted: bool,
+}
+
 /// The session as of now; front ends take one a second.
 #[derive(Debug, Clone, serde::Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -531,6 +586,57 @@ impl Session {
     /// The stream check's report as of now, judged.
     pub fn check_report(&self) -> Option<CheckReport> {
         lock(&self.check).as_ref().map(CheckRun::judged)
+    }
+
+    /// The mix's meters as of now (none without an audio track).
+    pub fn meters(&self) -> Option<MeterUpdate> {
+        let e = &self.engine;
+        let mix = e.mix()?;
+        let sources = mix
+            .sources()
+            .iter()
+            .map(|s| {
+                let stats = match s.kind() {
+                    onair_media::mix::SourceKind::Mic => e.mic_stats(),
+                    onair_media::mix::SourceKind::Desktop => e.desktop_stats(),
+                    onair_media::mix::SourceKind::Tone => None,
+                };
+                SourceMeter {
+                    source: s.kind().as_str().into(),
+                    pre: Level::of(&s.pre),
+                    post: Level::of(&s.post),
+                    gate_open: s.filters().gate.map(|_| s.gate_open()),
+                    muted: s.muted(),
+                    lost: stats.is_some_and(|m| m.lost.load(Ordering::Relaxed)),
+                }
+            })
+            .collect();
+        Some(MeterUpdate {
+            sources,
+            mix: Level::of(&mix.level),
+            clipping: mix.clipping(),
+            muted: mix.muted(),
+        })
+    }
+
+    /// Applies the creator's mix live: faders, mutes and filters from the
+    /// next 1024 frames (desktop audio's device takes effect at the next
+    /// start).
+    pub fn set_mix(&self, settings: &onair_profiles::audio::AudioMix) {
+        let Some(mix) = self.engine.mix() else {
+            return;
+        };
+        let settings = settings.clone().clamped();
+        for s in mix.sources() {
+            let saved = match s.kind() {
+                onair_media::mix::SourceKind::Desktop => &settings.desktop,
+                _ => &settings.mic,
+            };
+            s.set_filters(crate::chain_of(&saved.filters));
+            s.set_fader_db(saved.volume_db);
+            s.set_muted(saved.muted);
+        }
+        mix.set_muted(settings.muted);
     }
 
     /// Everything a front end shows, as of now. "Encoder overloaded" is

@@ -11,7 +11,7 @@ use onair_check::CheckReport;
 use onair_media::preview::PreviewFrame;
 use onair_record::RecordingSummary;
 
-use crate::session::{GoLive, LiveUpdate, Session, SessionError};
+use crate::session::{GoLive, LiveUpdate, MeterUpdate, Session, SessionError};
 use crate::{EngineConfig, PREVIEW_FPS};
 
 /// Where a running session reports to. Each returns `false` once nobody
@@ -21,7 +21,12 @@ pub struct Feeds {
     pub on_update: Box<dyn FnMut(LiveUpdate) -> bool + Send>,
     /// Every new preview picture, at most [`PREVIEW_FPS`] a second.
     pub on_preview: Box<dyn FnMut(PreviewFrame) -> bool + Send>,
+    /// The audio meters, [`METER_HZ`] times a second.
+    pub on_meters: Box<dyn FnMut(MeterUpdate) -> bool + Send>,
 }
+
+/// How often the meters go to a window.
+pub const METER_HZ: u64 = 20;
 
 impl std::fmt::Debug for Feeds {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -41,7 +46,20 @@ impl Running {
         let Feeds {
             mut on_update,
             mut on_preview,
+            mut on_meters,
         } = feeds;
+        let s = session.clone();
+        let meters = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(1000 / METER_HZ));
+            loop {
+                tick.tick().await;
+                if let Some(m) = s.meters() {
+                    if !on_meters(m) {
+                        break;
+                    }
+                }
+            }
+        });
         let s = session.clone();
         let updates = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -69,7 +87,7 @@ impl Running {
         });
         Self {
             session,
-            feeds: vec![updates, pictures],
+            feeds: vec![updates, pictures, meters],
         }
     }
 

@@ -103,6 +103,7 @@ fn counting_feeds() -> (Feeds, tokio::sync::mpsc::UnboundedReceiver<LiveUpdate>)
     let feeds = Feeds {
         on_update: Box::new(move |u| tx.send(u).is_ok()),
         on_preview: Box::new(|_| true),
+        on_meters: Box::new(|_| true),
     };
     (feeds, rx)
 }
