@@ -198,10 +198,12 @@ fn filters(c: &mut Criterion) {
             seed ^= seed << 5;
             let t = (i / 2) as f32 / 48_000.0;
             let buzz = (0..5)
-                .map(|h| ((h + 1) as f32 * 220.0 * 6.283 * t).sin() / (h + 1) as f32)
+                .map(|h| {
+                    ((h + 1) as f32 * 220.0 * std::f32::consts::TAU * t).sin() / (h + 1) as f32
+                })
                 .sum::<f32>();
             let n = (seed as f32 / u32::MAX as f32 - 0.5) * 0.02;
-            0.2 * buzz * (0.5 + 0.5 * (3.0 * 6.283 * t).sin())
+            0.2 * buzz * (0.5 + 0.5 * (3.0 * std::f32::consts::TAU * t).sin())
                 + n * if i % 2 == 0 { 1.0 } else { -1.0 }
         })
         .collect();
