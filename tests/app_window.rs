@@ -702,7 +702,13 @@ fn the_mixer_meters_the_sound_and_its_voice_switch_and_mutes_act_live_and_are_re
     let _one = one_window();
     let app = App::start();
     let s = app.open();
-    let mix = |app: &App| json(&app.profiles_file())["settings"]["audio_mix"].clone();
+    // The saved mix (null until the first save).
+    let mix = |app: &App| {
+        std::fs::read(app.profiles_file())
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .map_or(serde_json::Value::Null, |v| v["settings"]["audio_mix"].clone())
+    };
     let strip = "#strips .strip[data-source=mic]";
     // Before going live: the test tone's strip, at rest.
     assert!(s.wait_until(Duration::from_secs(5), |s| s.count(strip) == 1));
