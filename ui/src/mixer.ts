@@ -43,6 +43,7 @@ function showLevel(meter: HTMLElement, l: Level | null) {
 const numbers: [string, keyof AudioFilters][] = [
   [".f-gate-open", "gate_open_dbfs"],
   [".f-gate-close", "gate_close_dbfs"],
+  [".f-gate-attack", "gate_attack_ms"],
   [".f-gate-hold", "gate_hold_ms"],
   [".f-gate-release", "gate_release_ms"],
   [".f-comp-threshold", "compressor_threshold_dbfs"],
@@ -51,6 +52,7 @@ const numbers: [string, keyof AudioFilters][] = [
   [".f-comp-release", "compressor_release_ms"],
   [".f-comp-makeup", "compressor_makeup_db"],
   [".f-limiter-ceiling", "limiter_ceiling_dbfs"],
+  [".f-limiter-release", "limiter_release_ms"],
 ];
 const switches: [string, "denoise" | "gate" | "compressor" | "limiter"][] = [
   [".f-denoise", "denoise"],
