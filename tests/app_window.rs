@@ -707,7 +707,9 @@ fn the_mixer_meters_the_sound_and_its_voice_switch_and_mutes_act_live_and_are_re
         std::fs::read(app.profiles_file())
             .ok()
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .map_or(serde_json::Value::Null, |v| v["settings"]["audio_mix"].clone())
+            .map_or(serde_json::Value::Null, |v| {
+                v["settings"]["audio_mix"].clone()
+            })
     };
     let strip = "#strips .strip[data-source=mic]";
     // Before going live: the test tone's strip, at rest.
