@@ -24,6 +24,7 @@
 
 mod print;
 mod run;
+mod saved;
 
 use std::process::ExitCode;
 
@@ -52,6 +53,15 @@ enum Command {
     Check(CheckArgs),
     /// List cameras (with their modes) and microphones, as JSON.
     Devices,
+    /// List the destinations saved in the app (never their keys), as JSON.
+    Profiles(ProfilesArgs),
+}
+
+#[derive(Args)]
+struct ProfilesArgs {
+    /// Profiles file (default: the app's)
+    #[arg(long, value_name = "FILE")]
+    profiles: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -65,6 +75,12 @@ pub(crate) struct StreamArgs {
     /// [NAME+]rtmp(s)://host[:port]/app[/...]/<key> (the last path segment, query string included, is the key; NAME+ picks the encoding, default the first)
     #[arg(value_name = "DEST")]
     pub(crate) dests: Vec<String>,
+    /// Also stream to a destination saved in the app, by its name (or id): its server, its key from the credential store, its encoding (repeatable)
+    #[arg(long = "profile", value_name = "NAME")]
+    pub(crate) profile_names: Vec<String>,
+    /// Also stream to every destination saved in the app and switched on ("Include when I go live")
+    #[arg(long)]
+    pub(crate) all_profiles: bool,
     /// An encoding NAME=WxH@FPS:KBPS[:KEYFRAME_SECS] (repeatable; the first is the default), e.g. vertical=720x1280@30:2500
     #[arg(long = "encoding", value_name = "SPEC")]
     pub(crate) encodings: Vec<String>,
@@ -141,7 +157,7 @@ pub(crate) struct StreamArgs {
     /// Save the stream check's final report here, as JSON
     #[arg(long, value_name = "FILE")]
     pub(crate) report: Option<std::path::PathBuf>,
-    /// Profiles file to judge the stream against (default: the app's)
+    /// Profiles file (default: the app's): what --profile and --all-profiles read, and what the stream check judges against
     #[arg(long, value_name = "FILE")]
     pub(crate) profiles: Option<std::path::PathBuf>,
 }
@@ -201,5 +217,6 @@ fn main() -> ExitCode {
             stream(args, None)
         }
         Command::Devices => devices(),
+        Command::Profiles(p) => saved::list(p.profiles.as_deref()),
     }
 }

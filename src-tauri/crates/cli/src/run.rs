@@ -45,6 +45,26 @@ struct Plan {
 
 fn plan(args: &StreamArgs) -> Result<Plan, String> {
     let mut config = engine_config(args)?;
+    // Saved destinations bring the encodings saved with them.
+    let saved = if args.profile_names.is_empty() && !args.all_profiles {
+        None
+    } else {
+        if !args.encodings.is_empty()
+            || args.size.is_some()
+            || args.fps.is_some()
+            || args.video_bitrate.is_some()
+            || args.keyframe_interval.is_some()
+        {
+            return Err(
+                "--profile and --all-profiles stream the encodings saved in the app: leave out \
+                 --encoding, --size, --fps, --video-bitrate and --keyframe-interval"
+                    .into(),
+            );
+        }
+        let data = crate::saved::load(args.profiles.as_deref())?;
+        config.encodings = onair_profiles::edit::encodings(&data.settings);
+        Some(data)
+    };
     let owned: Vec<String> = config.encodings.iter().map(|e| e.name.clone()).collect();
     let names: Vec<&str> = owned.iter().map(String::as_str).collect();
     let index_of = |name: &str| names.iter().position(|n| *n == name);
@@ -67,6 +87,12 @@ fn plan(args: &StreamArgs) -> Result<Plan, String> {
         }
         let dest = Destination::parse(url).map_err(|e| format!("bad destination: {e}"))?;
         dests.push((dest, name.and_then(index_of).unwrap_or(0)));
+    }
+    if let Some(data) = &saved {
+        let keys = crate::saved::keys();
+        for p in crate::saved::select(data, &args.profile_names, args.all_profiles)? {
+            dests.push(crate::saved::destination(p, data, &keys)?);
+        }
     }
     for c in &args.crops {
         let (name, x) = parse_crop(c).map_err(|e| e.to_string())?;
