@@ -784,3 +784,83 @@ fn the_mixer_meters_the_sound_and_its_voice_switch_and_mutes_act_live_and_are_re
     s.click("#go-live");
     assert!(s.wait_until(Duration::from_secs(10), |s| s.text("#go-live") == "Go Live"));
 }
+
+#[test]
+fn ten_destinations_lay_out_whole_and_only_errors_are_red() {
+    let _one = one_window();
+    let app = App::start();
+    // Ten saved destinations (as the app writes them), none with a key yet
+    // but one, so their cards say so.
+    let names = [
+        "Twitch",
+        "YouTube",
+        "Kick",
+        "Facebook",
+        "TikTok LIVE",
+        "Instagram Live",
+        "LinkedIn Live",
+        "Backup nginx",
+        "My very long destination name that goes on",
+        "X",
+    ];
+    let profiles: Vec<serde_json::Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            serde_json::json!({
+                "id": format!("p{i}"),
+                "name": name,
+                "platform": "custom",
+                "server_url": "rtmp://127.0.0.1:1935/live",
+                "enabled": true,
+                "encoding": "",
+            })
+        })
+        .collect();
+    let file = app.profiles_file();
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(
+        &file,
+        serde_json::to_vec(&serde_json::json!({"version": 1, "profiles": profiles})).unwrap(),
+    )
+    .unwrap();
+    let s = app.open();
+    assert!(s.wait_until(Duration::from_secs(10), |s| s.count("#cards .card") == 11));
+    // Every card's name, encoding and figures fit (nothing cut but a long
+    // name, which ends in an ellipsis on purpose).
+    for i in 1..=11 {
+        for part in [
+            ".card-encoding",
+            ".card-state",
+            ".f-bitrate",
+            ".f-latency",
+            ".f-uptime",
+        ] {
+            let css = card(i, part);
+            let scroll: f64 = s
+                .prop(&css, "scrollWidth")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0);
+            let client: f64 = s
+                .prop(&css, "clientWidth")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0);
+            assert!(
+                scroll <= client + 1.0,
+                "card {i} {part}: {scroll} > {client}"
+            );
+        }
+    }
+    // A missing key is an error (red); the stream check's help is not.
+    let colour = |s: &Session, i: usize| {
+        s.attr(&card(i, ".card-detail"), "data-tone")
+            .unwrap_or_default()
+    };
+    assert_eq!(content(&s, &card(1, ".card-detail")), "No stream key set");
+    assert_eq!(colour(&s, 1), "bad");
+    assert_eq!(content(&s, &card(11, ".card-name")), "Stream check");
+    assert_eq!(colour(&s, 11), "info");
+    // Scrolled to the cards, for the README.
+    s.click(&card(10, ".card-name"));
+    screenshot(&app, "ten-destinations.png");
+}

@@ -11,6 +11,7 @@ import {
   errorLabel,
   formatBitrate,
   formatLatency,
+  latencyLabel,
   formatUptime,
   i420ToRgba,
   meterFill,
@@ -20,18 +21,29 @@ import {
 
 describe("formatting", () => {
   it("shows bitrates in kbps below 1 Mbps, in Mbps above, and a dash before data", () => {
-    expect(formatBitrate(2987.6)).toBe("2.99 Mbps");
+    expect(formatBitrate(2987.6)).toBe("3.0 Mbps");
     expect(formatBitrate(612.4)).toBe("612 kbps");
-    expect(formatBitrate(12_345)).toBe("12.3 Mbps");
+    expect(formatBitrate(999.7)).toBe("1.0 Mbps");
+    expect(formatBitrate(9_960)).toBe("10 Mbps");
+    expect(formatBitrate(12_345)).toBe("12 Mbps");
+    // Never longer than a card's figure holds.
+    for (const k of [0.4, 99, 999.4, 999.5, 3010, 9949, 9950, 51_000, 99_000]) {
+      expect(formatBitrate(k).length).toBeLessThanOrEqual(8);
+    }
     expect(formatBitrate(null)).toBe("—");
     expect(formatBitrate(Number.NaN)).toBe("—");
   });
 
-  it("says what the latency measures", () => {
-    expect(formatLatency(4.26, "ack")).toBe("4.3 ms");
-    expect(formatLatency(37.4, "ack")).toBe("37 ms");
-    expect(formatLatency(120, "queue_rtt")).toBe("120 ms (queue + RTT)");
-    expect(formatLatency(null, "ack")).toBe("—");
+  it("says what the latency measures, in figures that fit", () => {
+    expect(formatLatency(4.26)).toBe("4.3 ms");
+    expect(formatLatency(37.4)).toBe("37 ms");
+    expect(formatLatency(2400)).toBe("2.4 s");
+    expect(formatLatency(null)).toBe("—");
+    expect(latencyLabel("queue_rtt")).toBe("Queue + RTT");
+    expect(latencyLabel("ack")).toBe("Latency");
+    for (const ms of [0.04, 9.96, 999, 999.5, 9994, 9995, 120_000]) {
+      expect(formatLatency(ms).length).toBeLessThanOrEqual(7);
+    }
   });
 
   it("formats uptime as m:ss and h:mm:ss", () => {
@@ -167,7 +179,7 @@ describe("stream check and recording", () => {
     expect(Object.fromEntries(checkFacts(unsignalled))["Colour"]).toBe("not signalled (players guess)");
     expect(facts["Frame rate"]).toBe("29.97 fps");
     expect(facts["Keyframes"]).toBe("every 2.00 s (max 2.03 s)");
-    expect(facts["Video bitrate"]).toBe("2.99 Mbps (peak 3.40 Mbps)");
+    expect(facts["Video bitrate"]).toBe("3.0 Mbps (peak 3.4 Mbps)");
     expect(facts["Audio"]).toBe("AAC AAC-LC, 48.0 kHz, stereo, 160 kbps");
     expect(facts["A/V sync"]).toBe("starts 0 ms, skew -52 ms (max 53 ms)");
     expect(facts["Timestamp gaps"]).toBe("1 (longest 480 ms)");

@@ -6,16 +6,23 @@ export type Tone = "ok" | "warn" | "bad" | "idle";
 /** kbps below 1 Mbps, else Mbps; "—" before there is a figure. */
 export function formatBitrate(kbps: number | null | undefined): string {
   if (kbps == null || !Number.isFinite(kbps)) return "—";
-  if (kbps >= 10_000) return `${(kbps / 1000).toFixed(1)} Mbps`;
-  if (kbps >= 1000) return `${(kbps / 1000).toFixed(2)} Mbps`;
+  // At most three digits, so a card's figure always fits whole.
+  if (kbps >= 9_950) return `${Math.round(kbps / 1000)} Mbps`;
+  if (kbps >= 999.5) return `${(kbps / 1000).toFixed(1)} Mbps`;
   return `${Math.round(kbps)} kbps`;
 }
 
-/** Latency with what it measures. */
-export function formatLatency(ms: number | null | undefined, source: string | null | undefined): string {
+/** Latency, short enough to fit a card ("4.3 ms", "120 ms", "2.4 s"). */
+export function formatLatency(ms: number | null | undefined): string {
   if (ms == null || !Number.isFinite(ms)) return "—";
-  const v = ms < 10 ? ms.toFixed(1) : Math.round(ms).toString();
-  return source === "queue_rtt" ? `${v} ms (queue + RTT)` : `${v} ms`;
+  if (ms >= 9_995) return `${Math.round(ms / 1000)} s`;
+  if (ms >= 999.5) return `${(ms / 1000).toFixed(1)} s`;
+  return ms < 10 ? `${ms.toFixed(1)} ms` : `${Math.round(ms)} ms`;
+}
+
+/** The latency figure's label: what it measures. */
+export function latencyLabel(source: string | null | undefined): string {
+  return source === "queue_rtt" ? "Queue + RTT" : "Latency";
 }
 
 /** What the latency figure means, for a tooltip. */

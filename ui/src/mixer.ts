@@ -35,7 +35,10 @@ function showLevel(meter: HTMLElement, l: Level | null) {
   part<HTMLElement>(meter, ".meter-rms").style.width = fill(l?.rms_dbfs);
   part<HTMLElement>(meter, ".meter-peak").style.width = fill(l?.peak_dbfs);
   const hold = meter.querySelector<HTMLElement>(".meter-hold");
-  if (hold) hold.style.left = fill(l?.hold_dbfs);
+  if (hold) {
+    hold.style.left = fill(l?.hold_dbfs);
+    hold.hidden = l?.hold_dbfs == null;
+  }
   meter.setAttribute("aria-valuenow", String(Math.round(l?.peak_dbfs ?? -60)));
 }
 

@@ -24,6 +24,7 @@ import {
   fromBase64,
   i420ToRgba,
   latencyHelp,
+  latencyLabel,
   pushHistory,
   recordingText,
   secondsText,
@@ -70,6 +71,7 @@ export function initStudio(): { setLive: (on: boolean) => void; loadSources: () 
           platform: p.platform,
           encoding: p.encoding,
           detail: !p.has_key ? "No stream key set" : problems.map((x) => x.message).join(" "),
+          bad: !p.has_key || problems.length > 0,
         };
       });
     if (checkOn) {
@@ -79,6 +81,7 @@ export function initStudio(): { setLive: (on: boolean) => void; loadSources: () 
         platform: "check",
         encoding: "main",
         detail: "A test server inside OnAir: it reports what a platform receives.",
+        bad: false,
       });
     }
     el.noDestinations.hidden = app.profiles.length > 0;
@@ -111,7 +114,10 @@ export function initStudio(): { setLive: (on: boolean) => void; loadSources: () 
       const st = part<HTMLElement>(node, ".card-state");
       st.textContent = "Ready";
       st.dataset.tone = "idle";
-      part(node, ".card-detail").textContent = p.detail;
+      const detail = part<HTMLElement>(node, ".card-detail");
+      detail.textContent = p.detail;
+      // Red only for what stops it going live; the check's help is not.
+      detail.dataset.tone = p.bad ? "bad" : "info";
       cards.appendChild(node);
     }
     const platformsOn = enabled.filter((p) => p.id !== CHECK_ID).length;
@@ -198,8 +204,9 @@ export function initStudio(): { setLive: (on: boolean) => void; loadSources: () 
     part<HTMLInputElement>(node, ".card-toggle").checked = d.on;
     part(node, ".f-bitrate").textContent = d.on ? formatBitrate(s.bitrate_kbps) : "—";
     const lat = part<HTMLElement>(node, ".f-latency");
-    lat.textContent = d.on ? formatLatency(s.latency_ms, s.latency_source) : "—";
+    lat.textContent = d.on ? formatLatency(s.latency_ms) : "—";
     lat.title = latencyHelp(s.latency_source);
+    part(node, ".l-latency").textContent = latencyLabel(s.latency_source);
     const bar = part<HTMLElement>(node, ".f-congestion .bar");
     const congestion = s.congestion ?? 0;
     bar.dataset.tone = congestionTone(congestion);
@@ -208,7 +215,9 @@ export function initStudio(): { setLive: (on: boolean) => void; loadSources: () 
     part(node, ".f-dropped").textContent = String(s.dropped_frames);
     part(node, ".f-reconnects").textContent = String(s.reconnects);
     part(node, ".f-uptime").textContent = formatUptime(s.uptime_s);
-    part(node, ".card-detail").textContent = st.detail;
+    const detail = part<HTMLElement>(node, ".card-detail");
+    detail.textContent = st.detail;
+    detail.dataset.tone = st.tone === "bad" || st.tone === "warn" ? st.tone : "info";
     const h = pushHistory(history.get(d.id) ?? [], d.on ? (s.bitrate_kbps ?? 0) : 0);
     history.set(d.id, h);
     drawGraph(part<HTMLCanvasElement>(node, ".graph"), h, st.tone);
