@@ -74,6 +74,13 @@ cargo clippy --release --locked --workspace --all-targets -- -D warnings
 npm run --silent typecheck
 say "building (release, once)"
 cargo build --release --locked --workspace --bins
+if [ ! -x "$TOOLS/bin/cargo-tauri" ]; then
+  say "installing the Tauri bundler (tauri-cli; once, several minutes)"
+  cargo install --locked --root "$TOOLS" tauri-cli@2.12.4
+fi
+say "building the packages (.deb and .rpm) from that build"
+rm -rf target/release/bundle
+(cd src-tauri && cargo-tauri bundle --bundles deb,rpm)
 say "running the tests"
 npm test --silent
 export ONAIR_BIN_DIR="$ROOT/target/release"

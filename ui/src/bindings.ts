@@ -98,6 +98,8 @@ export type AppInfo = AppInfo_Serialize | AppInfo_Deserialize;
 
 /**  What the UI needs at start. */
 export type AppInfo_Deserialize = {
+	/**  OnAir's version (the `onair` command's too). */
+	version: string,
 	/**  Platform presets, Custom last. */
 	platforms: Platform_Deserialize[],
 	/**  The encodings the Settings offer ready-made. */
@@ -110,6 +112,8 @@ export type AppInfo_Deserialize = {
 
 /**  What the UI needs at start. */
 export type AppInfo_Serialize = {
+	/**  OnAir's version (the `onair` command's too). */
+	version: string,
 	/**  Platform presets, Custom last. */
 	platforms: Platform_Serialize[],
 	/**  The encodings the Settings offer ready-made. */

@@ -13,6 +13,7 @@ export const shellIds = {
   noticeText: "notice-text",
   noticeClose: "notice-close",
   keystoreProblem: "keystore-problem",
+  about: "about",
 } as const;
 
 export const studioIds = {

@@ -51,6 +51,7 @@ async function start() {
   app.platforms = info.platforms;
   app.readyMade = info.ready_made_encodings;
   destinations.fillPlatforms();
+  el.about.textContent = `OnAir ${info.version} — the same version as the onair command (onair --version).`;
   if (info.notice) {
     el.noticeText.textContent = info.notice;
     el.notice.hidden = false;

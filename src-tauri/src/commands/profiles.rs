@@ -12,6 +12,8 @@ use crate::state::AppState;
 /// What the UI needs at start.
 #[derive(Clone, serde::Serialize, specta::Type)]
 pub struct AppInfo {
+    /// OnAir's version (the `onair` command's too).
+    pub version: String,
     /// Platform presets, Custom last.
     pub platforms: Vec<Platform>,
     /// The encodings the Settings offer ready-made.
@@ -113,6 +115,7 @@ pub async fn app_info(app: tauri::AppHandle) -> AppInfo {
     crate::state::blocking(app, |state| Ok(app_info_blocking(state)))
         .await
         .unwrap_or_else(|e| AppInfo {
+            version: env!("CARGO_PKG_VERSION").into(),
             platforms: services::platforms().to_vec(),
             ready_made_encodings: onair_profiles::encoding::ready_made(),
             notice: None,
@@ -122,6 +125,7 @@ pub async fn app_info(app: tauri::AppHandle) -> AppInfo {
 
 fn app_info_blocking(state: &AppState) -> AppInfo {
     AppInfo {
+        version: env!("CARGO_PKG_VERSION").into(),
         platforms: services::platforms().to_vec(),
         ready_made_encodings: onair_profiles::encoding::ready_made(),
         notice: state.notice.lock().ok().and_then(|mut n| n.take()),
