@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use onair_tests::keyring::SecretService;
-use onair_tests::webdriver::{Session, TauriDriver, Xvfb};
 use onair_tests::root;
+use onair_tests::webdriver::{Session, TauriDriver, Xvfb};
 
 /// The package's name in dpkg.
 const PACKAGE: &str = "on-air";
@@ -18,7 +18,12 @@ const PACKAGE: &str = "on-air";
 fn the_deb() -> PathBuf {
     let dir = root().join("target/release/bundle/deb");
     let debs: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e} (the test command builds the .deb first)", dir.display()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (the test command builds the .deb first)",
+                dir.display()
+            )
+        })
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "deb"))
@@ -68,47 +73,80 @@ impl Drop for Installed {
 fn the_deb_installs_with_apt_runs_from_the_menu_goes_live_and_removes_cleanly() {
     let deb = the_deb();
     // What is inside: both programs, the desktop entry, every icon size.
-    let listing = Command::new("dpkg-deb").arg("-c").arg(&deb).output().unwrap();
+    let listing = Command::new("dpkg-deb")
+        .arg("-c")
+        .arg(&deb)
+        .output()
+        .unwrap();
     let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    let paths: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .map(|p| p.trim_start_matches("./"))
+        .collect();
     for want in [
-        "./usr/bin/onair-app",
-        "./usr/bin/onair\n",
-        "./usr/share/applications/OnAir.desktop",
+        "usr/bin/onair-app",
+        "usr/bin/onair",
+        "usr/share/applications/OnAir.desktop",
     ] {
         assert!(
-            listing.contains(want) || listing.contains(&format!("{}\n", want.trim_end())),
+            paths.contains(&want),
             "{want} is not in the package:\n{listing}"
         );
     }
-    for size in ["16x16", "24x24", "32x32", "48x48", "64x64", "128x128", "256x256", "512x512"] {
-        assert!(
-            listing.contains(&format!("./usr/share/icons/hicolor/{size}/apps/onair-app.png")),
-            "no {size} icon:\n{listing}"
-        );
+    for size in [
+        "16x16", "24x24", "32x32", "48x48", "64x64", "128x128", "256x256", "512x512",
+    ] {
+        let icon = format!("usr/share/icons/hicolor/{size}/apps/onair-app.png");
+        assert!(paths.contains(&icon.as_str()), "no {size} icon:\n{listing}");
     }
     let field = |f: &str| {
-        let o = Command::new("dpkg-deb").arg("-f").arg(&deb).arg(f).output().unwrap();
+        let o = Command::new("dpkg-deb")
+            .arg("-f")
+            .arg(&deb)
+            .arg(f)
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&o.stdout).trim().to_owned()
     };
     assert_eq!(field("Package"), PACKAGE);
     assert_eq!(field("Version"), env!("CARGO_PKG_VERSION"));
     let depends = field("Depends");
-    for lib in ["libwebkit2gtk-4.1-0", "libgtk-3-0", "libasound2", "libdbus-1-3"] {
+    for lib in [
+        "libwebkit2gtk-4.1-0",
+        "libgtk-3-0",
+        "libasound2",
+        "libdbus-1-3",
+    ] {
         assert!(depends.contains(lib), "Depends lacks {lib}: {depends}");
     }
     assert!(!field("Description").is_empty());
 
     // Installed with apt, which resolves (and so proves) its Depends.
     let _ = as_root(&["apt-get", "remove", "-y", "-q", PACKAGE]);
-    let out = as_root(&["apt-get", "install", "-y", "-q", "--no-install-recommends", &deb.display().to_string()]);
-    assert!(out.status.success(), "apt-get install failed:\n{}", text(&out));
+    let out = as_root(&[
+        "apt-get",
+        "install",
+        "-y",
+        "-q",
+        "--no-install-recommends",
+        &deb.display().to_string(),
+    ]);
+    assert!(
+        out.status.success(),
+        "apt-get install failed:\n{}",
+        text(&out)
+    );
     let _installed = Installed;
     let desktop = std::fs::read_to_string("/usr/share/applications/OnAir.desktop").unwrap();
     assert!(desktop.contains("Exec=onair-app"), "{desktop}");
-    assert!(desktop.contains("Categories=Video"), "{desktop}");
+    assert!(desktop.contains("Categories=AudioVideo;Video;"), "{desktop}");
 
     // The command and the app say the same version.
-    let v = Command::new("/usr/bin/onair").arg("--version").output().unwrap();
+    let v = Command::new("/usr/bin/onair")
+        .arg("--version")
+        .output()
+        .unwrap();
     assert_eq!(
         String::from_utf8_lossy(&v.stdout).trim(),
         format!("onair {}", env!("CARGO_PKG_VERSION"))
@@ -120,10 +158,16 @@ fn the_deb_installs_with_apt_runs_from_the_menu_goes_live_and_removes_cleanly() 
     let config = tempfile::tempdir().unwrap();
     let xvfb = Xvfb::start();
     let mut env = keyring.env();
-    env.push(("XDG_CONFIG_HOME".into(), config.path().display().to_string()));
+    env.push((
+        "XDG_CONFIG_HOME".into(),
+        config.path().display().to_string(),
+    ));
     let driver = TauriDriver::start_with_env(&xvfb.display, &env);
     let s = Session::new(&driver, Path::new("/usr/bin/onair-app"));
-    assert!(s.wait_until(Duration::from_secs(20), |s| s.count("#platform option") >= 6));
+    assert!(
+        s.wait_until(Duration::from_secs(20), |s| s.count("#platform option")
+            >= 6)
+    );
     assert!(
         s.prop("#about", "textContent")
             .unwrap_or_default()
@@ -132,7 +176,10 @@ fn the_deb_installs_with_apt_runs_from_the_menu_goes_live_and_removes_cleanly() 
         s.prop("#about", "textContent")
     );
     s.click("#go-live");
-    let state = |s: &Session| s.prop("#cards .card:nth-child(1) .card-state", "textContent").unwrap_or_default();
+    let state = |s: &Session| {
+        s.prop("#cards .card:nth-child(1) .card-state", "textContent")
+            .unwrap_or_default()
+    };
     assert!(
         s.wait_until(Duration::from_secs(20), |s| state(s) == "Live"),
         "the check card: {} {}",
