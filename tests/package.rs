@@ -140,7 +140,10 @@ fn the_deb_installs_with_apt_runs_from_the_menu_goes_live_and_removes_cleanly() 
     let _installed = Installed;
     let desktop = std::fs::read_to_string("/usr/share/applications/OnAir.desktop").unwrap();
     assert!(desktop.contains("Exec=onair-app"), "{desktop}");
-    assert!(desktop.contains("Categories=AudioVideo;Video;"), "{desktop}");
+    assert!(
+        desktop.contains("Categories=AudioVideo;Video;"),
+        "{desktop}"
+    );
 
     // The command and the app say the same version.
     let v = Command::new("/usr/bin/onair")
