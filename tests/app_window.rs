@@ -864,3 +864,116 @@ fn ten_destinations_lay_out_whole_and_only_errors_are_red() {
     s.click(&card(10, ".card-name"));
     screenshot(&app, "ten-destinations.png");
 }
+
+/// The app's top-level X window and its title (`_NET_WM_NAME`), found on
+/// the Xvfb display as a window manager sees it.
+fn x_window(display: &str) -> Option<(u32, String)> {
+    use x11rb::connection::Connection;
+    use x11rb::protocol::xproto::{AtomEnum, ConnectionExt};
+    let (conn, screen) = x11rb::connect(Some(display)).ok()?;
+    let root = conn.setup().roots[screen].root;
+    let utf8 = conn
+        .intern_atom(false, b"UTF8_STRING")
+        .ok()?
+        .reply()
+        .ok()?
+        .atom;
+    let net_name = conn
+        .intern_atom(false, b"_NET_WM_NAME")
+        .ok()?
+        .reply()
+        .ok()?
+        .atom;
+    let tree = conn.query_tree(root).ok()?.reply().ok()?;
+    for w in tree.children {
+        for (prop, ty) in [
+            (net_name, utf8),
+            (AtomEnum::WM_NAME.into(), AtomEnum::STRING.into()),
+        ] {
+            let Some(r) = conn
+                .get_property(false, w, prop, ty, 0, 256)
+                .ok()
+                .and_then(|c| c.reply().ok())
+            else {
+                continue;
+            };
+            let name = String::from_utf8_lossy(&r.value).into_owned();
+            if name.contains("OnAir") {
+                return Some((w, name));
+            }
+        }
+    }
+    None
+}
+
+/// Asks the window to close as a window manager does (WM_DELETE_WINDOW).
+fn close_as_a_window_manager_does(display: &str, window: u32) {
+    use x11rb::connection::Connection;
+    use x11rb::protocol::xproto::{ClientMessageEvent, ConnectionExt, EventMask};
+    let (conn, _) = x11rb::connect(Some(display)).unwrap();
+    let protocols = conn
+        .intern_atom(false, b"WM_PROTOCOLS")
+        .unwrap()
+        .reply()
+        .unwrap()
+        .atom;
+    let delete = conn
+        .intern_atom(false, b"WM_DELETE_WINDOW")
+        .unwrap()
+        .reply()
+        .unwrap()
+        .atom;
+    let event = ClientMessageEvent::new(32, window, protocols, [delete, 0, 0, 0, 0]);
+    conn.send_event(false, window, EventMask::NO_EVENT, event)
+        .unwrap();
+    conn.flush().unwrap();
+}
+
+#[test]
+fn closing_the_window_while_live_asks_first_and_the_title_says_live() {
+    let _one = one_window();
+    let app = App::start();
+    let s = app.open();
+    let display = app.xvfb.display.clone();
+    s.click("#go-live");
+    assert!(
+        s.wait_until(Duration::from_secs(15), |s| live_with_bitrate(s, 1)),
+        "{}",
+        s.text("#studio-error")
+    );
+    // The title, as the panel and the task switcher show it.
+    assert!(
+        s.wait_until(Duration::from_secs(5), |_| x_window(&display)
+            .is_some_and(|(_, t)| t.starts_with("● LIVE 0:00:"))),
+        "{:?}",
+        x_window(&display)
+    );
+    let (window, _) = x_window(&display).unwrap();
+    // Closed as a window manager closes it: the app asks, and keeps
+    // streaming when told to.
+    close_as_a_window_manager_does(&display, window);
+    assert!(
+        s.wait_until(Duration::from_secs(5), |s| s
+            .attr("#close-dialog", "open")
+            .is_some()),
+        "no question asked"
+    );
+    screenshot(&app, "close-while-live.png");
+    s.click("#keep-streaming");
+    assert!(s.wait_until(Duration::from_secs(5), |s| s
+        .attr("#close-dialog", "open")
+        .is_none()));
+    assert_eq!(content(&s, &card(1, ".card-state")), "Live");
+    assert!(x_window(&display).is_some(), "the window is still there");
+    // Asked again, "End stream and quit" ends it and the app goes.
+    close_as_a_window_manager_does(&display, window);
+    assert!(s.wait_until(Duration::from_secs(5), |s| s
+        .attr("#close-dialog", "open")
+        .is_some()));
+    s.click("#end-and-quit");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while x_window(&display).is_some() {
+        assert!(std::time::Instant::now() < deadline, "the app did not quit");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

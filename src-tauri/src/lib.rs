@@ -26,6 +26,8 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
         commands::studio::start_recording,
         commands::studio::stop_recording,
         commands::studio::save_check_report,
+        commands::studio::watch_close,
+        commands::studio::quit,
     ])
 }
 
@@ -58,6 +60,27 @@ pub fn run() {
             let keys = std::sync::Arc::new(onair_profiles::secrets::OsKeyStore);
             app.manage(state::AppState::load(store, keys));
             Ok(())
+        })
+        .on_window_event(|window, event| {
+            // Never end a show by accident: closing the window while live
+            // or recording asks first (the window shows the choice).
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                use tauri::Manager;
+                let state = window.state::<state::AppState>();
+                let running = state
+                    .studio
+                    .try_lock()
+                    .map_or(true, |s| s.session().is_some());
+                let asked = state
+                    .on_close
+                    .lock()
+                    .ok()
+                    .and_then(|c| c.as_ref().map(|c| c.send(()).is_ok()))
+                    .unwrap_or(false);
+                if running && asked {
+                    api.prevent_close();
+                }
+            }
         })
         .invoke_handler(builder.invoke_handler())
         .run(tauri::generate_context!());

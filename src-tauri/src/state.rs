@@ -21,6 +21,9 @@ pub struct AppState {
     /// The live session (streaming, recording or both), if any, and the
     /// last stream check's report.
     pub studio: tokio::sync::Mutex<Studio>,
+    /// Where a close of the window while live is told (the window asks
+    /// before anything ends).
+    pub on_close: Mutex<Option<tauri::ipc::Channel<()>>>,
 }
 
 impl AppState {
@@ -47,6 +50,7 @@ impl AppState {
             notice: Mutex::new(notice),
             keys,
             studio: tokio::sync::Mutex::new(Studio::new()),
+            on_close: Mutex::new(None),
         }
     }
 }

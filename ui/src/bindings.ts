@@ -69,6 +69,16 @@ export const commands = {
 	 *  JSON next to the recordings; returns the file's path.
 	 */
 	saveCheckReport: () => typedError<string, AppError>(__TAURI_INVOKE("save_check_report")),
+	/**
+	 *  Where the window hears that it is being closed while live (it then
+	 *  asks: keep streaming, or end the stream and quit).
+	 */
+	watchClose: (onClose: Channel<null>) => __TAURI_INVOKE<void>("watch_close", { onClose }),
+	/**
+	 *  Ends the stream and any recording (cleanly: the destinations are told,
+	 *  the file is finished), then quits.
+	 */
+	quit: () => typedError<null, AppError>(__TAURI_INVOKE("quit")),
 };
 
 /* Types */

@@ -14,6 +14,9 @@ export const shellIds = {
   noticeClose: "notice-close",
   keystoreProblem: "keystore-problem",
   about: "about",
+  closeDialog: "close-dialog",
+  keepStreaming: "keep-streaming",
+  endAndQuit: "end-and-quit",
 } as const;
 
 export const studioIds = {

@@ -2,6 +2,7 @@
 // Settings (settings.ts) under three tabs. Each screen looks its elements
 // up once when it starts (ids.ts; a missing id stops the page here), and
 // talks to Rust only through the generated, typed commands (bindings.ts).
+import { Channel } from "@tauri-apps/api/core";
 import { commands } from "./bindings";
 import { initDestinations } from "./destinations";
 import { lookup } from "./dom";
@@ -45,8 +46,23 @@ el.tabStudio.parentElement?.addEventListener("keydown", (e) => {
 // ---------- notices ----------
 el.noticeClose.addEventListener("click", () => (el.notice.hidden = true));
 
+// ---------- closing while live ----------
+// The app asks here before a close would end the show.
+const closeDialog = el.closeDialog as HTMLDialogElement;
+const closing = new Channel<null>();
+closing.onmessage = () => {
+  if (!closeDialog.open) closeDialog.showModal();
+};
+el.keepStreaming.addEventListener("click", () => closeDialog.close());
+el.endAndQuit.addEventListener("click", async () => {
+  (el.endAndQuit as HTMLButtonElement).disabled = true;
+  el.endAndQuit.textContent = "Ending…";
+  await commands.quit();
+});
+
 // ---------- start ----------
 async function start() {
+  await commands.watchClose(closing);
   const info = await commands.appInfo();
   app.platforms = info.platforms;
   app.readyMade = info.ready_made_encodings;

@@ -32,15 +32,56 @@ pub struct PreviewUpdate {
     pub bt709: bool,
 }
 
+/// The window's title: "● LIVE h:mm:ss — OnAir" while streaming (the
+/// longest-live destination's uptime), "● REC — OnAir" while only
+/// recording, else "OnAir" — the panel and the task switcher show it.
+fn title_of(u: &LiveUpdate) -> String {
+    if u.streaming {
+        let up = u
+            .destinations
+            .iter()
+            .filter_map(|d| d.stats.uptime_s)
+            .max()
+            .unwrap_or(0);
+        format!(
+            "● LIVE {}:{:02}:{:02} — OnAir",
+            up / 3600,
+            up / 60 % 60,
+            up % 60
+        )
+    } else if u.recording.is_some() {
+        "● REC — OnAir".into()
+    } else {
+        "OnAir".into()
+    }
+}
+
+/// Puts the window's title back once nothing runs.
+async fn reset_title(app: &tauri::AppHandle, state: &AppState) {
+    use tauri::Manager;
+    if state.studio.lock().await.session().is_none() {
+        if let Some(w) = app.get_webview_window("main") {
+            let _ = w.set_title("OnAir");
+        }
+    }
+}
+
 /// The window's feeds: updates and preview pictures over its channels.
 fn feeds(
+    app: tauri::AppHandle,
     on_update: Channel<LiveUpdate>,
     on_preview: Channel<PreviewUpdate>,
     on_meters: Channel<MeterUpdate>,
 ) -> Feeds {
     Feeds {
         on_meters: Box::new(move |m| on_meters.send(m).is_ok()),
-        on_update: Box::new(move |u| on_update.send(u).is_ok()),
+        on_update: Box::new(move |u| {
+            use tauri::Manager;
+            if let Some(w) = app.get_webview_window("main") {
+                let _ = w.set_title(&title_of(&u));
+            }
+            on_update.send(u).is_ok()
+        }),
         on_preview: Box::new(move |f| {
             let u = PreviewUpdate {
                 width: f.width,
@@ -80,6 +121,7 @@ async fn destination_of(
 #[tauri::command]
 #[specta::specta]
 pub async fn start_stream(
+    app: tauri::AppHandle,
     state: tauri::State<'_, AppState>,
     on_update: Channel<LiveUpdate>,
     on_preview: Channel<PreviewUpdate>,
@@ -116,7 +158,7 @@ pub async fn start_stream(
     };
     let config = EngineConfig::from_settings(&data.settings);
     studio
-        .go_live(config, live, feeds(on_update, on_preview, on_meters))
+        .go_live(config, live, feeds(app, on_update, on_preview, on_meters))
         .await?;
     Ok(())
 }
@@ -196,6 +238,29 @@ pub async fn set_crop(
     crate::commands::settings::save_settings(app, settings).await
 }
 
+/// Where the window hears that it is being closed while live (it then
+/// asks: keep streaming, or end the stream and quit).
+#[tauri::command]
+#[specta::specta]
+pub fn watch_close(state: tauri::State<'_, AppState>, on_close: Channel<()>) {
+    if let Ok(mut c) = state.on_close.lock() {
+        *c = Some(on_close);
+    }
+}
+
+/// Ends the stream and any recording (cleanly: the destinations are told,
+/// the file is finished), then quits.
+#[tauri::command]
+#[specta::specta]
+pub async fn quit(
+    app: tauri::AppHandle,
+    state: tauri::State<'_, AppState>,
+) -> Result<(), AppError> {
+    state.studio.lock().await.shut_down().await;
+    app.exit(0);
+    Ok(())
+}
+
 /// The audio mix (faders, mutes, filters, desktop audio's device): at once
 /// while live — from the next 21 ms of sound — and remembered for the next
 /// time (desktop audio's device takes effect at the next start).
@@ -225,9 +290,12 @@ pub async fn set_audio_mix(
 #[tauri::command]
 #[specta::specta]
 pub async fn end_stream(
+    app: tauri::AppHandle,
     state: tauri::State<'_, AppState>,
 ) -> Result<Option<CheckReport>, AppError> {
-    Ok(state.studio.lock().await.end_stream().await?)
+    let report = state.studio.lock().await.end_stream().await?;
+    reset_title(&app, &state).await;
+    Ok(report)
 }
 
 /// Starts recording to a new file in the recordings folder: the running
@@ -237,6 +305,7 @@ pub async fn end_stream(
 #[tauri::command]
 #[specta::specta]
 pub async fn start_recording(
+    app: tauri::AppHandle,
     state: tauri::State<'_, AppState>,
     on_update: Channel<LiveUpdate>,
     on_preview: Channel<PreviewUpdate>,
@@ -254,7 +323,7 @@ pub async fn start_recording(
     let path = record::unique_path(&folder, &name);
     let config = EngineConfig::from_settings(&settings);
     studio
-        .start_recording(config, &path, feeds(on_update, on_preview, on_meters))
+        .start_recording(config, &path, feeds(app, on_update, on_preview, on_meters))
         .await?;
     Ok(path.display().to_string())
 }
@@ -264,9 +333,12 @@ pub async fn start_recording(
 #[tauri::command]
 #[specta::specta]
 pub async fn stop_recording(
+    app: tauri::AppHandle,
     state: tauri::State<'_, AppState>,
 ) -> Result<RecordingSummary, AppError> {
-    Ok(state.studio.lock().await.stop_recording().await?)
+    let summary = state.studio.lock().await.stop_recording().await?;
+    reset_title(&app, &state).await;
+    Ok(summary)
 }
 
 /// Saves the stream check's report (the running one, else the last) as
