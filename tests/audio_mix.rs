@@ -359,14 +359,18 @@ fn the_limiter_holds_a_hot_input_under_its_ceiling_and_the_gate_silences_what_is
     assert!(mic.iter().any(|m| m["gate"] == "open"), "{mic:?}");
 }
 
-/// Amplitude of the `freq` Hz component of `x`: the median over 100 ms
-/// windows (a whole number of cycles of 440 Hz and 1 kHz), short enough
-/// that the capture's steering of the pitch (a few hundred ppm) does not
-/// smear it.
+/// Amplitude of the tone near `freq` Hz in `x`: per 100 ms window the
+/// strongest DFT component within ±2 % of `freq` (the capture steers its
+/// pitch by up to a few thousand ppm while it catches up with the media
+/// clock, which would smear a fixed bin), then the median over windows.
 fn amplitude(x: &[f32], freq: f64) -> f64 {
     let mut a: Vec<f64> = x
         .chunks_exact(RATE / 10)
-        .map(|w| dft_amplitude(w, freq))
+        .map(|w| {
+            (-40..=40)
+                .map(|k| dft_amplitude(w, freq * (1.0 + f64::from(k) * 0.0005)))
+                .fold(0.0, f64::max)
+        })
         .collect();
     a.sort_by(f64::total_cmp);
     a[a.len() / 2]
