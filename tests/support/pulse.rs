@@ -130,52 +130,42 @@ impl PulseAudio {
             .spawn()
             .expect("sox must be installed");
         let pcm = sox.stdout.take().expect("sox stdout");
-        let pacat = Command::new("pacat")
-            .args([
-                "--playback",
-                "-d",
-                sink,
-                "--rate",
-                "48000",
-                "--channels",
-                "1",
-                "--format",
-                "s16le",
-                // A generous buffer: on a busy machine a player with a short
-                // one underruns, and the gap would be the test's, not ours.
-                "--latency-msec",
-                "100",
-            ])
-            .envs(self.env())
+        let pacat = self
+            .pacat(sink)
             .stdin(pcm)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .spawn()
             .expect("pacat must be installed");
         self.players.push(sox);
         self.players.push(pacat);
     }
 
+    /// A real-time player of mono 48 kHz s16 PCM on its stdin into `sink`.
+    fn pacat(&self, sink: &str) -> Command {
+        let mut c = Command::new("pacat");
+        c.args([
+            "--playback",
+            "-d",
+            sink,
+            "--rate",
+            "48000",
+            "--channels",
+            "1",
+        ])
+        .args(["--format", "s16le"])
+        // A generous buffer: on a busy machine a player with a short
+        // one underruns, and the gap would be the test's, not ours.
+        .args(["--latency-msec", "100"])
+        .envs(self.env())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        c
+    }
+
     /// Plays mono 48 kHz samples into `sink`, in real time.
     pub fn play_samples(&mut self, sink: &str, samples: Vec<i16>) {
-        let mut pacat = Command::new("pacat")
-            .args([
-                "--playback",
-                "-d",
-                sink,
-                "--rate",
-                "48000",
-                "--channels",
-                "1",
-                "--format",
-                "s16le",
-                "--latency-msec",
-                "100",
-            ])
-            .envs(self.env())
+        let mut pacat = self
+            .pacat(sink)
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .spawn()
             .expect("pacat must be installed");
         let mut stdin = pacat.stdin.take().expect("pacat stdin");

@@ -217,12 +217,7 @@ pub async fn set_crop(
             session.engine().set_crop(i, x);
         }
     }
-    let mut settings = state
-        .data
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .settings
-        .clone();
+    let mut settings = settings_now(&state);
     if encoding == onair_engine::encoding::DEFAULT_NAME {
         settings.main_crop_x = x;
     } else {
@@ -275,14 +270,19 @@ pub async fn set_audio_mix(
     if let Some(session) = state.studio.lock().await.session() {
         session.set_mix(&mix);
     }
-    let mut settings = state
+    let mut settings = settings_now(&state);
+    settings.audio_mix = mix;
+    crate::commands::settings::save_settings(app, settings).await
+}
+
+/// The settings as saved now (to change one field and save them).
+fn settings_now(state: &AppState) -> Settings {
+    state
         .data
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .settings
-        .clone();
-    settings.audio_mix = mix;
-    crate::commands::settings::save_settings(app, settings).await
+        .clone()
 }
 
 /// Ends the stream on every destination (bounded, about 2 s); a running

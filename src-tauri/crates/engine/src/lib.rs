@@ -168,6 +168,22 @@ pub fn chain_of(f: &AudioFilters) -> ChainSettings {
     }
 }
 
+/// Puts the creator's mix on a running one: each source's filters, fader
+/// and mute, and the master mute (from the next 1024 frames).
+pub fn apply_mix(mix: &MixControl, settings: &AudioMix) {
+    let settings = settings.clone().clamped();
+    for s in mix.sources() {
+        let saved = match s.kind() {
+            SourceKind::Desktop => &settings.desktop,
+            SourceKind::Mic | SourceKind::Tone => &settings.mic,
+        };
+        s.set_filters(chain_of(&saved.filters));
+        s.set_fader_db(saved.volume_db);
+        s.set_muted(saved.muted);
+    }
+    mix.set_muted(settings.muted);
+}
+
 /// The video encoder's settings for an encoding.
 pub fn h264_of(e: &Encoding) -> onair_media::H264Config {
     onair_media::H264Config {
@@ -289,15 +305,7 @@ impl Engine {
         } else {
             let m = Mix::new(sources);
             let control = m.control();
-            for s in control.sources() {
-                let saved = match s.kind() {
-                    SourceKind::Desktop => &mix_settings.desktop,
-                    SourceKind::Mic | SourceKind::Tone => &mix_settings.mic,
-                };
-                s.set_fader_db(saved.volume_db);
-                s.set_muted(saved.muted);
-            }
-            control.set_muted(mix_settings.muted);
+            apply_mix(&control, &mix_settings);
             (Some(Box::new(m)), Some(control))
         };
         let manager = Arc::new(OutputManager::new(

@@ -623,20 +623,9 @@ impl Session {
     /// next 1024 frames (desktop audio's device takes effect at the next
     /// start).
     pub fn set_mix(&self, settings: &onair_profiles::audio::AudioMix) {
-        let Some(mix) = self.engine.mix() else {
-            return;
-        };
-        let settings = settings.clone().clamped();
-        for s in mix.sources() {
-            let saved = match s.kind() {
-                onair_media::mix::SourceKind::Desktop => &settings.desktop,
-                _ => &settings.mic,
-            };
-            s.set_filters(crate::chain_of(&saved.filters));
-            s.set_fader_db(saved.volume_db);
-            s.set_muted(saved.muted);
+        if let Some(mix) = self.engine.mix() {
+            crate::apply_mix(mix, settings);
         }
-        mix.set_muted(settings.muted);
     }
 
     /// Everything a front end shows, as of now. "Encoder overloaded" is

@@ -170,7 +170,8 @@ impl MixControl {
         self.since_clip.load(Ordering::Relaxed) < CLIP_HOLD_FRAMES
     }
 
-    /// The level over which the mix counts as clipping, linear.
+    /// The level over which the mix counts as clipping, linear (worked out
+    /// when the filters change, not for every 1024 frames).
     fn clip_level(&self) -> f32 {
         let ceiling = self
             .sources
@@ -197,6 +198,7 @@ struct Input {
 pub struct Mix {
     inputs: Vec<Input>,
     control: Arc<MixControl>,
+    clip_level: f32,
     meter: Meter,
     latency: u64,
 }
@@ -237,6 +239,7 @@ impl Mix {
         });
         Self {
             inputs,
+            clip_level: control.clip_level(),
             control,
             meter: Meter::default(),
             latency,
@@ -271,6 +274,7 @@ impl AudioSource for Mix {
             if version != input.version {
                 input.version = version;
                 input.chain.set(input.control.filters());
+                self.clip_level = self.control.clip_level();
             }
             input.chain.process(&mut input.buf);
             input
@@ -291,7 +295,7 @@ impl AudioSource for Mix {
         }
         let peak = out.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         let frames = (out.len() / 2) as u64;
-        if peak > self.control.clip_level() {
+        if peak > self.clip_level {
             self.control.clips.fetch_add(1, Ordering::Relaxed);
             self.control.since_clip.store(0, Ordering::Relaxed);
         } else {
