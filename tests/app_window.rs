@@ -18,7 +18,7 @@ fn one_window() -> std::sync::MutexGuard<'static, ()> {
 }
 
 struct App {
-    _keyring: SecretService,
+    keyring: SecretService,
     config: tempfile::TempDir,
     xvfb: Xvfb,
     driver: TauriDriver,
@@ -36,7 +36,7 @@ impl App {
         ));
         let driver = TauriDriver::start_with_env(&xvfb.display, &env);
         Self {
-            _keyring: keyring,
+            keyring,
             config,
             xvfb,
             driver,
@@ -986,4 +986,171 @@ fn closing_the_window_while_live_asks_first_and_the_title_says_live() {
         assert!(std::time::Instant::now() < deadline, "the app did not quit");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The pid of the app running on `display`, and those of its web content
+/// processes (WebKitWebProcess, its children).
+fn app_processes(display: &str) -> Option<(u32, Vec<u32>)> {
+    let pids: Vec<u32> = std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    let comm = |p: u32| std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+    let app = pids.iter().copied().find(|&p| {
+        comm(p).trim() == "onair-app"
+            && std::fs::read(format!("/proc/{p}/environ"))
+                .unwrap_or_default()
+                .split(|&b| b == 0)
+                .any(|v| v == format!("DISPLAY={display}").as_bytes())
+    })?;
+    let parent = |p: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let web = pids
+        .iter()
+        .copied()
+        .filter(|&p| comm(p).starts_with("WebKitWebProces") && parent(p) == Some(app))
+        .collect();
+    Some((app, web))
+}
+
+/// The label of the app's panel indicator (its StatusNotifierItem on the
+/// session bus), read as a panel reads it.
+fn indicator_label(bus: &str) -> Option<String> {
+    let names = std::process::Command::new("dbus-send")
+        .env("DBUS_SESSION_BUS_ADDRESS", bus)
+        .args([
+            "--session",
+            "--print-reply",
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus.ListNames",
+        ])
+        .output()
+        .ok()?;
+    let names = String::from_utf8_lossy(&names.stdout).into_owned();
+    for name in names
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("string \""))
+        .filter_map(|l| l.strip_suffix('"'))
+        .filter(|n| n.starts_with(':'))
+    {
+        let out = std::process::Command::new("dbus-send")
+            .env("DBUS_SESSION_BUS_ADDRESS", bus)
+            .args([
+                "--session",
+                "--print-reply",
+                "--reply-timeout=2000",
+                &format!("--dest={name}"),
+                "/org/ayatana/NotificationItem/tray_icon_tray_app_onair",
+                "org.freedesktop.DBus.Properties.Get",
+                "string:org.kde.StatusNotifierItem",
+                "string:XAyatanaLabel",
+            ])
+            .output()
+            .ok()?;
+        if out.status.success() {
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let (_, value) = text.split_once("string \"")?;
+            return Some(value.trim_end().trim_end_matches('"').to_owned());
+        }
+    }
+    None
+}
+
+/// Seconds from a card's uptime ("0:07", "1:02:03").
+fn uptime_s(text: &str) -> u64 {
+    text.split(':')
+        .map(|p| p.trim().parse::<u64>().unwrap_or(0))
+        .fold(0, |acc, n| acc * 60 + n)
+}
+
+/// How long nginx has had our stream from its publisher (ms), from its
+/// statistics (a republish starts again from 0).
+fn published_ms(nginx: &Nginx) -> Option<u64> {
+    let stat = nginx.stat();
+    let at = stat.find(&format!("<name>{GOOD_KEY}</name>"))?;
+    let rest = &stat[at..];
+    let t = rest.find("<time>")? + "<time>".len();
+    rest[t..].split('<').next()?.parse().ok()
+}
+
+#[test]
+fn the_stream_survives_a_reload_and_a_crash_of_the_web_view_and_the_panel_says_live() {
+    let _one = one_window();
+    let nginx = Nginx::start();
+    let app = App::start();
+    let s = app.open();
+    let display = app.xvfb.display.clone();
+    let bus = app.keyring.env()[0].1.clone();
+    add_custom(
+        &s,
+        "Server",
+        &format!("rtmp://127.0.0.1:{}/live", nginx.rtmp_port),
+        GOOD_KEY,
+    );
+    assert_eq!(indicator_label(&bus).as_deref(), Some(""), "idle: no label");
+    s.click("#tab-studio");
+    s.click("#go-live");
+    assert!(
+        s.wait_until(Duration::from_secs(15), |s| live_with_bitrate(s, 1)),
+        "{}",
+        s.text("#studio-error")
+    );
+    // The panel indicator says it, as a panel reads it.
+    assert!(
+        s.wait_until(Duration::from_secs(5), |_| indicator_label(&bus)
+            .is_some_and(|l| l.starts_with("● LIVE 0:00:"))),
+        "{:?}",
+        indicator_label(&bus)
+    );
+
+    // The page loads again (what the app does after its web process
+    // crashed): it reattaches to the running stream — End Stream, the
+    // card live with its uptime gone on, no reconnect.
+    let up_before = uptime_s(&content(&s, &card(1, ".f-uptime")));
+    s.refresh();
+    assert!(
+        s.wait_until(Duration::from_secs(15), |s| {
+            content(s, "#go-live") == "End Stream"
+                && live_with_bitrate(s, 1)
+                && uptime_s(&content(s, &card(1, ".f-uptime"))) > up_before
+        }),
+        "the page did not reattach to the running stream"
+    );
+    assert_eq!(content(&s, &card(1, ".f-reconnects")), "0");
+    screenshot(&app, "reattached.png");
+
+    // The web view's process dies (as when WebKit crashes; WebDriver's
+    // session goes with it): a new one loads the page, and the stream goes
+    // on from the same publish.
+    let (_, before) = app_processes(&display).expect("the app runs");
+    assert!(!before.is_empty(), "no web process found");
+    let published = published_ms(&nginx).expect("nginx has the stream");
+    for p in &before {
+        // SAFETY: signalling a process of the app under test.
+        unsafe { libc::kill(*p as i32, libc::SIGKILL) };
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let reloaded =
+            app_processes(&display).is_some_and(|(_, now)| now.iter().any(|p| !before.contains(p)));
+        let going_on = published_ms(&nginx).is_some_and(|t| t > published + 3000);
+        if reloaded && going_on {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after the crash: page loaded again {reloaded}, stream going on {going_on}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(indicator_label(&bus).is_some_and(|l| l.starts_with("● LIVE")));
+    assert!(x_window(&display).is_some_and(|(_, t)| t.starts_with("● LIVE")));
 }

@@ -6,6 +6,7 @@
 mod commands;
 mod error;
 mod state;
+mod tray;
 
 /// The typed command set.
 pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
@@ -26,6 +27,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
         commands::studio::start_recording,
         commands::studio::stop_recording,
         commands::studio::save_check_report,
+        commands::studio::attach,
         commands::studio::watch_close,
         commands::studio::quit,
     ])
@@ -40,6 +42,33 @@ pub fn export_bindings(path: &std::path::Path) -> Result<(), String> {
             path,
         )
         .map_err(|e| e.to_string())
+}
+
+/// A crash of the web view's process does not stop the show (the engine
+/// runs in this process): the page is loaded again and reattaches to what
+/// runs (`attach`).
+fn reload_after_a_crash(app: &tauri::AppHandle) {
+    use tauri::Manager;
+    let Some(w) = app.get_webview_window("main") else {
+        tracing::warn!("no main window to watch");
+        return;
+    };
+    #[cfg(target_os = "linux")]
+    let watched = w.with_webview(|wv| {
+        use webkit2gtk::WebViewExt;
+        wv.inner().connect_web_process_terminated(|v, reason| {
+            tracing::warn!(
+                ?reason,
+                "the window's web process ended; loading the page again"
+            );
+            v.reload();
+        });
+    });
+    #[cfg(not(target_os = "linux"))]
+    let watched: tauri::Result<()> = Ok(());
+    if let Err(e) = watched {
+        tracing::warn!("cannot watch the web view: {e}");
+    }
 }
 
 /// Builds and runs the app.
@@ -59,6 +88,10 @@ pub fn run() {
             let store = onair_profiles::store::Store::new(dir.join("profiles.json"));
             let keys = std::sync::Arc::new(onair_profiles::secrets::OsKeyStore);
             app.manage(state::AppState::load(store, keys));
+            if let Some(tray) = tray::Tray::create(app.handle()) {
+                app.manage(tray);
+            }
+            reload_after_a_crash(app.handle());
             Ok(())
         })
         .on_window_event(|window, event| {

@@ -281,6 +281,11 @@ impl Session {
         false
     }
 
+    /// Loads the page again.
+    pub fn refresh(&self) {
+        call("POST", &self.url("/refresh"), Some(json!({})));
+    }
+
     /// A PNG screenshot of the window.
     pub fn screenshot_png(&self) -> Vec<u8> {
         use base64::Engine as _;

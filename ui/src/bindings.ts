@@ -70,6 +70,12 @@ export const commands = {
 	 */
 	saveCheckReport: () => typedError<string, AppError>(__TAURI_INVOKE("save_check_report")),
 	/**
+	 *  A window that (re)loads takes over the feeds of whatever runs — the
+	 *  web view reloaded after its process crashed, say, while the stream went
+	 *  on in this process. Returns the state now (`None` when idle).
+	 */
+	attach: (onUpdate: Channel<LiveUpdate_Deserialize>, onPreview: Channel<PreviewUpdate>, onMeters: Channel<MeterUpdate_Deserialize>) => typedError<LiveUpdate_Serialize | null, AppError>(__TAURI_INVOKE("attach", { onUpdate, onPreview, onMeters })),
+	/**
 	 *  Where the window hears that it is being closed while live (it then
 	 *  asks: keep streaming, or end the stream and quit).
 	 */

@@ -84,6 +84,7 @@ async function start() {
   show(0);
   studio.setLive(false);
   await studio.loadSources();
+  await studio.attach();
 }
 
 void start();

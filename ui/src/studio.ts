@@ -46,7 +46,11 @@ type El = Record<keyof typeof studioIds, HTMLElement>;
 
 /** Starts the Studio: looks its elements up (throws on a missing one) and
  * wires its controls. */
-export function initStudio(): { setLive: (on: boolean) => void; loadSources: () => Promise<void> } {
+export function initStudio(): {
+  setLive: (on: boolean) => void;
+  loadSources: () => Promise<void>;
+  attach: () => Promise<void>;
+} {
   const el: El = lookup(studioIds);
   const cards = el.cards as HTMLDivElement;
   const goLive = el.goLive as HTMLButtonElement;
@@ -418,6 +422,25 @@ export function initStudio(): { setLive: (on: boolean) => void; loadSources: () 
     setLive(true);
   });
 
+  /** Takes over whatever runs when the page (re)loads — after its web
+   * process crashed, the stream having gone on in the app: the cards, Go
+   * Live's state, the recording, the preview and meters. */
+  async function attach() {
+    const [updates, frames, meters] = feeds();
+    const r = await commands.attach(updates, frames, meters);
+    if (r.status === "error") {
+      el.studioError.textContent = errText(r.error);
+      return;
+    }
+    if (!r.data) return;
+    const u: LiveUpdate = r.data;
+    history.clear();
+    cards.replaceChildren();
+    renderCards();
+    setLive(u.streaming);
+    onUpdate(u);
+  }
+
   async function loadSources() {
     const s: Sources = await commands.listSources();
     const fill = (sel: HTMLSelectElement, opts: { value: string; label: string }[], value: string) => {
@@ -440,7 +463,7 @@ export function initStudio(): { setLive: (on: boolean) => void; loadSources: () 
   audioSource.addEventListener("change", saveSources);
 
   onProfilesChanged(renderCards);
-  return { setLive, loadSources };
+  return { setLive, loadSources, attach };
 }
 
 function drawGraph(canvas: HTMLCanvasElement, values: number[], tone: string) {

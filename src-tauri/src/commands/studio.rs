@@ -32,10 +32,10 @@ pub struct PreviewUpdate {
     pub bt709: bool,
 }
 
-/// The window's title: "● LIVE h:mm:ss — OnAir" while streaming (the
-/// longest-live destination's uptime), "● REC — OnAir" while only
-/// recording, else "OnAir" — the panel and the task switcher show it.
-fn title_of(u: &LiveUpdate) -> String {
+/// What runs, as the window's title and the panel indicator show it:
+/// "● LIVE h:mm:ss" while streaming (the longest-live destination's
+/// uptime), "● REC" while only recording, else nothing.
+fn status_of(u: &LiveUpdate) -> Option<String> {
     if u.streaming {
         let up = u
             .destinations
@@ -43,26 +43,35 @@ fn title_of(u: &LiveUpdate) -> String {
             .filter_map(|d| d.stats.uptime_s)
             .max()
             .unwrap_or(0);
-        format!(
-            "● LIVE {}:{:02}:{:02} — OnAir",
+        Some(format!(
+            "● LIVE {}:{:02}:{:02}",
             up / 3600,
             up / 60 % 60,
             up % 60
-        )
+        ))
     } else if u.recording.is_some() {
-        "● REC — OnAir".into()
+        Some("● REC".into())
     } else {
-        "OnAir".into()
+        None
     }
 }
 
-/// Puts the window's title back once nothing runs.
-async fn reset_title(app: &tauri::AppHandle, state: &AppState) {
+/// Shows `status` in the window's title ("● LIVE 0:01:02 — OnAir") — the
+/// panel and the task switcher show it — and in the panel indicator.
+fn show_status(app: &tauri::AppHandle, status: Option<&str>) {
     use tauri::Manager;
+    if let Some(w) = app.get_webview_window("main") {
+        let _ = w.set_title(&status.map_or("OnAir".into(), |s| format!("{s} — OnAir")));
+    }
+    if let Some(t) = app.try_state::<crate::tray::Tray>() {
+        t.show(status);
+    }
+}
+
+/// Puts the title and the indicator back once nothing runs.
+async fn reset_title(app: &tauri::AppHandle, state: &AppState) {
     if state.studio.lock().await.session().is_none() {
-        if let Some(w) = app.get_webview_window("main") {
-            let _ = w.set_title("OnAir");
-        }
+        show_status(app, None);
     }
 }
 
@@ -76,10 +85,7 @@ fn feeds(
     Feeds {
         on_meters: Box::new(move |m| on_meters.send(m).is_ok()),
         on_update: Box::new(move |u| {
-            use tauri::Manager;
-            if let Some(w) = app.get_webview_window("main") {
-                let _ = w.set_title(&title_of(&u));
-            }
+            show_status(&app, status_of(&u).as_deref());
             on_update.send(u).is_ok()
         }),
         on_preview: Box::new(move |f| {
@@ -231,6 +237,25 @@ pub async fn set_crop(
         e.crop_x = x;
     }
     crate::commands::settings::save_settings(app, settings).await
+}
+
+/// A window that (re)loads takes over the feeds of whatever runs — the
+/// web view reloaded after its process crashed, say, while the stream went
+/// on in this process. Returns the state now (`None` when idle).
+#[tauri::command]
+#[specta::specta]
+pub async fn attach(
+    app: tauri::AppHandle,
+    state: tauri::State<'_, AppState>,
+    on_update: Channel<LiveUpdate>,
+    on_preview: Channel<PreviewUpdate>,
+    on_meters: Channel<MeterUpdate>,
+) -> Result<Option<LiveUpdate>, AppError> {
+    Ok(state
+        .studio
+        .lock()
+        .await
+        .attach(feeds(app, on_update, on_preview, on_meters)))
 }
 
 /// Where the window hears that it is being closed while live (it then

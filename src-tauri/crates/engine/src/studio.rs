@@ -40,55 +40,67 @@ struct Running {
     feeds: Vec<tokio::task::JoinHandle<()>>,
 }
 
-impl Running {
-    fn new(session: Session, feeds: Feeds) -> Self {
-        let session = Arc::new(session);
-        let Feeds {
-            mut on_update,
-            mut on_preview,
-            mut on_meters,
-        } = feeds;
-        let s = session.clone();
-        let meters = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(1000 / METER_HZ));
-            loop {
-                tick.tick().await;
-                if let Some(m) = s.meters() {
-                    if !on_meters(m) {
-                        break;
-                    }
-                }
-            }
-        });
-        let s = session.clone();
-        let updates = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tick.tick().await;
-                if !on_update(s.update()) {
+/// The tasks that feed a window from `session`: the meters, the updates
+/// and the preview pictures.
+fn spawn_feeds(session: &Arc<Session>, feeds: Feeds) -> Vec<tokio::task::JoinHandle<()>> {
+    let Feeds {
+        mut on_update,
+        mut on_preview,
+        mut on_meters,
+    } = feeds;
+    let s = session.clone();
+    let meters = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(1000 / METER_HZ));
+        loop {
+            tick.tick().await;
+            if let Some(m) = s.meters() {
+                if !on_meters(m) {
                     break;
                 }
             }
-        });
-        let preview = session.engine().preview().clone();
-        let pictures = tokio::spawn(async move {
-            let period = Duration::from_millis(1000 / u64::from(PREVIEW_FPS));
-            let mut tick = tokio::time::interval(period);
-            let mut seq = 0;
-            loop {
-                tick.tick().await;
-                if let Some(f) = preview.newer_than(seq) {
-                    seq = f.seq;
-                    if !on_preview(f) {
-                        break;
-                    }
+        }
+    });
+    let s = session.clone();
+    let updates = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if !on_update(s.update()) {
+                break;
+            }
+        }
+    });
+    let preview = session.engine().preview().clone();
+    let pictures = tokio::spawn(async move {
+        let period = Duration::from_millis(1000 / u64::from(PREVIEW_FPS));
+        let mut tick = tokio::time::interval(period);
+        let mut seq = 0;
+        loop {
+            tick.tick().await;
+            if let Some(f) = preview.newer_than(seq) {
+                seq = f.seq;
+                if !on_preview(f) {
+                    break;
                 }
             }
-        });
-        Self {
-            session,
-            feeds: vec![updates, pictures, meters],
         }
+    });
+    vec![updates, pictures, meters]
+}
+
+impl Running {
+    fn new(session: Session, feeds: Feeds) -> Self {
+        let session = Arc::new(session);
+        let feeds = spawn_feeds(&session, feeds);
+        Self { session, feeds }
+    }
+
+    /// Feeds a new window (after a reload) instead of the old one.
+    fn replace_feeds(&mut self, feeds: Feeds) {
+        for f in self.feeds.drain(..) {
+            f.abort();
+        }
+        self.feeds = spawn_feeds(&self.session, feeds);
     }
 
     /// Stops the feeds, then the session.
@@ -125,6 +137,15 @@ impl Studio {
     /// The running session (streaming, recording or both).
     pub fn session(&self) -> Option<&Session> {
         self.running.as_ref().map(|r| &*r.session)
+    }
+
+    /// A window (re)opened while a session runs — the web view reloaded
+    /// after a crash, say — takes over its feeds: returns what runs now,
+    /// or `None` when idle (the feeds are then dropped).
+    pub fn attach(&mut self, feeds: Feeds) -> Option<LiveUpdate> {
+        let r = self.running.as_mut()?;
+        r.replace_feeds(feeds);
+        Some(r.session.update())
     }
 
     /// Streaming to destinations.

@@ -292,3 +292,42 @@ async fn the_check_receives_every_encoding_in_use_and_judges_each_destination_ag
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reopened_window_takes_over_the_feeds_of_the_running_stream() {
+    let mut studio = Studio::new();
+    let (idle, _) = counting_feeds();
+    assert!(
+        studio.attach(idle).is_none(),
+        "nothing runs: nothing to attach to"
+    );
+
+    let (feeds, mut first) = counting_feeds();
+    let live = GoLive {
+        destinations: vec![],
+        check: Some(twitch()),
+    };
+    studio.go_live(small(), live, feeds).await.unwrap();
+    first.recv().await.expect("the first window is fed");
+
+    // The window reloads: the new one is told what runs, and fed from then.
+    let (feeds, mut second) = counting_feeds();
+    let now = studio.attach(feeds).expect("the stream runs");
+    assert!(now.streaming);
+    assert!(card(&now, CHECK_ID).is_some());
+    // The first window's feeds stop (their senders are dropped)…
+    let drained = async { while first.recv().await.is_some() {} };
+    tokio::time::timeout(Duration::from_secs(5), drained)
+        .await
+        .expect("the old window's feeds stopped");
+    // …and the stream did not: the new window sees it live.
+    loop {
+        let u = second.recv().await.expect("the new window is fed");
+        assert!(u.streaming);
+        if card(&u, CHECK_ID) == Some((true, OutputState::Live)) {
+            break;
+        }
+    }
+    studio.end_stream().await.unwrap();
+    assert!(studio.session().is_none());
+}
