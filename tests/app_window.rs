@@ -1154,3 +1154,77 @@ fn the_stream_survives_a_reload_and_a_crash_of_the_web_view_and_the_panel_says_l
     assert!(indicator_label(&bus).is_some_and(|l| l.starts_with("● LIVE")));
     assert!(x_window(&display).is_some_and(|(_, t)| t.starts_with("● LIVE")));
 }
+
+/// Runs xdotool on `display`; its output.
+fn xdotool(display: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("xdotool")
+        .env("DISPLAY", display)
+        .args(args)
+        .output()
+        .expect("xdotool (Debian xdotool) must be installed");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn the_recordings_folder_is_chosen_with_the_system_folder_picker() {
+    let _one = one_window();
+    let app = App::start();
+    let s = app.open();
+    let display = app.xvfb.display.clone();
+    let folder = app.config.path().join("My Recordings");
+    std::fs::create_dir_all(&folder).unwrap();
+    s.click("#tab-settings");
+    s.click("#choose-folder");
+    // The system's (GTK) folder chooser opens as its own window.
+    let mut dialog = String::new();
+    assert!(
+        s.wait_until(Duration::from_secs(10), |_| {
+            dialog = xdotool(
+                &display,
+                &["search", "--onlyvisible", "--name", "^Recordings folder$"],
+            );
+            !dialog.is_empty()
+        }),
+        "no folder picker"
+    );
+    let dialog = dialog.lines().next().unwrap_or_default().to_owned();
+    screenshot(&app, "folder-picker.png");
+    // Typed as a user does: Ctrl+L, the path, Enter.
+    xdotool(&display, &["windowfocus", "--sync", &dialog]);
+    xdotool(&display, &["key", "--delay", "100", "ctrl+l"]);
+    xdotool(
+        &display,
+        &["type", "--delay", "20", &folder.display().to_string()],
+    );
+    xdotool(&display, &["key", "Return"]);
+    let want = folder.display().to_string();
+    assert!(
+        s.wait_until(Duration::from_secs(10), |s| s
+            .prop("#record-folder", "value")
+            .as_deref()
+            == Some(want.as_str())),
+        "{:?}",
+        s.prop("#record-folder", "value")
+    );
+    save_settings(&s);
+    let saved = json(&app.profiles_file());
+    assert_eq!(saved["settings"]["record_folder"], want.as_str());
+
+    // Cancelled, it changes nothing.
+    s.click("#choose-folder");
+    let mut dialog = String::new();
+    assert!(s.wait_until(Duration::from_secs(10), |_| {
+        dialog = xdotool(
+            &display,
+            &["search", "--onlyvisible", "--name", "^Recordings folder$"],
+        );
+        !dialog.is_empty()
+    }));
+    let dialog = dialog.lines().next().unwrap_or_default().to_owned();
+    xdotool(&display, &["windowfocus", "--sync", &dialog]);
+    xdotool(&display, &["key", "Escape"]);
+    assert!(s.wait_until(Duration::from_secs(10), |s| s
+        .attr("#choose-folder", "disabled")
+        .is_none()));
+    assert_eq!(s.prop("#record-folder", "value"), Some(want));
+}

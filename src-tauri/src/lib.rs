@@ -19,6 +19,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
         commands::settings::get_settings,
         commands::settings::save_settings,
         commands::settings::list_sources,
+        commands::settings::choose_record_folder,
         commands::studio::start_stream,
         commands::studio::set_destination_live,
         commands::studio::end_stream,
@@ -82,6 +83,7 @@ pub fn run() {
         .init();
     let builder = specta_builder();
     let result = tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
         .setup(|app| {
             use tauri::Manager;
             let dir = app.path().app_config_dir()?;

@@ -26,6 +26,13 @@ export const commands = {
 	/**  Cameras and microphones (and the test sources). */
 	listSources: () => __TAURI_INVOKE<Sources>("list_sources"),
 	/**
+	 *  Asks for the recordings folder with the system's folder picker, opened
+	 *  at `current` (else the folder recordings go to now). Returns the folder
+	 *  chosen, or `None` when the picker was cancelled; saving it is the
+	 *  Settings form's.
+	 */
+	chooseRecordFolder: (current: string) => typedError<string | null, AppError>(__TAURI_INVOKE("choose_record_folder", { current })),
+	/**
 	 *  Starts every enabled destination at once, and the stream check (unless
 	 *  switched off in Settings). While recording, the running encode goes to
 	 *  them too.

@@ -90,6 +90,7 @@ export const settingsIds = {
   dynamic: "dynamic",
   streamCheck: "stream-check",
   recordFolder: "record-folder",
+  chooseFolder: "choose-folder",
   recordPattern: "record-pattern",
   recordEncoding: "record-encoding",
   encodingList: "encoding-list",

@@ -175,6 +175,23 @@ export function initSettings(): { fillSettings: (s: Settings) => void } {
     recordPattern.value = s.record_pattern;
   }
 
+  // The system's folder picker; the folder chosen is saved with the form.
+  el.chooseFolder.addEventListener("click", async () => {
+    const button = el.chooseFolder as HTMLButtonElement;
+    button.disabled = true;
+    const r = await commands.chooseRecordFolder(recordFolder.value);
+    button.disabled = false;
+    if (r.status === "error") {
+      el.error.textContent = errText(r.error);
+      return;
+    }
+    if (r.data != null) {
+      recordFolder.value = r.data;
+      el.message.textContent = "Save to use this folder.";
+    }
+    button.focus();
+  });
+
   (el.form as HTMLFormElement).addEventListener("submit", async (e) => {
     e.preventDefault();
     if (!app.settings) return;

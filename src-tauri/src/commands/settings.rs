@@ -174,3 +174,42 @@ pub async fn list_sources() -> Sources {
         desktop: Vec::new(),
     })
 }
+
+/// Asks for the recordings folder with the system's folder picker, opened
+/// at `current` (else the folder recordings go to now). Returns the folder
+/// chosen, or `None` when the picker was cancelled; saving it is the
+/// Settings form's.
+#[tauri::command]
+#[specta::specta]
+pub async fn choose_record_folder(
+    app: tauri::AppHandle,
+    current: String,
+) -> Result<Option<String>, AppError> {
+    use tauri_plugin_dialog::DialogExt;
+    // Where recordings go now, else the nearest folder above it that
+    // exists (the Videos folder may not exist yet): never "Recent".
+    let current = onair_profiles::store::record_folder(current.trim());
+    let start = current
+        .ancestors()
+        .find(|d| d.is_dir())
+        .map(std::path::Path::to_path_buf)
+        .or_else(|| std::env::current_dir().ok());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut picker = app.dialog().file().set_title("Recordings folder");
+    if let Some(start) = start {
+        picker = picker.set_directory(start);
+    }
+    picker.pick_folder(move |folder| {
+        let _ = tx.send(folder);
+    });
+    let folder = rx
+        .await
+        .map_err(|_| AppError::new(ErrorKind::Store, "The folder picker closed unexpectedly."))?;
+    folder
+        .map(|f| {
+            f.into_path()
+                .map(|p| p.display().to_string())
+                .map_err(|e| AppError::new(ErrorKind::Invalid, format!("That folder: {e}")))
+        })
+        .transpose()
+}
