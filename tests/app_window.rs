@@ -1228,3 +1228,93 @@ fn the_recordings_folder_is_chosen_with_the_system_folder_picker() {
         .is_none()));
     assert_eq!(s.prop("#record-folder", "value"), Some(want));
 }
+
+/// Presses keys on `display` as the keyboard does (XTEST), the app's
+/// window focused — a global shortcut works whatever is focused.
+fn press(display: &str, keys: &str) {
+    xdotool(display, &["key", "--clearmodifiers", keys]);
+}
+
+#[test]
+fn global_shortcuts_go_live_record_and_mute_and_are_configurable() {
+    let _one = one_window();
+    let app = App::start();
+    let s = app.open();
+    let display = app.xvfb.display.clone();
+    let strip_mute = "#strips .strip[data-source=mic] .mute";
+    let muted = |s: &Session| s.attr(strip_mute, "aria-pressed").as_deref() == Some("true");
+    s.click("#tab-settings");
+    assert_eq!(
+        s.prop("#shortcut-go-live", "value").as_deref(),
+        Some("Ctrl+Alt+Shift+L")
+    );
+    assert!(
+        s.attr("#shortcut-problems", "hidden").is_some(),
+        "all registered"
+    );
+    s.click("#tab-studio");
+
+    // Go Live from the keyboard, wherever the focus is.
+    press(&display, "ctrl+alt+shift+l");
+    assert!(
+        s.wait_until(Duration::from_secs(15), |s| live_with_bitrate(s, 1)),
+        "{}",
+        s.text("#studio-error")
+    );
+    assert_eq!(content(&s, "#go-live"), "End Stream");
+    // Mute the microphone, and back.
+    press(&display, "ctrl+alt+shift+m");
+    assert!(s.wait_until(Duration::from_secs(5), muted));
+    press(&display, "ctrl+alt+shift+m");
+    assert!(s.wait_until(Duration::from_secs(5), |s| !muted(s)));
+    // Record, and stop.
+    let recording = |s: &Session| s.attr("#record", "aria-pressed").as_deref() == Some("true");
+    press(&display, "ctrl+alt+shift+r");
+    assert!(
+        s.wait_until(Duration::from_secs(10), recording),
+        "{}",
+        s.text("#studio-error")
+    );
+    press(&display, "ctrl+alt+shift+r");
+    assert!(s.wait_until(Duration::from_secs(10), |s| !recording(s)
+        && content(s, "#rec-status").starts_with("Saved")));
+
+    // A shortcut without Ctrl, Alt or Super is refused.
+    s.click("#tab-settings");
+    s.send_keys("#shortcut-go-live", "m");
+    assert_eq!(s.prop("#shortcut-go-live", "value").as_deref(), Some("M"));
+    s.click("#save-settings");
+    assert!(s.wait_until(Duration::from_secs(5), |s| s
+        .text("#settings-error")
+        .contains("needs Ctrl, Alt or Super")));
+
+    // Set as a user does: the field focused, the new keys pressed in it.
+    s.click("#shortcut-go-live");
+    let (window, _) = x_window(&display).expect("the app's window");
+    xdotool(&display, &["windowfocus", "--sync", &window.to_string()]);
+    press(&display, "ctrl+alt+k");
+    assert!(
+        s.wait_until(Duration::from_secs(5), |s| s
+            .prop("#shortcut-go-live", "value")
+            .as_deref()
+            == Some("Ctrl+Alt+K")),
+        "{:?}",
+        s.prop("#shortcut-go-live", "value")
+    );
+    save_settings(&s);
+    assert_eq!(
+        json(&app.profiles_file())["settings"]["shortcuts"]["go_live"],
+        "Ctrl+Alt+K"
+    );
+    // The old keys do nothing any more (the mute pressed after them shows
+    // they were handled), the new ones end the stream.
+    press(&display, "ctrl+alt+shift+l");
+    press(&display, "ctrl+alt+shift+m");
+    assert!(s.wait_until(Duration::from_secs(5), muted));
+    assert_eq!(content(&s, "#go-live"), "End Stream", "still live");
+    press(&display, "ctrl+alt+k");
+    assert!(
+        s.wait_until(Duration::from_secs(10), |s| content(s, "#go-live")
+            == "Go Live")
+    );
+}

@@ -5,6 +5,7 @@
 
 mod commands;
 mod error;
+mod shortcuts;
 mod state;
 mod tray;
 
@@ -31,6 +32,8 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
         commands::studio::attach,
         commands::studio::watch_close,
         commands::studio::quit,
+        shortcuts::watch_shortcuts,
+        shortcuts::shortcut_problems,
     ])
 }
 
@@ -84,12 +87,28 @@ pub fn run() {
     let builder = specta_builder();
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
+        .plugin(
+            tauri_plugin_global_shortcut::Builder::new()
+                .with_handler(|app, shortcut, event| {
+                    shortcuts::on_pressed(app, shortcut, event.state);
+                })
+                .build(),
+        )
         .setup(|app| {
             use tauri::Manager;
             let dir = app.path().app_config_dir()?;
             let store = onair_profiles::store::Store::new(dir.join("profiles.json"));
             let keys = std::sync::Arc::new(onair_profiles::secrets::OsKeyStore);
-            app.manage(state::AppState::load(store, keys));
+            let state = state::AppState::load(store, keys);
+            let saved = state
+                .data
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .settings
+                .shortcuts
+                .clone();
+            app.manage(state);
+            shortcuts::apply(app.handle(), &saved);
             if let Some(tray) = tray::Tray::create(app.handle()) {
                 app.manage(tray);
             }

@@ -24,6 +24,10 @@ pub struct AppState {
     /// Where a close of the window while live is told (the window asks
     /// before anything ends).
     pub on_close: Mutex<Option<tauri::ipc::Channel<()>>>,
+    /// Where a pressed global shortcut is told (the window acts on it).
+    pub on_shortcut: Mutex<Option<tauri::ipc::Channel<String>>>,
+    /// Shortcuts that could not be registered, in the user's words.
+    pub shortcut_problems: Mutex<Vec<String>>,
 }
 
 impl AppState {
@@ -51,6 +55,8 @@ impl AppState {
             keys,
             studio: tokio::sync::Mutex::new(Studio::new()),
             on_close: Mutex::new(None),
+            on_shortcut: Mutex::new(None),
+            shortcut_problems: Mutex::new(Vec::new()),
         }
     }
 }

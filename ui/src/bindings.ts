@@ -92,6 +92,13 @@ export const commands = {
 	 *  the file is finished), then quits.
 	 */
 	quit: () => typedError<null, AppError>(__TAURI_INVOKE("quit")),
+	/**
+	 *  Where the window hears the shortcuts pressed (it acts as if its button
+	 *  were pressed).
+	 */
+	watchShortcuts: (onShortcut: Channel<string>) => __TAURI_INVOKE<void>("watch_shortcuts", { onShortcut }),
+	/**  The saved shortcuts that could not be registered, in the user's words. */
+	shortcutProblems: () => __TAURI_INVOKE<string[]>("shortcut_problems"),
 };
 
 /* Types */
@@ -1072,6 +1079,8 @@ export type Settings_Deserialize = {
 	record_encoding?: string,
 	/**  The audio mix: faders, mutes, filters, desktop audio. */
 	audio_mix?: AudioMix_Deserialize,
+	/**  The global shortcuts. */
+	shortcuts?: Shortcuts_Deserialize,
 };
 
 /**  Stream settings. */
@@ -1119,6 +1128,8 @@ export type Settings_Serialize = {
 	record_encoding: string,
 	/**  The audio mix: faders, mutes, filters, desktop audio. */
 	audio_mix: AudioMix_Serialize,
+	/**  The global shortcuts. */
+	shortcuts: Shortcuts_Serialize,
 };
 
 /**  How bad a problem is. */
@@ -1127,6 +1138,29 @@ export type Severity =
 "error" | 
 /**  It will probably work, worse (the platform re-encodes or warns). */
 "warning";
+
+/**  What each global shortcut does. */
+export type Shortcuts = Shortcuts_Serialize | Shortcuts_Deserialize;
+
+/**  What each global shortcut does. */
+export type Shortcuts_Deserialize = {
+	/**  Go Live, or End Stream while live. */
+	go_live?: string,
+	/**  Start or stop recording. */
+	record?: string,
+	/**  Mute or unmute the microphone. */
+	mute_mic?: string,
+};
+
+/**  What each global shortcut does. */
+export type Shortcuts_Serialize = {
+	/**  Go Live, or End Stream while live. */
+	go_live: string,
+	/**  Start or stop recording. */
+	record: string,
+	/**  Mute or unmute the microphone. */
+	mute_mic: string,
+};
 
 /**  One source of the mix, metered. */
 export type SourceMeter = SourceMeter_Serialize | SourceMeter_Deserialize;

@@ -17,6 +17,7 @@ import {
   meterFill,
   pushHistory,
   serverUrlProblem,
+  shortcutOf,
 } from "./format";
 
 describe("formatting", () => {
@@ -222,5 +223,27 @@ describe("encodings", () => {
     expect(cropFrame(canvas, { width: 854, height: 480 }, 0.5)).toBeNull();
     expect(canvasOf([{ width: 1280, height: 720 }, { width: 720, height: 1280 }])).toEqual(canvas);
     expect(canvasOf([{ width: 1280, height: 720 }, { width: 1080, height: 1920 }])).toEqual({ width: 1080, height: 1920 });
+  });
+});
+
+describe("shortcutOf", () => {
+  const press = (code: string, mods: Partial<Record<"ctrlKey" | "altKey" | "shiftKey" | "metaKey", boolean>> = {}) =>
+    shortcutOf({ code, ctrlKey: false, altKey: false, shiftKey: false, metaKey: false, ...mods });
+  it("writes modifiers then the key, as the app reads them", () => {
+    expect(press("KeyL", { ctrlKey: true, altKey: true, shiftKey: true })).toBe("Ctrl+Alt+Shift+L");
+    expect(press("Digit5", { metaKey: true })).toBe("Super+5");
+    expect(press("F9", { altKey: true })).toBe("Alt+F9");
+    expect(press("ArrowUp", { ctrlKey: true })).toBe("Ctrl+ArrowUp");
+  });
+  it("waits while only modifiers are down, and lets Tab and Escape move on", () => {
+    expect(press("ControlLeft", { ctrlKey: true })).toBeNull();
+    expect(press("ShiftRight", { shiftKey: true, ctrlKey: true })).toBeNull();
+    expect(press("Tab")).toBeNull();
+    expect(press("Escape")).toBeNull();
+  });
+  it("clears with Backspace or Delete alone", () => {
+    expect(press("Backspace")).toBe("");
+    expect(press("Delete")).toBe("");
+    expect(press("Backspace", { ctrlKey: true })).toBe("Ctrl+Backspace");
   });
 });

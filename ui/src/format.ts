@@ -303,3 +303,28 @@ export function canvasOf(encodings: { width: number; height: number }[]): { widt
   for (const e of encodings) if (e.width * e.height > best.width * best.height) best = e;
   return { width: best.width, height: best.height };
 }
+
+/** A key combination as the settings keep it ("Ctrl+Alt+Shift+L") from a
+ * key press; "" for Backspace or Delete alone (clear); null while only
+ * modifiers are down, or for Tab and Escape alone (they move on). */
+export function shortcutOf(e: {
+  code: string;
+  ctrlKey: boolean;
+  altKey: boolean;
+  shiftKey: boolean;
+  metaKey: boolean;
+}): string | null {
+  if (/^(Control|Alt|Shift|Meta|OS)(Left|Right)?$/.test(e.code)) return null;
+  const mods = [
+    e.ctrlKey ? "Ctrl" : "",
+    e.altKey ? "Alt" : "",
+    e.shiftKey ? "Shift" : "",
+    e.metaKey ? "Super" : "",
+  ].filter(Boolean);
+  if (mods.length === 0) {
+    if (e.code === "Backspace" || e.code === "Delete") return "";
+    if (e.code === "Tab" || e.code === "Escape") return null;
+  }
+  const key = e.code.replace(/^Key(?=[A-Z]$)/, "").replace(/^Digit(?=[0-9]$)/, "");
+  return [...mods, key].join("+");
+}

@@ -60,9 +60,15 @@ el.endAndQuit.addEventListener("click", async () => {
   await commands.quit();
 });
 
+// ---------- global shortcuts ----------
+// Pressed anywhere, acted on here as the buttons would be.
+const shortcuts = new Channel<string>();
+shortcuts.onmessage = (action) => studio.onShortcut(action);
+
 // ---------- start ----------
 async function start() {
   await commands.watchClose(closing);
+  await commands.watchShortcuts(shortcuts);
   const info = await commands.appInfo();
   app.platforms = info.platforms;
   app.readyMade = info.ready_made_encodings;

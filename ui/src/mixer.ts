@@ -66,7 +66,11 @@ const switches: [string, "denoise" | "gate" | "compressor" | "limiter"][] = [
 
 const dbText = (db: number | null) => (db == null ? "—" : `${db > 0 ? "+" : ""}${db.toFixed(1)} dB`);
 
-export function initMixer(el: MixerEls): { onMeters: (m: MeterUpdate) => void; idle: () => void } {
+export function initMixer(el: MixerEls): {
+  onMeters: (m: MeterUpdate) => void;
+  idle: () => void;
+  toggleMute: (kind: Kind) => void;
+} {
   const strips = new Map<Kind, HTMLElement>();
   const desktopSource = el.desktopSource as HTMLSelectElement;
   let sending = false;
@@ -236,5 +240,10 @@ export function initMixer(el: MixerEls): { onMeters: (m: MeterUpdate) => void; i
     el.clip.hidden = true;
   }
 
-  return { onMeters, idle };
+  /** Mutes or unmutes a source (a global shortcut), as its button does. */
+  function toggleMute(kind: Kind) {
+    change(kind, (s) => ({ ...s, muted: !s.muted }));
+  }
+
+  return { onMeters, idle, toggleMute };
 }

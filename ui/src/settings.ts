@@ -3,7 +3,7 @@
 // dynamic bitrate), the stream check, recordings.
 import { commands, type Encoding_Serialize as Encoding, type Settings_Serialize as Settings } from "./bindings";
 import { lookup } from "./dom";
-import { encodingLabel, parseSize } from "./format";
+import { encodingLabel, parseSize, shortcutOf } from "./format";
 import { settingsIds } from "./ids";
 import { app, errText, reloadProfiles, setSettings } from "./state";
 
@@ -31,6 +31,28 @@ export function initSettings(): { fillSettings: (s: Settings) => void } {
   const streamCheck = el.streamCheck as HTMLInputElement;
   const recordFolder = el.recordFolder as HTMLInputElement;
   const recordPattern = el.recordPattern as HTMLInputElement;
+  const shortcutFields = [
+    el.shortcutGoLive as HTMLInputElement,
+    el.shortcutRecord as HTMLInputElement,
+    el.shortcutMuteMic as HTMLInputElement,
+  ] as const;
+  // A shortcut field takes the keys pressed in it (saved with the form).
+  for (const f of shortcutFields) {
+    f.addEventListener("keydown", (e) => {
+      const combo = shortcutOf(e);
+      if (combo === null) return;
+      e.preventDefault();
+      f.value = combo;
+    });
+  }
+
+  /** Shortcuts the system would not give the app (another holds them). */
+  async function showShortcutProblems() {
+    const p = await commands.shortcutProblems();
+    el.shortcutProblems.textContent = p.join("\n");
+    el.shortcutProblems.hidden = p.length === 0;
+  }
+  void showShortcutProblems();
   const recordEncoding = el.recordEncoding as HTMLSelectElement;
   const preset = el.encodingPreset as HTMLSelectElement;
   const encName = el.encodingName as HTMLInputElement;
@@ -173,6 +195,9 @@ export function initSettings(): { fillSettings: (s: Settings) => void } {
     streamCheck.checked = s.stream_check;
     recordFolder.value = s.record_folder;
     recordPattern.value = s.record_pattern;
+    shortcutFields[0].value = s.shortcuts.go_live;
+    shortcutFields[1].value = s.shortcuts.record;
+    shortcutFields[2].value = s.shortcuts.mute_mic;
   }
 
   // The system's folder picker; the folder chosen is saved with the form.
@@ -209,6 +234,11 @@ export function initSettings(): { fillSettings: (s: Settings) => void } {
       stream_check: streamCheck.checked,
       record_folder: recordFolder.value.trim(),
       record_pattern: recordPattern.value,
+      shortcuts: {
+        go_live: shortcutFields[0].value,
+        record: shortcutFields[1].value,
+        mute_mic: shortcutFields[2].value,
+      },
       encodings,
       record_encoding: recordEncoding.value === "main" ? "" : recordEncoding.value,
     });
@@ -220,7 +250,8 @@ export function initSettings(): { fillSettings: (s: Settings) => void } {
     }
     setSettings(r.data);
     fillSettings(r.data);
-    el.message.textContent = "Saved. Applies the next time you go live.";
+    el.message.textContent = "Saved. Applies the next time you go live (shortcuts at once).";
+    await showShortcutProblems();
     // A profile's problems depend on the settings.
     await reloadProfiles();
   });

@@ -50,6 +50,7 @@ export function initStudio(): {
   setLive: (on: boolean) => void;
   loadSources: () => Promise<void>;
   attach: () => Promise<void>;
+  onShortcut: (action: string) => void;
 } {
   const el: El = lookup(studioIds);
   const cards = el.cards as HTMLDivElement;
@@ -463,7 +464,15 @@ export function initStudio(): {
   audioSource.addEventListener("change", saveSources);
 
   onProfilesChanged(renderCards);
-  return { setLive, loadSources, attach };
+  /** A global shortcut pressed: as if its button were pressed (so the
+   * window shows what happens, errors included). */
+  function onShortcut(action: string) {
+    if (action === "go_live" && !goLive.disabled) goLive.click();
+    else if (action === "record" && !recordButton.disabled) recordButton.click();
+    else if (action === "mute_mic") mixer.toggleMute("mic");
+  }
+
+  return { setLive, loadSources, attach, onShortcut };
 }
 
 function drawGraph(canvas: HTMLCanvasElement, values: number[], tone: string) {

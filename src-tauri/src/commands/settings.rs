@@ -44,8 +44,24 @@ pub async fn save_settings(
     app: tauri::AppHandle,
     settings: Settings,
 ) -> Result<Settings, AppError> {
+    use tauri::Manager;
+    let before = app
+        .state::<AppState>()
+        .data
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .settings
+        .shortcuts
+        .clone();
     // The file's fsyncs run on a blocking thread.
-    crate::state::blocking(app, move |state| save_settings_blocking(state, settings)).await
+    let handle = app.clone();
+    let saved =
+        crate::state::blocking(handle, move |state| save_settings_blocking(state, settings))
+            .await?;
+    if saved.shortcuts != before {
+        crate::shortcuts::apply(&app, &saved.shortcuts);
+    }
+    Ok(saved)
 }
 
 fn save_settings_blocking(state: &AppState, settings: Settings) -> Result<Settings, AppError> {
@@ -89,6 +105,9 @@ fn save_settings_blocking(state: &AppState, settings: Settings) -> Result<Settin
     }
     if s.audio_mix.desktop_source.len() > 512 {
         return bad("The desktop audio source name is too long.");
+    }
+    if let Some(m) = crate::shortcuts::problem(&s.shortcuts) {
+        return bad(&m);
     }
     let s = Settings {
         audio_mix: s.audio_mix.clamped(),

@@ -31,6 +31,7 @@ pub mod edit;
 pub mod encoding;
 pub mod secrets;
 pub mod services;
+pub mod shortcuts;
 pub mod store;
 
 /// Default queued media time past which a destination drops non-key video

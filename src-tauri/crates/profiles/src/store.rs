@@ -85,6 +85,8 @@ pub struct Settings {
     pub record_encoding: String,
     /// The audio mix: faders, mutes, filters, desktop audio.
     pub audio_mix: crate::audio::AudioMix,
+    /// The global shortcuts.
+    pub shortcuts: crate::shortcuts::Shortcuts,
     /// Fields of a newer version, kept as they are.
     #[serde(flatten)]
     #[cfg_attr(feature = "specta", specta(skip))]
@@ -111,6 +113,7 @@ impl Default for Settings {
             main_crop_x: 0.5,
             record_encoding: String::new(),
             audio_mix: crate::audio::AudioMix::default(),
+            shortcuts: crate::shortcuts::Shortcuts::default(),
             extra: Map::new(),
         }
     }
