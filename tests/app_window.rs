@@ -1222,6 +1222,18 @@ fn the_stream_survives_a_reload_and_a_crash_of_the_web_view_and_the_panel_says_l
         "the page did not reattach to the running stream"
     );
     assert_eq!(content(&s, &card(1, ".f-reconnects")), "0");
+    // The preview goes on too: binary pictures drawn by WebGL (or the 2D
+    // fallback where the web view has no WebGL).
+    let drawn = |s: &Session| {
+        s.prop("#preview", "frames")
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let before = drawn(&s);
+    assert!(s.wait_until(Duration::from_secs(5), |s| drawn(s) >= before + 10));
+    let renderer = s.attr("#preview", "data-renderer").unwrap_or_default();
+    eprintln!("preview renderer: {renderer}");
+    assert!(renderer == "webgl" || renderer == "2d", "{renderer}");
     screenshot(&app, "reattached.png");
 
     // The web view's process dies (as when WebKit crashes; WebDriver's

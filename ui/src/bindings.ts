@@ -37,7 +37,7 @@ export const commands = {
 	 *  switched off in Settings). While recording, the running encode goes to
 	 *  them too.
 	 */
-	startStream: (onUpdate: Channel<LiveUpdate_Deserialize>, onPreview: Channel<PreviewUpdate>, onMeters: Channel<MeterUpdate_Deserialize>) => typedError<null, AppError>(__TAURI_INVOKE("start_stream", { onUpdate, onPreview, onMeters })),
+	startStream: (onUpdate: Channel<LiveUpdate_Deserialize>, onPreview: Channel<ArrayBuffer>, onMeters: Channel<MeterUpdate_Deserialize>) => typedError<null, AppError>(__TAURI_INVOKE("start_stream", { onUpdate, onPreview, onMeters })),
 	/**
 	 *  Switches one destination off (cleanly) or back on (its key read again)
 	 *  while the others stay live.
@@ -65,7 +65,7 @@ export const commands = {
 	 *  live, by starting the camera and microphone just for the recording.
 	 *  Returns the file's path.
 	 */
-	startRecording: (onUpdate: Channel<LiveUpdate_Deserialize>, onPreview: Channel<PreviewUpdate>, onMeters: Channel<MeterUpdate_Deserialize>) => typedError<string, AppError>(__TAURI_INVOKE("start_recording", { onUpdate, onPreview, onMeters })),
+	startRecording: (onUpdate: Channel<LiveUpdate_Deserialize>, onPreview: Channel<ArrayBuffer>, onMeters: Channel<MeterUpdate_Deserialize>) => typedError<string, AppError>(__TAURI_INVOKE("start_recording", { onUpdate, onPreview, onMeters })),
 	/**
 	 *  Finishes the recording (its last fragment and durations). When not
 	 *  streaming, the camera and microphone stop too.
@@ -81,7 +81,7 @@ export const commands = {
 	 *  web view reloaded after its process crashed, say, while the stream went
 	 *  on in this process. Returns the state now (`None` when idle).
 	 */
-	attach: (onUpdate: Channel<LiveUpdate_Deserialize>, onPreview: Channel<PreviewUpdate>, onMeters: Channel<MeterUpdate_Deserialize>) => typedError<LiveUpdate_Serialize | null, AppError>(__TAURI_INVOKE("attach", { onUpdate, onPreview, onMeters })),
+	attach: (onUpdate: Channel<LiveUpdate_Deserialize>, onPreview: Channel<ArrayBuffer>, onMeters: Channel<MeterUpdate_Deserialize>) => typedError<LiveUpdate_Serialize | null, AppError>(__TAURI_INVOKE("attach", { onUpdate, onPreview, onMeters })),
 	/**
 	 *  Where the window hears that it is being closed while live (it then
 	 *  asks: keep streaming, or end the stream and quit).
@@ -861,18 +861,6 @@ export type Platform_Serialize = {
 	vertical: boolean,
 	/**  Where the user finds the key. */
 	key_hint: string,
-};
-
-/**  A preview picture: I420, base64. */
-export type PreviewUpdate = {
-	/**  Width. */
-	width: number,
-	/**  Height. */
-	height: number,
-	/**  Y, U, V planes one after the other, base64. */
-	i420: string,
-	/**  BT.709 (an HD stream), else BT.601; limited range. */
-	bt709: boolean,
 };
 
 /**  One thing a preset does not accept. */

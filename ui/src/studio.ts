@@ -8,7 +8,6 @@ import {
   type DestinationUpdate_Deserialize as DestinationUpdate,
   type LiveUpdate_Deserialize as LiveUpdate,
   type MeterUpdate,
-  type PreviewUpdate,
   type Sources,
 } from "./bindings";
 import { lookup, part } from "./dom";
@@ -21,8 +20,6 @@ import {
   formatBitrate,
   formatLatency,
   formatUptime,
-  fromBase64,
-  i420ToRgba,
   latencyHelp,
   latencyLabel,
   pushHistory,
@@ -31,6 +28,7 @@ import {
 } from "./format";
 import { studioIds } from "./ids";
 import { initMixer } from "./mixer";
+import { parsePreview, previewRenderer } from "./preview";
 import {
   app,
   CHECK_ID,
@@ -62,7 +60,10 @@ export function initStudio(): {
   const history = new Map<string, number[]>();
   const mixer = initMixer(el);
   const desktopSource = el.desktopSource as HTMLSelectElement;
-  let previewImage: ImageData | null = null;
+  const renderer = previewRenderer(preview);
+  preview.dataset.renderer = renderer.kind;
+  /** Pictures drawn (read by the window tests). */
+  const shown = preview as HTMLCanvasElement & { frames?: number };
 
   function renderCards() {
     const checkOn = app.settings?.stream_check ?? true;
@@ -300,15 +301,12 @@ export function initStudio(): {
     if (!el.cropControls.contains(document.activeElement)) renderCrops();
   });
 
-  function onPreview(p: PreviewUpdate) {
-    if (preview.width !== p.width || preview.height !== p.height || !previewImage) {
-      preview.width = p.width;
-      preview.height = p.height;
-      previewImage = new ImageData(p.width, p.height);
-    }
-    i420ToRgba(fromBase64(p.i420), p.width, p.height, previewImage.data, p.bt709);
-    preview.getContext("2d")?.putImageData(previewImage, 0, 0);
-    el.previewIdle.hidden = true;
+  function onPreview(buf: ArrayBuffer) {
+    const p = parsePreview(buf);
+    if (!p) return;
+    renderer.draw(p);
+    shown.frames = (shown.frames ?? 0) + 1;
+    if (el.previewIdle.hidden === false) el.previewIdle.hidden = true;
   }
 
   function setLive(on: boolean) {
@@ -340,12 +338,12 @@ export function initStudio(): {
     }
   }
 
-  function feeds(): [Channel<LiveUpdate>, Channel<PreviewUpdate>, Channel<MeterUpdate>] {
+  function feeds(): [Channel<LiveUpdate>, Channel<ArrayBuffer>, Channel<MeterUpdate>] {
     const meters = new Channel<MeterUpdate>();
     meters.onmessage = mixer.onMeters;
     const updates = new Channel<LiveUpdate>();
     updates.onmessage = onUpdate;
-    const frames = new Channel<PreviewUpdate>();
+    const frames = new Channel<ArrayBuffer>();
     frames.onmessage = onPreview;
     return [updates, frames, meters];
   }

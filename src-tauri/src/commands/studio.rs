@@ -4,7 +4,6 @@
 //! [`Studio`](onair_engine::Studio); this file reads profiles and keys,
 //! calls it, and feeds the window (a 1 Hz update, a 15 fps preview).
 
-use base64::Engine as _;
 use onair_check::CheckReport;
 use onair_engine::{
     EngineConfig, Feeds, GoLive, LiveUpdate, MeterUpdate, NamedDestination, CHECK_ID,
@@ -19,17 +18,36 @@ use crate::state::AppState;
 use onair_profiles::edit::{encoding_index, go_live_problems};
 use onair_profiles::store::Settings;
 
-/// A preview picture: I420, base64.
-#[derive(Clone, serde::Serialize, specta::Type)]
-pub struct PreviewUpdate {
-    /// Width.
-    pub width: u32,
-    /// Height.
-    pub height: u32,
-    /// Y, U, V planes one after the other, base64.
-    pub i420: String,
-    /// BT.709 (an HD stream), else BT.601; limited range.
-    pub bt709: bool,
+/// A preview picture as raw bytes, received by the window as an
+/// `ArrayBuffer` (no base64, no JSON): an 8-byte header — width and height
+/// (u16, little-endian), flags (bit 0: BT.709, else BT.601; limited range),
+/// 3 spare — then the Y, U and V planes.
+pub struct PreviewPicture(Vec<u8>);
+
+/// The header's length.
+pub const PREVIEW_HEADER: usize = 8;
+
+impl PreviewPicture {
+    fn of(f: &onair_media::preview::PreviewFrame) -> Self {
+        let mut b = Vec::with_capacity(PREVIEW_HEADER + f.i420.len());
+        b.extend_from_slice(&(f.width.min(u16::MAX.into()) as u16).to_le_bytes());
+        b.extend_from_slice(&(f.height.min(u16::MAX.into()) as u16).to_le_bytes());
+        b.extend_from_slice(&[u8::from(f.bt709), 0, 0, 0]);
+        b.extend_from_slice(&f.i420);
+        Self(b)
+    }
+}
+
+impl tauri::ipc::IpcResponse for PreviewPicture {
+    fn body(self) -> tauri::Result<tauri::ipc::InvokeResponseBody> {
+        Ok(tauri::ipc::InvokeResponseBody::Raw(self.0))
+    }
+}
+
+impl specta::Type for PreviewPicture {
+    fn definition(_: &mut specta::Types) -> specta::datatype::DataType {
+        specta::datatype::DataType::Reference(specta_typescript::define("ArrayBuffer"))
+    }
 }
 
 /// What runs, as the window's title and the panel indicator show it:
@@ -79,7 +97,7 @@ async fn reset_title(app: &tauri::AppHandle, state: &AppState) {
 fn feeds(
     app: tauri::AppHandle,
     on_update: Channel<LiveUpdate>,
-    on_preview: Channel<PreviewUpdate>,
+    on_preview: Channel<PreviewPicture>,
     on_meters: Channel<MeterUpdate>,
 ) -> Feeds {
     Feeds {
@@ -88,15 +106,7 @@ fn feeds(
             show_status(&app, status_of(&u).as_deref());
             on_update.send(u).is_ok()
         }),
-        on_preview: Box::new(move |f| {
-            let u = PreviewUpdate {
-                width: f.width,
-                height: f.height,
-                i420: base64::engine::general_purpose::STANDARD.encode(&f.i420),
-                bt709: f.bt709,
-            };
-            on_preview.send(u).is_ok()
-        }),
+        on_preview: Box::new(move |f| on_preview.send(PreviewPicture::of(&f)).is_ok()),
     }
 }
 
@@ -130,7 +140,7 @@ pub async fn start_stream(
     app: tauri::AppHandle,
     state: tauri::State<'_, AppState>,
     on_update: Channel<LiveUpdate>,
-    on_preview: Channel<PreviewUpdate>,
+    on_preview: Channel<PreviewPicture>,
     on_meters: Channel<MeterUpdate>,
 ) -> Result<(), AppError> {
     let mut studio = state.studio.lock().await;
@@ -248,7 +258,7 @@ pub async fn attach(
     app: tauri::AppHandle,
     state: tauri::State<'_, AppState>,
     on_update: Channel<LiveUpdate>,
-    on_preview: Channel<PreviewUpdate>,
+    on_preview: Channel<PreviewPicture>,
     on_meters: Channel<MeterUpdate>,
 ) -> Result<Option<LiveUpdate>, AppError> {
     Ok(state
@@ -333,7 +343,7 @@ pub async fn start_recording(
     app: tauri::AppHandle,
     state: tauri::State<'_, AppState>,
     on_update: Channel<LiveUpdate>,
-    on_preview: Channel<PreviewUpdate>,
+    on_preview: Channel<PreviewPicture>,
     on_meters: Channel<MeterUpdate>,
 ) -> Result<String, AppError> {
     let mut studio = state.studio.lock().await;
@@ -395,4 +405,25 @@ pub async fn save_check_report(state: tauri::State<'_, AppState>) -> Result<Stri
             )
         })?;
     Ok(path.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_preview_picture_is_its_header_then_the_planes_as_they_are() {
+        let f = onair_media::preview::PreviewFrame {
+            seq: 7,
+            width: 384,
+            height: 216,
+            i420: (0..384 * 216 * 3 / 2).map(|i| i as u8).collect(),
+            bt709: true,
+        };
+        let PreviewPicture(b) = PreviewPicture::of(&f);
+        assert_eq!(&b[..PREVIEW_HEADER], &[128, 1, 216, 0, 1, 0, 0, 0]);
+        assert_eq!(&b[PREVIEW_HEADER..], &f.i420[..]);
+        let sd = onair_media::preview::PreviewFrame { bt709: false, ..f };
+        assert_eq!(PreviewPicture::of(&sd).0[4], 0);
+    }
 }
