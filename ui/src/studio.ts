@@ -301,12 +301,40 @@ export function initStudio(): {
     if (!el.cropControls.contains(document.activeElement)) renderCrops();
   });
 
+  // Pictures and meters are drawn together, once per animation frame
+  // (one repaint for both instead of one each, and none while the window
+  // is hidden): each message only keeps the latest.
+  let nextPicture: ArrayBuffer | null = null;
+  let nextMeters: MeterUpdate | null = null;
+  let drawScheduled = false;
+  function draw() {
+    drawScheduled = false;
+    if (nextPicture) {
+      const p = parsePreview(nextPicture);
+      nextPicture = null;
+      if (p) {
+        renderer.draw(p);
+        shown.frames = (shown.frames ?? 0) + 1;
+      }
+    }
+    if (nextMeters) {
+      mixer.onMeters(nextMeters);
+      nextMeters = null;
+    }
+  }
+  function scheduleDraw() {
+    if (drawScheduled) return;
+    drawScheduled = true;
+    requestAnimationFrame(draw);
+  }
   function onPreview(buf: ArrayBuffer) {
-    const p = parsePreview(buf);
-    if (!p) return;
-    renderer.draw(p);
-    shown.frames = (shown.frames ?? 0) + 1;
-    if (el.previewIdle.hidden === false) el.previewIdle.hidden = true;
+    nextPicture = buf;
+    scheduleDraw();
+    if (!el.previewIdle.hidden) el.previewIdle.hidden = true;
+  }
+  function onMeters(m: MeterUpdate) {
+    nextMeters = m;
+    scheduleDraw();
   }
 
   function setLive(on: boolean) {
@@ -340,7 +368,7 @@ export function initStudio(): {
 
   function feeds(): [Channel<LiveUpdate>, Channel<ArrayBuffer>, Channel<MeterUpdate>] {
     const meters = new Channel<MeterUpdate>();
-    meters.onmessage = mixer.onMeters;
+    meters.onmessage = onMeters;
     const updates = new Channel<LiveUpdate>();
     updates.onmessage = onUpdate;
     const frames = new Channel<ArrayBuffer>();
