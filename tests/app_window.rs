@@ -759,15 +759,17 @@ fn app_memory_kib() -> (u64, u64, Vec<String>) {
         let Ok(roll) = std::fs::read_to_string(p.join("smaps_rollup")) else {
             continue;
         };
+        let mut own = 0;
         for line in roll.lines() {
             let mut it = line.split_whitespace();
             match (it.next(), it.next().and_then(|v| v.parse::<u64>().ok())) {
-                (Some("Pss:"), Some(v)) => pss += v,
+                (Some("Pss:"), Some(v)) => own += v,
                 (Some("Rss:"), Some(v)) => rss += v,
                 _ => {}
             }
         }
-        names.push(comm);
+        pss += own;
+        names.push(format!("{comm} {} MiB", own / 1024));
     }
     (pss, rss, names)
 }

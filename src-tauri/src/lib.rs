@@ -48,10 +48,11 @@ pub fn export_bindings(path: &std::path::Path) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// A crash of the web view's process does not stop the show (the engine
-/// runs in this process): the page is loaded again and reattaches to what
-/// runs (`attach`).
-fn reload_after_a_crash(app: &tauri::AppHandle) {
+/// The web view as the app wants it: the smallest caches (one local page),
+/// and a crash of its process does not stop the show (the engine runs in
+/// this process): the page is loaded again and reattaches to what runs
+/// (`attach`).
+fn set_up_web_view(app: &tauri::AppHandle) {
     use tauri::Manager;
     let Some(w) = app.get_webview_window("main") else {
         tracing::warn!("no main window to watch");
@@ -59,7 +60,11 @@ fn reload_after_a_crash(app: &tauri::AppHandle) {
     };
     #[cfg(target_os = "linux")]
     let watched = w.with_webview(|wv| {
-        use webkit2gtk::WebViewExt;
+        use webkit2gtk::{WebContextExt, WebViewExt};
+        // One local page, no browsing: the smallest caches.
+        if let Some(c) = wv.inner().context() {
+            c.set_cache_model(webkit2gtk::CacheModel::DocumentViewer);
+        }
         wv.inner().connect_web_process_terminated(|v, reason| {
             tracing::warn!(
                 ?reason,
@@ -132,7 +137,7 @@ pub fn run() {
             if let Some(tray) = tray::Tray::create(app.handle()) {
                 app.manage(tray);
             }
-            reload_after_a_crash(app.handle());
+            set_up_web_view(app.handle());
             Ok(())
         })
         .on_window_event(|window, event| {
