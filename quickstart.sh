@@ -15,7 +15,7 @@ if [ "$(id -u)" -eq 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUD
   echo "run as root, or install sudo: the script installs Debian packages" >&2; exit 1; fi
 
 BUILD_PKGS=(build-essential pkg-config nasm libclang-dev libasound2-dev libwebkit2gtk-4.1-dev
-  libxdo-dev libssl-dev librsvg2-dev libayatana-appindicator3-1 curl file ca-certificates)
+  libxdo-dev libssl-dev librsvg2-dev libayatana-appindicator3-dev curl file ca-certificates)
 TEST_PKGS=(nginx libnginx-mod-rtmp libnginx-mod-stream ffmpeg xvfb xauth webkit2gtk-driver
            pulseaudio pulseaudio-utils libasound2-plugins sox espeak-ng dbus gnome-keyring xdotool)
 NODE_PKGS=(nodejs npm)
