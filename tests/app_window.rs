@@ -610,8 +610,8 @@ fn app_against_headless_live_to_three_destinations() {
     s.click("#tab-settings");
     s.click("#stream-check");
     save_settings(&s);
-    // Measured as a creator runs it: launched directly (WebDriver's
-    // automation changes how WebKit draws), live by its global shortcut.
+    // Measured as a creator runs it: launched directly (the WebDriver
+    // harness switches WebKit's compositing off), live by its shortcut.
     drop(s);
     let display = app.xvfb.display.clone();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -620,6 +620,7 @@ fn app_against_headless_live_to_three_destinations() {
     }
     let mut child = std::process::Command::new(binary("onair-app"))
         .env("DISPLAY", &display)
+        .env_remove("WAYLAND_DISPLAY")
         .env("XDG_CONFIG_HOME", app.config.path())
         .envs(app.keyring.env())
         .stdout(std::process::Stdio::null())

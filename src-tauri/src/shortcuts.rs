@@ -76,6 +76,18 @@ pub fn apply(app: &AppHandle, s: &Shortcuts) -> Vec<String> {
             ));
         }
     }
+    // Key grabs are X11's: a Wayland desktop hands them over only while an
+    // X11 (XWayland) window has the focus.
+    #[cfg(target_os = "linux")]
+    if s.actions().iter().any(|(_, t)| !t.trim().is_empty())
+        && (std::env::var_os("WAYLAND_DISPLAY").is_some()
+            || std::env::var("XDG_SESSION_TYPE").is_ok_and(|t| t == "wayland"))
+    {
+        problems.push(
+            "This is a Wayland desktop: it gives global shortcuts only to X11 windows, so these may not work here."
+                .into(),
+        );
+    }
     if let Some(state) = app.try_state::<AppState>() {
         if let Ok(mut p) = state.shortcut_problems.lock() {
             p.clone_from(&problems);

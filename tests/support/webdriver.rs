@@ -86,6 +86,9 @@ impl TauriDriver {
                 &native.to_string(),
             ])
             .env("DISPLAY", display)
+            // On Xvfb, even when run from a Wayland desktop.
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("XDG_SESSION_TYPE")
             .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
             .env("LIBGL_ALWAYS_SOFTWARE", "1")
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
