@@ -125,13 +125,7 @@ pub fn run() {
             let store = onair_profiles::store::Store::new(dir.join("profiles.json"));
             let keys = std::sync::Arc::new(onair_profiles::secrets::OsKeyStore);
             let state = state::AppState::load(store, keys);
-            let saved = state
-                .data
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .settings
-                .shortcuts
-                .clone();
+            let saved = state.settings().shortcuts;
             app.manage(state);
             shortcuts::apply(app.handle(), &saved);
             if let Some(tray) = tray::Tray::create(app.handle()) {

@@ -105,13 +105,7 @@ pub fn on_pressed(app: &AppHandle, pressed: &Shortcut, state: ShortcutState) {
     let Some(st) = app.try_state::<AppState>() else {
         return;
     };
-    let saved = st
-        .data
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .settings
-        .shortcuts
-        .clone();
+    let saved = st.settings().shortcuts;
     let action = saved.actions().into_iter().find_map(|(action, text)| {
         Shortcut::from_str(text.trim())
             .ok()

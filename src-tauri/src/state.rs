@@ -31,6 +31,15 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The settings as saved now.
+    pub fn settings(&self) -> onair_profiles::store::Settings {
+        self.data
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .settings
+            .clone()
+    }
+
     /// Loads the profiles at `store` (from its backup if the file is
     /// corrupt; defaults, and a notice, if neither can be read: the files
     /// are then left alone until the user saves).

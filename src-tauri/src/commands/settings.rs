@@ -29,12 +29,7 @@ pub struct Sources {
 #[tauri::command]
 #[specta::specta]
 pub fn get_settings(state: tauri::State<'_, AppState>) -> Settings {
-    state
-        .data
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .settings
-        .clone()
+    state.settings()
 }
 
 /// Checks and saves the settings.
@@ -45,14 +40,7 @@ pub async fn save_settings(
     settings: Settings,
 ) -> Result<Settings, AppError> {
     use tauri::Manager;
-    let before = app
-        .state::<AppState>()
-        .data
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .settings
-        .shortcuts
-        .clone();
+    let before = app.state::<AppState>().settings().shortcuts;
     // The file's fsyncs run on a blocking thread.
     let handle = app.clone();
     let saved =

@@ -233,7 +233,7 @@ pub async fn set_crop(
             session.engine().set_crop(i, x);
         }
     }
-    let mut settings = settings_now(&state);
+    let mut settings = state.settings();
     if encoding == onair_engine::encoding::DEFAULT_NAME {
         settings.main_crop_x = x;
     } else {
@@ -265,7 +265,8 @@ pub async fn attach(
         .studio
         .lock()
         .await
-        .attach(feeds(app, on_update, on_preview, on_meters)))
+        .attach(feeds(app, on_update, on_preview, on_meters))
+        .await)
 }
 
 /// Where the window hears that it is being closed while live (it then
@@ -305,19 +306,9 @@ pub async fn set_audio_mix(
     if let Some(session) = state.studio.lock().await.session() {
         session.set_mix(&mix);
     }
-    let mut settings = settings_now(&state);
+    let mut settings = state.settings();
     settings.audio_mix = mix;
     crate::commands::settings::save_settings(app, settings).await
-}
-
-/// The settings as saved now (to change one field and save them).
-fn settings_now(state: &AppState) -> Settings {
-    state
-        .data
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .settings
-        .clone()
 }
 
 /// Ends the stream on every destination (bounded, about 2 s); a running
@@ -347,12 +338,7 @@ pub async fn start_recording(
     on_meters: Channel<MeterUpdate>,
 ) -> Result<String, AppError> {
     let mut studio = state.studio.lock().await;
-    let settings = state
-        .data
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .settings
-        .clone();
+    let settings = state.settings();
     let folder = onair_profiles::store::record_folder(&settings.record_folder);
     let name = record::file_name(&settings.record_pattern, record::stamp::Stamp::now());
     let path = record::unique_path(&folder, &name);
@@ -385,10 +371,7 @@ pub async fn save_check_report(state: tauri::State<'_, AppState>) -> Result<Stri
         state.studio.lock().await.check_report().ok_or_else(|| {
             AppError::new(ErrorKind::NotFound, "No stream check yet: go live first.")
         })?;
-    let folder = {
-        let data = state.data.lock().unwrap_or_else(|e| e.into_inner());
-        onair_profiles::store::record_folder(&data.settings.record_folder)
-    };
+    let folder = onair_profiles::store::record_folder(&state.settings().record_folder);
     let stamp = record::stamp::Stamp::now();
     let name = format!("OnAir check {} {}.json", stamp.date(), stamp.time());
     let path = record::unique_path(&folder, &name);

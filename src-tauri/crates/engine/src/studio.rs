@@ -96,21 +96,24 @@ impl Running {
     }
 
     /// Feeds a new window (after a reload) instead of the old one.
-    fn replace_feeds(&mut self, feeds: Feeds) {
-        for f in self.feeds.drain(..) {
-            f.abort();
-        }
+    async fn replace_feeds(&mut self, feeds: Feeds) {
+        self.stop_feeds().await;
         self.feeds = spawn_feeds(&self.session, feeds);
     }
 
-    /// Stops the feeds, then the session.
-    async fn stop(self) {
+    /// Stops the feeds and waits for them: none holds the session after.
+    async fn stop_feeds(&mut self) {
         for f in &self.feeds {
             f.abort();
         }
-        for f in self.feeds {
+        for f in self.feeds.drain(..) {
             let _ = f.await;
         }
+    }
+
+    /// Stops the feeds, then the session.
+    async fn stop(mut self) {
+        self.stop_feeds().await;
         match Arc::try_unwrap(self.session) {
             Ok(s) => {
                 s.stop().await;
@@ -142,9 +145,9 @@ impl Studio {
     /// A window (re)opened while a session runs — the web view reloaded
     /// after a crash, say — takes over its feeds: returns what runs now,
     /// or `None` when idle (the feeds are then dropped).
-    pub fn attach(&mut self, feeds: Feeds) -> Option<LiveUpdate> {
+    pub async fn attach(&mut self, feeds: Feeds) -> Option<LiveUpdate> {
         let r = self.running.as_mut()?;
-        r.replace_feeds(feeds);
+        r.replace_feeds(feeds).await;
         Some(r.session.update())
     }
 

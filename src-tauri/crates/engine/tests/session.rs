@@ -298,7 +298,7 @@ async fn a_reopened_window_takes_over_the_feeds_of_the_running_stream() {
     let mut studio = Studio::new();
     let (idle, _) = counting_feeds();
     assert!(
-        studio.attach(idle).is_none(),
+        studio.attach(idle).await.is_none(),
         "nothing runs: nothing to attach to"
     );
 
@@ -312,7 +312,7 @@ async fn a_reopened_window_takes_over_the_feeds_of_the_running_stream() {
 
     // The window reloads: the new one is told what runs, and fed from then.
     let (feeds, mut second) = counting_feeds();
-    let now = studio.attach(feeds).expect("the stream runs");
+    let now = studio.attach(feeds).await.expect("the stream runs");
     assert!(now.streaming);
     assert!(card(&now, CHECK_ID).is_some());
     // The first window's feeds stop (their senders are dropped)…
