@@ -200,3 +200,63 @@ async fn a_recording_started_mid_stream_begins_at_once_and_keeps_the_keyframe_ca
     assert!(keys[1] - keys[0] < 2.0, "{keys:?}");
     assert_eq!(onair_tests::decode_errors(&path), "");
 }
+
+/// A window's feeds that nobody reads.
+fn quiet_feeds() -> onair_engine::Feeds {
+    onair_engine::Feeds {
+        on_update: Box::new(|_| true),
+        on_preview: Box::new(|_| true),
+        on_meters: Box::new(|_| true),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_capture_feeds_two_recordings_one_after_the_other_each_from_zero_and_in_sync() {
+    let config = EngineConfig {
+        encodings: vec![Encoding::main(640, 360, 30, 1500, 1)],
+        preview: true,
+        ..EngineConfig::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut studio = onair_engine::Studio::new();
+    studio.attach(config.clone(), quiet_feeds()).await.unwrap();
+    let origin = |s: &onair_engine::Studio| s.capture().unwrap().media().clock().origin();
+    let opened = origin(&studio);
+    // Each take starts at some point of the sources' second (the scenario,
+    // not a synchronisation): the stream's time 0 is wherever it starts.
+    for (take, idle_ms) in [("first.mp4", 1370), ("second.mp4", 640)] {
+        tokio::time::sleep(Duration::from_millis(idle_ms)).await;
+        let path = dir.path().join(take);
+        studio.start_recording(config.clone(), &path).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let status = studio
+                .session()
+                .and_then(|s| s.engine().recorder().status());
+            if status.is_some_and(|s| s.duration_ms >= 3500) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{take}: the recording did not grow"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let summary = studio.stop_recording().await.unwrap();
+        assert!(summary.error.is_none(), "{summary:?}");
+        assert_eq!(origin(&studio), opened, "{take}: the sources were reopened");
+
+        let info = onair_tests::ffprobe_json(&path, &["-show_streams"]);
+        for s in info["streams"].as_array().unwrap() {
+            let start = onair_tests::num(&s["start_time"]);
+            assert!(
+                start.abs() <= 0.05,
+                "{take}: the {} starts at {start} s, not 0",
+                s["codec_type"]
+            );
+        }
+        // The pattern's flash box at 640x360: its top-right 64x64.
+        onair_tests::assert_in_sync(&path, (592, 8, 32, 32), 3);
+    }
+    studio.shut_down().await;
+}

@@ -30,6 +30,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
         commands::studio::stop_recording,
         commands::studio::save_check_report,
         commands::studio::attach,
+        commands::studio::preview_sources,
         commands::studio::watch_close,
         commands::studio::quit,
         shortcuts::watch_shortcuts,

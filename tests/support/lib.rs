@@ -360,6 +360,54 @@ pub fn region_luma(file: &Path, x: u32, y: u32, w: u32, h: u32) -> Vec<u8> {
     )
 }
 
+/// The tone's beeps against the pattern's flashes (the box at `flash`,
+/// x, y, w, h in the recording's 30 fps picture): every beep has a flash
+/// within 20 ms and every flash a beep — at least `at_least` of each —
+/// wherever they fall in the recording (a stream may start at any point of
+/// the sources' second), and over the part both tracks cover.
+pub fn assert_in_sync(rec: &Path, flash: (u32, u32, u32, u32), at_least: usize) {
+    let info = ffprobe_json(rec, &["-show_streams"]);
+    let streams = info["streams"].as_array().unwrap();
+    let start =
+        |kind: &str| num(&streams.iter().find(|s| s["codec_type"] == kind).unwrap()["start_time"]);
+    let (vs, as_) = (start("video"), start("audio"));
+    let beeps: Vec<f64> = audio_onsets(rec, 0.2).iter().map(|b| b + as_).collect();
+    let flashes: Vec<f64> = region_luma(rec, flash.0, flash.1, flash.2, flash.3)
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| **l > 150)
+        .map(|(i, _)| vs + i as f64 / 30.0)
+        .collect();
+    let what = || format!("{}: beeps {beeps:?} flashes {flashes:?}", rec.display());
+    let first = |v: &[f64]| v.first().copied().unwrap_or(f64::MAX);
+    let last = |v: &[f64]| v.last().copied().unwrap_or(f64::MIN);
+    // Where both tracks have events: one track may start or end a little
+    // before the other.
+    let (from, to) = (
+        first(&beeps).max(first(&flashes)) - 0.1,
+        last(&beeps).min(last(&flashes)) + 0.1,
+    );
+    let within = |v: &[f64]| -> Vec<f64> {
+        v.iter()
+            .copied()
+            .filter(|t| (from..=to).contains(t))
+            .collect()
+    };
+    let (b, f) = (within(&beeps), within(&flashes));
+    assert!(b.len() >= at_least && f.len() >= at_least, "{}", what());
+    let nearest = |t: f64, v: &[f64]| v.iter().map(|x| (x - t).abs()).fold(f64::MAX, f64::min);
+    for t in &b {
+        assert!(
+            nearest(*t, &flashes) <= 0.020,
+            "beep at {t:.3}s: {}",
+            what()
+        );
+    }
+    for t in &f {
+        assert!(nearest(*t, &beeps) <= 0.020, "flash at {t:.3}s: {}", what());
+    }
+}
+
 /// A running `onair stream --stats json`, its stdout read line by line as
 /// it comes (each line stamped with when it arrived).
 pub struct OnairRun {

@@ -37,7 +37,7 @@ export const commands = {
 	 *  switched off in Settings). While recording, the running encode goes to
 	 *  them too.
 	 */
-	startStream: (onUpdate: Channel<LiveUpdate_Deserialize>, onPreview: Channel<ArrayBuffer>, onMeters: Channel<MeterUpdate_Deserialize>) => typedError<null, AppError>(__TAURI_INVOKE("start_stream", { onUpdate, onPreview, onMeters })),
+	startStream: () => typedError<null, AppError>(__TAURI_INVOKE("start_stream")),
 	/**
 	 *  Switches one destination off (cleanly) or back on (its key read again)
 	 *  while the others stay live.
@@ -62,13 +62,13 @@ export const commands = {
 	/**
 	 *  Starts recording to a new file in the recordings folder: the running
 	 *  encode from its next picture (a keyframe is asked for), or, when not
-	 *  live, by starting the camera and microphone just for the recording.
+	 *  live, by encoding the camera and microphone just for the recording.
 	 *  Returns the file's path.
 	 */
-	startRecording: (onUpdate: Channel<LiveUpdate_Deserialize>, onPreview: Channel<ArrayBuffer>, onMeters: Channel<MeterUpdate_Deserialize>) => typedError<string, AppError>(__TAURI_INVOKE("start_recording", { onUpdate, onPreview, onMeters })),
+	startRecording: () => typedError<string, AppError>(__TAURI_INVOKE("start_recording")),
 	/**
 	 *  Finishes the recording (its last fragment and durations). When not
-	 *  streaming, the camera and microphone stop too.
+	 *  streaming, the encoders stop too (the preview goes on).
 	 */
 	stopRecording: () => typedError<RecordingSummary_Serialize, AppError>(__TAURI_INVOKE("stop_recording")),
 	/**
@@ -77,11 +77,20 @@ export const commands = {
 	 */
 	saveCheckReport: () => typedError<string, AppError>(__TAURI_INVOKE("save_check_report")),
 	/**
-	 *  A window that (re)loads takes over the feeds of whatever runs — the
-	 *  web view reloaded after its process crashed, say, while the stream went
-	 *  on in this process. Returns the state now (`None` when idle).
+	 *  A window that loads takes the feeds: the preview and meters of the
+	 *  chosen camera and microphone (opened now when idle, so the creator sees
+	 *  and hears before going live) and the updates of whatever runs — also
+	 *  after a reload when the web view's process crashed while the stream
+	 *  went on in this process. Returns the state now (`None` when idle).
 	 */
 	attach: (onUpdate: Channel<LiveUpdate_Deserialize>, onPreview: Channel<ArrayBuffer>, onMeters: Channel<MeterUpdate_Deserialize>) => typedError<LiveUpdate_Serialize | null, AppError>(__TAURI_INVOKE("attach", { onUpdate, onPreview, onMeters })),
+	/**
+	 *  Shows the sources as saved: when nothing runs, the camera (or test
+	 *  pattern), microphone and desktop audio the settings name are opened —
+	 *  the previous ones closed — and the window's preview and meters switch
+	 *  to them at once. While live or recording, the running sources stay.
+	 */
+	previewSources: () => typedError<null, AppError>(__TAURI_INVOKE("preview_sources")),
 	/**
 	 *  Where the window hears that it is being closed while live (it then
 	 *  asks: keep streaming, or end the stream and quit).

@@ -345,12 +345,9 @@ export function initStudio(): {
     el.onAir.textContent = on ? "● On air" : "Off air";
     el.onAir.classList.toggle("live", on);
     videoSource.disabled = audioSource.disabled = desktopSource.disabled = on || app.recording;
-    if (!on && !app.recording) mixer.idle();
     for (const t of cards.querySelectorAll<HTMLInputElement>(".card-toggle")) t.disabled = !on;
-    if (!on && !app.recording) {
-      el.previewIdle.hidden = false;
-      el.warnings.textContent = "";
-    }
+    // The preview and meters go on: the sources stay open off air.
+    if (!on && !app.recording) el.warnings.textContent = "";
   }
 
   function setRecording(on: boolean) {
@@ -360,10 +357,6 @@ export function initStudio(): {
     recordButton.setAttribute("aria-pressed", String(on));
     el.recordLabel.textContent = on ? "Stop recording" : "Record";
     videoSource.disabled = audioSource.disabled = desktopSource.disabled = on || app.live;
-    if (!on && !app.live) {
-      el.previewIdle.hidden = false;
-      mixer.idle();
-    }
   }
 
   function feeds(): [Channel<LiveUpdate>, Channel<ArrayBuffer>, Channel<MeterUpdate>] {
@@ -393,9 +386,8 @@ export function initStudio(): {
         : `Saved ${recordingText(s.duration_ms, s.bytes)} → ${s.path}`;
       return;
     }
-    const [updates, frames, meters] = feeds();
     el.recStatus.textContent = "Starting the recording…";
-    const r = await commands.startRecording(updates, frames, meters);
+    const r = await commands.startRecording();
     recordButton.disabled = false;
     if (r.status === "error") {
       el.recStatus.textContent = "";
@@ -436,9 +428,8 @@ export function initStudio(): {
       c.textContent = "Connecting";
       c.dataset.tone = "warn";
     }
-    const [updates, frames, meters] = feeds();
     el.checkSaved.textContent = "";
-    const r = await commands.startStream(updates, frames, meters);
+    const r = await commands.startStream();
     goLive.disabled = false;
     if (r.status === "error") {
       el.studioError.textContent = errText(r.error);
@@ -449,14 +440,15 @@ export function initStudio(): {
     setLive(true);
   });
 
-  /** Takes over whatever runs when the page (re)loads — after its web
-   * process crashed, the stream having gone on in the app: the cards, Go
-   * Live's state, the recording, the preview and meters. */
+  /** Takes the feeds when the page loads: the chosen sources' preview and
+   * meters from now on (before going live too), and whatever runs — after
+   * the web process crashed, the stream having gone on in the app: the
+   * cards, Go Live's state, the recording. */
   async function attach() {
     const [updates, frames, meters] = feeds();
     const r = await commands.attach(updates, frames, meters);
     if (r.status === "error") {
-      el.studioError.textContent = errText(r.error);
+      showSourceError(errText(r.error));
       return;
     }
     if (!r.data) return;
@@ -488,6 +480,32 @@ export function initStudio(): {
   }
   videoSource.addEventListener("change", saveSources);
   audioSource.addEventListener("change", saveSources);
+
+  /** A source that cannot be opened: said over the preview and under the
+   * controls (until one can). */
+  let sourceError = "";
+  function showSourceError(text: string) {
+    sourceError = text;
+    el.studioError.textContent = text;
+    el.previewIdle.textContent = text ? "No picture: the camera cannot be opened" : "Opening the camera…";
+    if (text) el.previewIdle.hidden = false;
+  }
+  // Saved sources (or encodings: another canvas) are shown at once when
+  // nothing runs; the app keeps the same ones open if nothing changed.
+  let previewed = "";
+  onSettingsChanged(async () => {
+    const s = app.settings;
+    if (!s || app.live || app.recording) return;
+    const key = JSON.stringify([s.video_source, s.audio_source, s.audio_mix.desktop_source, s.width, s.height, s.fps, s.encodings]);
+    if (key === previewed) return;
+    previewed = key;
+    const r = await commands.previewSources();
+    if (r.status === "error") showSourceError(errText(r.error));
+    else if (sourceError) {
+      if (el.studioError.textContent === sourceError) el.studioError.textContent = "";
+      showSourceError("");
+    }
+  });
 
   onProfilesChanged(renderCards);
   /** A global shortcut pressed: as if its button were pressed (so the

@@ -136,13 +136,7 @@ async fn destination_of(
 /// them too.
 #[tauri::command]
 #[specta::specta]
-pub async fn start_stream(
-    app: tauri::AppHandle,
-    state: tauri::State<'_, AppState>,
-    on_update: Channel<LiveUpdate>,
-    on_preview: Channel<PreviewPicture>,
-    on_meters: Channel<MeterUpdate>,
-) -> Result<(), AppError> {
+pub async fn start_stream(state: tauri::State<'_, AppState>) -> Result<(), AppError> {
     let mut studio = state.studio.lock().await;
     if studio.is_streaming() {
         return Err(AppError::new(ErrorKind::AlreadyLive, "Already live."));
@@ -173,9 +167,7 @@ pub async fn start_stream(
         check: check_on.then(|| onair_check::judge_targets(&data.profiles)),
     };
     let config = EngineConfig::from_settings(&data.settings);
-    studio
-        .go_live(config, live, feeds(app, on_update, on_preview, on_meters))
-        .await?;
+    studio.go_live(config, live).await?;
     Ok(())
 }
 
@@ -249,9 +241,11 @@ pub async fn set_crop(
     crate::commands::settings::save_settings(app, settings).await
 }
 
-/// A window that (re)loads takes over the feeds of whatever runs — the
-/// web view reloaded after its process crashed, say, while the stream went
-/// on in this process. Returns the state now (`None` when idle).
+/// A window that loads takes the feeds: the preview and meters of the
+/// chosen camera and microphone (opened now when idle, so the creator sees
+/// and hears before going live) and the updates of whatever runs — also
+/// after a reload when the web view's process crashed while the stream
+/// went on in this process. Returns the state now (`None` when idle).
 #[tauri::command]
 #[specta::specta]
 pub async fn attach(
@@ -261,12 +255,24 @@ pub async fn attach(
     on_preview: Channel<PreviewPicture>,
     on_meters: Channel<MeterUpdate>,
 ) -> Result<Option<LiveUpdate>, AppError> {
+    let config = EngineConfig::from_settings(&state.settings());
     Ok(state
         .studio
         .lock()
         .await
-        .attach(feeds(app, on_update, on_preview, on_meters))
-        .await)
+        .attach(config, feeds(app, on_update, on_preview, on_meters))
+        .await?)
+}
+
+/// Shows the sources as saved: when nothing runs, the camera (or test
+/// pattern), microphone and desktop audio the settings name are opened —
+/// the previous ones closed — and the window's preview and meters switch
+/// to them at once. While live or recording, the running sources stay.
+#[tauri::command]
+#[specta::specta]
+pub async fn preview_sources(state: tauri::State<'_, AppState>) -> Result<(), AppError> {
+    let config = EngineConfig::from_settings(&state.settings());
+    Ok(state.studio.lock().await.show_sources(&config).await?)
 }
 
 /// Where the window hears that it is being closed while live (it then
@@ -303,9 +309,7 @@ pub async fn set_audio_mix(
     mix: AudioMix,
 ) -> Result<Settings, AppError> {
     let mix = mix.clamped();
-    if let Some(session) = state.studio.lock().await.session() {
-        session.set_mix(&mix);
-    }
+    state.studio.lock().await.set_mix(&mix);
     let mut settings = state.settings();
     settings.audio_mix = mix;
     crate::commands::settings::save_settings(app, settings).await
@@ -326,31 +330,23 @@ pub async fn end_stream(
 
 /// Starts recording to a new file in the recordings folder: the running
 /// encode from its next picture (a keyframe is asked for), or, when not
-/// live, by starting the camera and microphone just for the recording.
+/// live, by encoding the camera and microphone just for the recording.
 /// Returns the file's path.
 #[tauri::command]
 #[specta::specta]
-pub async fn start_recording(
-    app: tauri::AppHandle,
-    state: tauri::State<'_, AppState>,
-    on_update: Channel<LiveUpdate>,
-    on_preview: Channel<PreviewPicture>,
-    on_meters: Channel<MeterUpdate>,
-) -> Result<String, AppError> {
+pub async fn start_recording(state: tauri::State<'_, AppState>) -> Result<String, AppError> {
     let mut studio = state.studio.lock().await;
     let settings = state.settings();
     let folder = onair_profiles::store::record_folder(&settings.record_folder);
     let name = record::file_name(&settings.record_pattern, record::stamp::Stamp::now());
     let path = record::unique_path(&folder, &name);
     let config = EngineConfig::from_settings(&settings);
-    studio
-        .start_recording(config, &path, feeds(app, on_update, on_preview, on_meters))
-        .await?;
+    studio.start_recording(config, &path).await?;
     Ok(path.display().to_string())
 }
 
 /// Finishes the recording (its last fragment and durations). When not
-/// streaming, the camera and microphone stop too.
+/// streaming, the encoders stop too (the preview goes on).
 #[tauri::command]
 #[specta::specta]
 pub async fn stop_recording(

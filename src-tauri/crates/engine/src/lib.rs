@@ -1,12 +1,15 @@
 //! The live session both front ends run.
 //!
-//! [`Engine::start`] opens the sources by name ([`VideoInput`]: the test
-//! pattern or `camera:N`; [`AudioInput`]: the tone, `mic[:NAME]` or none),
-//! starts the encoder threads (one per named [`Encoding`], all from one
-//! capture, one shared audio encode), an [`OutputManager`] with the destinations,
-//! the [`Recorder`] (recording-only works with no destination), the dynamic
-//! bitrate controller and the preview; destinations start and stop on their
-//! own while the others stay live (`manager().add` / `stop_one`).
+//! A [`Capture`] opens the sources by name ([`VideoInput`]: the test
+//! pattern or `camera:N`; [`AudioInput`]: the tone, `mic[:NAME]` or none)
+//! with the preview and the meters; the app keeps one open while its
+//! Studio is shown. [`Engine::start_on`] attaches the encoder threads to it
+//! (one per named [`Encoding`], one shared audio encode) and starts an
+//! [`OutputManager`] with the destinations, the [`Recorder`]
+//! (recording-only works with no destination) and the dynamic bitrate
+//! controller; destinations start and stop on their own while the others
+//! stay live (`manager().add` / `stop_one`). [`Engine::start`] opens a
+//! capture of its own first (the headless command).
 //!
 //! It glues; it does not speak RTMP (`onair-rtmp`, `onair-output`), write
 //! MP4 (`onair-record`), judge streams (`onair-check`) or keep profiles
@@ -24,6 +27,7 @@
 //! # }
 //! ```
 
+mod capture;
 mod recorder;
 mod session;
 mod source;
@@ -34,12 +38,11 @@ use std::time::Duration;
 
 use onair_media::filters::{ChainSettings, Compressor, Gate, Limiter};
 use onair_media::meter::AudioLevel;
-use onair_media::mic::{MicSource, MicStats};
-use onair_media::mix::{Mix, MixControl, SourceKind};
-use onair_media::preview::{Preview, PreviewTap};
+use onair_media::mic::MicStats;
+use onair_media::mix::{MixControl, SourceKind};
+use onair_media::preview::Preview;
 use onair_media::{
-    AudioSettings, AudioSource, CameraSource, CameraStats, EncoderStats, MediaClock, MediaError,
-    NokhwaOpener, Pipeline, PipelineConfig, TestPattern, Tone, VideoSource,
+    AudioSettings, CameraStats, EncoderStats, MediaClock, MediaError, Pipeline, PipelineConfig,
 };
 use onair_output::{
     dynamic, Destination, OutputEvent, OutputId, OutputManager, DEFAULT_DROP_THRESHOLD_MS,
@@ -47,6 +50,7 @@ use onair_output::{
 use onair_profiles::audio::{AudioFilters, AudioMix};
 use onair_record::{RecordError, RecordingSummary};
 
+pub use capture::{Capture, CaptureSpec};
 pub use onair_profiles::encoding;
 pub use onair_profiles::encoding::Encoding;
 use recorder::EngineSink;
@@ -222,10 +226,11 @@ pub struct Stopped {
     pub socket_latencies_us: Vec<Vec<u32>>,
 }
 
-/// A running stream: capture + encode threads and the Outputs.
+/// A running stream: encoders attached to a capture, and the Outputs.
 #[derive(Debug)]
 pub struct Engine {
     pipeline: Option<Pipeline>,
+    capture: Option<Arc<Capture>>,
     encodings: Vec<Encoding>,
     encoder_stats: Vec<Arc<EncoderStats>>,
     manager: Arc<OutputManager>,
@@ -233,81 +238,39 @@ pub struct Engine {
     output_ids: Vec<OutputId>,
     media_kinds: usize,
     controller: Option<tokio::task::JoinHandle<()>>,
-    camera_stats: Option<Arc<CameraStats>>,
-    mic_stats: Option<Arc<MicStats>>,
-    desktop_stats: Option<Arc<MicStats>>,
-    mix: Option<Arc<MixControl>>,
-    preview: Preview,
 }
 
 impl Engine {
-    /// Starts encoding and every destination, each with the encoding of
-    /// that index in `config.encodings`. Must be called inside a tokio
+    /// Opens the sources (a capture of its own, stopped with the engine),
+    /// then starts encoding and every destination, each with the encoding
+    /// of that index in `config.encodings`. Must be called inside a tokio
     /// runtime.
     pub fn start(
+        config: EngineConfig,
+        dests: Vec<(Destination, usize)>,
+    ) -> Result<Self, EngineError> {
+        let capture = Arc::new(Capture::open(&config)?);
+        Self::start_on(capture, config, dests)
+    }
+
+    /// Starts encoding the running `capture` (opened for this `config`:
+    /// see [`Capture::serves`]) from its next picture — media time 0 — and
+    /// every destination. The capture goes on after the engine stops.
+    pub fn start_on(
+        capture: Arc<Capture>,
         mut config: EngineConfig,
         dests: Vec<(Destination, usize)>,
     ) -> Result<Self, EngineError> {
         if config.encodings.is_empty() {
             config.encodings = EngineConfig::default().encodings;
         }
-        let mut pipeline_config = PipelineConfig {
+        let has_audio = capture.media().has_audio() && config.audio_settings.is_some();
+        let pipeline_config = PipelineConfig {
             encodings: config.encodings.iter().map(h264_of).collect(),
-            audio: config.audio_settings,
+            audio: config.audio_settings.filter(|_| has_audio),
             duration: config.duration,
         };
-        // The source captures the canvas: the largest encoding's size at the
-        // highest frame rate any needs.
-        let (cw, ch, cfps) = pipeline_config.canvas();
-        // Sources first: a missing device is an error before anything goes live.
-        let clock = MediaClock::start_now();
-        let mut camera_stats = None;
-        let video: Box<dyn VideoSource> = match config.video {
-            VideoInput::TestPattern => Box::new(TestPattern::new(cw, ch, cfps)),
-            VideoInput::Camera { index } => {
-                let opener = NokhwaOpener::new(index)?;
-                let cam = CameraSource::start(Box::new(opener), cw, ch, cfps, clock)?;
-                camera_stats = Some(cam.stats());
-                Box::new(cam)
-            }
-        };
-        let (video, preview): (Box<dyn VideoSource>, _) = if config.preview {
-            let (tap, preview) = PreviewTap::new(video, cfps, PREVIEW_FPS, PREVIEW_WIDTH);
-            (Box::new(tap), preview)
-        } else {
-            (video, Preview::default())
-        };
-        let mut mic_stats = None;
-        let mut desktop_stats = None;
-        let mix_settings = config.mix.clone().clamped();
-        let mut sources: Vec<(SourceKind, Box<dyn AudioSource>, ChainSettings)> = Vec::new();
-        let mic_chain = chain_of(&mix_settings.mic.filters);
-        match &config.audio {
-            AudioInput::Tone => {
-                sources.push((SourceKind::Tone, Box::new(Tone::new(48_000)), mic_chain));
-            }
-            AudioInput::Mic { name } => {
-                let mic = MicSource::open(name.as_deref(), clock)?;
-                mic_stats = Some(mic.stats());
-                sources.push((SourceKind::Mic, Box::new(mic), mic_chain));
-            }
-            AudioInput::None => {}
-        }
-        if let Some(name) = &config.desktop {
-            let desktop = MicSource::open_desktop(name.as_deref(), clock)?;
-            desktop_stats = Some(desktop.stats());
-            let chain = chain_of(&mix_settings.desktop.filters);
-            sources.push((SourceKind::Desktop, Box::new(desktop), chain));
-        }
-        let (audio, mix): (Option<Box<dyn AudioSource>>, _) = if sources.is_empty() {
-            pipeline_config.audio = None;
-            (None, None)
-        } else {
-            let m = Mix::new(sources);
-            let control = m.control();
-            apply_mix(&control, &mix_settings);
-            (Some(Box::new(m)), Some(control))
-        };
+        capture.set_mix(&config.mix);
         let manager = Arc::new(OutputManager::new(
             tokio::runtime::Handle::current(),
             config.drop_threshold_ms,
@@ -316,8 +279,8 @@ impl Engine {
             .into_iter()
             .map(|(d, encoding)| manager.add_on(d, encoding.min(config.encodings.len() - 1)))
             .collect();
-        let media_kinds = 1 + usize::from(audio.is_some());
-        let recorder = Arc::new(Recorder::new(manager.clone(), audio.is_some()));
+        let media_kinds = 1 + usize::from(has_audio);
+        let recorder = Arc::new(Recorder::new(manager.clone(), has_audio));
         let tap = recorder.clone();
         manager.set_tap(Some(Arc::new(
             move |t: &onair_output::Tag, encoding: Option<usize>| tap.push(t, encoding),
@@ -331,7 +294,7 @@ impl Engine {
             manager: manager.clone(),
             recorder: recorder.clone(),
         });
-        let pipeline = Pipeline::start(pipeline_config, video, audio, clock, sink)?;
+        let pipeline = Pipeline::attach(capture.media(), pipeline_config, sink)?;
         let encoder_stats = pipeline.encoding_stats().to_vec();
         for (e, stats) in config.encodings.iter().zip(&encoder_stats) {
             stats.set_crop(e.crop_x);
@@ -377,6 +340,7 @@ impl Engine {
         });
         Ok(Self {
             pipeline: Some(pipeline),
+            capture: Some(capture),
             encodings: config.encodings,
             encoder_stats,
             manager,
@@ -384,12 +348,12 @@ impl Engine {
             output_ids,
             media_kinds,
             controller,
-            camera_stats,
-            mic_stats,
-            desktop_stats,
-            mix,
-            preview,
         })
+    }
+
+    /// The sources it encodes.
+    pub fn capture(&self) -> Option<&Arc<Capture>> {
+        self.capture.as_ref()
     }
 
     /// The Outputs.
@@ -415,34 +379,37 @@ impl Engine {
 
     /// Camera counters, when streaming a camera.
     pub fn camera_stats(&self) -> Option<&Arc<CameraStats>> {
-        self.camera_stats.as_ref()
+        self.capture.as_ref()?.camera_stats()
     }
 
     /// Microphone meter and health, when streaming a microphone.
     pub fn mic_stats(&self) -> Option<&Arc<MicStats>> {
-        self.mic_stats.as_ref()
+        self.capture.as_ref()?.mic_stats()
     }
 
     /// Desktop audio's health, when it is mixed in.
     pub fn desktop_stats(&self) -> Option<&Arc<MicStats>> {
-        self.desktop_stats.as_ref()
+        self.capture.as_ref()?.desktop_stats()
     }
 
     /// The mix's meter (what is encoded), when there is an audio track.
     pub fn audio_level(&self) -> Option<&AudioLevel> {
-        self.mix.as_ref().map(|m| &m.level)
+        self.mix().map(|m| &m.level)
     }
 
     /// The audio mix's live controls and meters (faders, mutes, filters),
     /// when there is an audio track.
     pub fn mix(&self) -> Option<&Arc<MixControl>> {
-        self.mix.as_ref()
+        self.capture.as_ref()?.mix()
     }
 
-    /// Small copies of the outgoing picture, a few times a second (none
-    /// unless [`EngineConfig::preview`]).
-    pub fn preview(&self) -> &Preview {
-        &self.preview
+    /// Small copies of the canvas, a few times a second (none unless
+    /// [`EngineConfig::preview`]).
+    pub fn preview(&self) -> Preview {
+        self.capture
+            .as_ref()
+            .map(|c| c.preview().clone())
+            .unwrap_or_default()
     }
 
     /// The encodings, in the order configured (their index is what
@@ -493,6 +460,11 @@ impl Engine {
         if let Some(p) = self.pipeline.take() {
             p.stop();
             let _ = tokio::task::spawn_blocking(move || p.join()).await;
+        }
+        // A capture of its own closes its devices now (off the async
+        // workers: its threads are joined).
+        if let Some(c) = self.capture.take().and_then(|c| Arc::try_unwrap(c).ok()) {
+            let _ = tokio::task::spawn_blocking(move || drop(c)).await;
         }
         let recording = self.recorder.stop().await;
         self.manager.set_tap(None);

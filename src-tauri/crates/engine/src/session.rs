@@ -14,7 +14,7 @@ use onair_media::MediaError;
 use onair_output::{Destination, OutputId, OutputState, OutputStats};
 use onair_record::{RecordError, RecordingStatus, RecordingSummary};
 
-use crate::{Engine, EngineConfig, EngineError};
+use crate::{Capture, Engine, EngineConfig, EngineError};
 
 /// The id of the stream check's row (callers' ids should not collide with
 /// it; the app's profile ids start with `p`).
@@ -163,7 +163,7 @@ pub struct Level {
 }
 
 impl Level {
-    fn of(l: &onair_media::meter::AudioLevel) -> Self {
+    pub(crate) fn of(l: &onair_media::meter::AudioLevel) -> Self {
         let finite = |x: f32| x.is_finite().then_some((x * 10.0).round() / 10.0);
         Self {
             peak_dbfs: finite(l.peak_dbfs()),
@@ -434,13 +434,36 @@ impl Session {
     /// devices can block). With `live`, streams to its destinations from
     /// the first keyframe; without, only records (`config.record`).
     pub async fn start(config: EngineConfig, live: Option<GoLive>) -> Result<Self, SessionError> {
+        Self::start_with(None, config, live).await
+    }
+
+    /// Starts like [`Session::start`], encoding the running `capture`
+    /// (opened for `config`): nothing is reopened, and the capture goes on
+    /// after the session.
+    pub async fn start_on(
+        capture: Arc<Capture>,
+        config: EngineConfig,
+        live: Option<GoLive>,
+    ) -> Result<Self, SessionError> {
+        Self::start_with(Some(capture), config, live).await
+    }
+
+    async fn start_with(
+        capture: Option<Arc<Capture>>,
+        config: EngineConfig,
+        live: Option<GoLive>,
+    ) -> Result<Self, SessionError> {
         let streaming = live.is_some();
         let live = live.unwrap_or_default();
         let names: Vec<String> = config.encodings.iter().map(|e| e.name.clone()).collect();
         let check = CheckRun::start(live.check, |n| names.iter().position(|x| x == n)).await?;
         let named = with_check_rows(live.destinations, check.as_ref(), &names);
         let dests = named.iter().map(|n| (n.dest.clone(), n.encoding)).collect();
-        let started = tokio::task::spawn_blocking(move || Engine::start(config, dests)).await;
+        let started = tokio::task::spawn_blocking(move || match capture {
+            Some(c) => Engine::start_on(c, config, dests),
+            None => Engine::start(config, dests),
+        })
+        .await;
         let engine = match started {
             Ok(Ok(e)) => e,
             Ok(Err(e)) => {
@@ -590,41 +613,15 @@ impl Session {
 
     /// The mix's meters as of now (none without an audio track).
     pub fn meters(&self) -> Option<MeterUpdate> {
-        let e = &self.engine;
-        let mix = e.mix()?;
-        let sources = mix
-            .sources()
-            .iter()
-            .map(|s| {
-                let stats = match s.kind() {
-                    onair_media::mix::SourceKind::Mic => e.mic_stats(),
-                    onair_media::mix::SourceKind::Desktop => e.desktop_stats(),
-                    onair_media::mix::SourceKind::Tone => None,
-                };
-                SourceMeter {
-                    source: s.kind().as_str().into(),
-                    pre: Level::of(&s.pre),
-                    post: Level::of(&s.post),
-                    gate_open: s.filters().gate.map(|_| s.gate_open()),
-                    muted: s.muted(),
-                    lost: stats.is_some_and(|m| m.lost.load(Ordering::Relaxed)),
-                }
-            })
-            .collect();
-        Some(MeterUpdate {
-            sources,
-            mix: Level::of(&mix.level),
-            clipping: mix.clipping(),
-            muted: mix.muted(),
-        })
+        self.engine.capture()?.meters()
     }
 
     /// Applies the creator's mix live: faders, mutes and filters from the
     /// next 1024 frames (desktop audio's device takes effect at the next
     /// start).
     pub fn set_mix(&self, settings: &onair_profiles::audio::AudioMix) {
-        if let Some(mix) = self.engine.mix() {
-            crate::apply_mix(mix, settings);
+        if let Some(c) = self.engine.capture() {
+            c.set_mix(settings);
         }
     }
 

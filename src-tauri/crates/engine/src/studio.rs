@@ -1,10 +1,11 @@
-//! The app's Studio: at most one [`Session`] at a time, what starts and
-//! stops it (Go Live, End Stream, a recording started or stopped on its
-//! own), the feeds to a window while it runs, and the last stream check's
-//! report after it ended.
+//! The app's Studio: the sources open while it is shown (the preview and
+//! the meters run before going live), at most one [`Session`] at a time
+//! encoding them, what starts and stops it (Go Live, End Stream, a
+//! recording started or stopped on its own), the feeds to the window, and
+//! the last stream check's report after it ended.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use onair_check::CheckReport;
@@ -12,12 +13,12 @@ use onair_media::preview::PreviewFrame;
 use onair_record::RecordingSummary;
 
 use crate::session::{GoLive, LiveUpdate, MeterUpdate, Session, SessionError};
-use crate::{EngineConfig, PREVIEW_FPS};
+use crate::{Capture, EngineConfig, PREVIEW_FPS};
 
-/// Where a running session reports to. Each returns `false` once nobody
-/// listens any more (the feed then stops).
+/// Where the Studio reports to (the window). Each returns `false` once
+/// nobody listens any more (the feed then stops).
 pub struct Feeds {
-    /// Once a second.
+    /// Once a second while a session runs.
     pub on_update: Box<dyn FnMut(LiveUpdate) -> bool + Send>,
     /// Every new preview picture, at most [`PREVIEW_FPS`] a second.
     pub on_preview: Box<dyn FnMut(PreviewFrame) -> bool + Send>,
@@ -34,43 +35,39 @@ impl std::fmt::Debug for Feeds {
     }
 }
 
-#[derive(Debug)]
-struct Running {
-    session: Arc<Session>,
-    feeds: Vec<tokio::task::JoinHandle<()>>,
+/// The window's feeds, shared by the tasks that call them.
+type Window = Arc<Mutex<Feeds>>;
+
+/// Calls one of the window's feeds; `false` once it is gone.
+fn tell<T>(window: &Window, pick: impl FnOnce(&mut Feeds, T) -> bool, v: T) -> bool {
+    match window.lock() {
+        Ok(mut f) => pick(&mut f, v),
+        Err(_) => false,
+    }
 }
 
-/// The tasks that feed a window from `session`: the meters, the updates
-/// and the preview pictures.
-fn spawn_feeds(session: &Arc<Session>, feeds: Feeds) -> Vec<tokio::task::JoinHandle<()>> {
-    let Feeds {
-        mut on_update,
-        mut on_preview,
-        mut on_meters,
-    } = feeds;
-    let s = session.clone();
+/// The tasks that feed the window from the capture: the preview pictures
+/// and the meters (they hold the capture weakly: it closes when dropped).
+fn spawn_capture_feeds(
+    capture: &Arc<Capture>,
+    window: &Window,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let c = Arc::downgrade(capture);
+    let w = window.clone();
     let meters = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(1000 / METER_HZ));
         loop {
             tick.tick().await;
-            if let Some(m) = s.meters() {
-                if !on_meters(m) {
-                    break;
-                }
-            }
-        }
-    });
-    let s = session.clone();
-    let updates = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            if !on_update(s.update()) {
+            let Some(m) = Weak::upgrade(&c).and_then(|c| c.meters()) else {
+                break;
+            };
+            if !tell(&w, |f, m| (f.on_meters)(m), m) {
                 break;
             }
         }
     });
-    let preview = session.engine().preview().clone();
+    let preview = capture.preview().clone();
+    let w = window.clone();
     let pictures = tokio::spawn(async move {
         let period = Duration::from_millis(1000 / u64::from(PREVIEW_FPS));
         let mut tick = tokio::time::interval(period);
@@ -79,60 +76,98 @@ fn spawn_feeds(session: &Arc<Session>, feeds: Feeds) -> Vec<tokio::task::JoinHan
             tick.tick().await;
             if let Some(f) = preview.newer_than(seq) {
                 seq = f.seq;
-                if !on_preview(f) {
+                if !tell(&w, |fd, p| (fd.on_preview)(p), f) {
                     break;
                 }
             }
         }
     });
-    vec![updates, pictures, meters]
+    vec![pictures, meters]
+}
+
+/// The task that tells the window what `session` does, once a second.
+fn spawn_update_feed(session: &Arc<Session>, window: &Window) -> tokio::task::JoinHandle<()> {
+    let s = session.clone();
+    let w = window.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if !tell(&w, |f, u| (f.on_update)(u), s.update()) {
+                break;
+            }
+        }
+    })
+}
+
+/// Aborts `tasks` and waits for them: none holds what it fed after.
+async fn stop_tasks(tasks: &mut Vec<tokio::task::JoinHandle<()>>) {
+    for t in tasks.iter() {
+        t.abort();
+    }
+    for t in tasks.drain(..) {
+        let _ = t.await;
+    }
+}
+
+#[derive(Debug)]
+struct Running {
+    session: Arc<Session>,
+    feed: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
-    fn new(session: Session, feeds: Feeds) -> Self {
+    fn new(session: Session, window: Option<&Window>) -> Self {
         let session = Arc::new(session);
-        let feeds = spawn_feeds(&session, feeds);
-        Self { session, feeds }
+        let feed = window
+            .map(|w| spawn_update_feed(&session, w))
+            .into_iter()
+            .collect();
+        Self { session, feed }
     }
 
     /// Feeds a new window (after a reload) instead of the old one.
-    async fn replace_feeds(&mut self, feeds: Feeds) {
-        self.stop_feeds().await;
-        self.feeds = spawn_feeds(&self.session, feeds);
+    async fn replace_feed(&mut self, window: &Window) {
+        stop_tasks(&mut self.feed).await;
+        self.feed = vec![spawn_update_feed(&self.session, window)];
     }
 
-    /// Stops the feeds and waits for them: none holds the session after.
-    async fn stop_feeds(&mut self) {
-        for f in &self.feeds {
-            f.abort();
-        }
-        for f in self.feeds.drain(..) {
-            let _ = f.await;
-        }
-    }
-
-    /// Stops the feeds, then the session.
+    /// Stops the feed, then the session (the capture goes on).
     async fn stop(mut self) {
-        self.stop_feeds().await;
+        stop_tasks(&mut self.feed).await;
         match Arc::try_unwrap(self.session) {
             Ok(s) => {
                 s.stop().await;
             }
-            // Only the feeds held it, and they are gone.
+            // Only the feed held it, and it is gone.
             Err(_) => tracing::error!("the session is still shared; it stops when dropped"),
         }
     }
 }
 
-/// The app's live state: idle, recording, streaming, or both.
-#[derive(Debug, Default)]
+/// The app's live state: the sources, and idle, recording, streaming, or
+/// both.
+#[derive(Default)]
 pub struct Studio {
+    capture: Option<Arc<Capture>>,
+    window: Option<Window>,
+    capture_feeds: Vec<tokio::task::JoinHandle<()>>,
     running: Option<Running>,
     last_check: Option<CheckReport>,
 }
 
+impl std::fmt::Debug for Studio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Studio")
+            .field("capture", &self.capture)
+            .field("window", &self.window.is_some())
+            .field("running", &self.running)
+            .finish()
+    }
+}
+
 impl Studio {
-    /// Idle.
+    /// Idle, nothing open.
     pub fn new() -> Self {
         Self::default()
     }
@@ -142,13 +177,87 @@ impl Studio {
         self.running.as_ref().map(|r| &*r.session)
     }
 
-    /// A window (re)opened while a session runs — the web view reloaded
-    /// after a crash, say — takes over its feeds: returns what runs now,
-    /// or `None` when idle (the feeds are then dropped).
-    pub async fn attach(&mut self, feeds: Feeds) -> Option<LiveUpdate> {
-        let r = self.running.as_mut()?;
-        r.replace_feeds(feeds).await;
-        Some(r.session.update())
+    /// The open sources.
+    pub fn capture(&self) -> Option<&Arc<Capture>> {
+        self.capture.as_ref()
+    }
+
+    /// A window (opened, or reloaded after its web view crashed while the
+    /// stream went on) takes the feeds: the preview and meters of the
+    /// sources — opened now for `config` when idle — and the running
+    /// session's updates. Returns what runs now (`None` when idle); an
+    /// error when a source cannot be opened (the window is fed once one
+    /// can: [`Studio::show_sources`]).
+    pub async fn attach(
+        &mut self,
+        config: EngineConfig,
+        feeds: Feeds,
+    ) -> Result<Option<LiveUpdate>, SessionError> {
+        let window: Window = Arc::new(Mutex::new(feeds));
+        self.window = Some(window.clone());
+        if let Some(r) = &mut self.running {
+            r.replace_feed(&window).await;
+        } else {
+            self.ensure_capture(&config).await?;
+        }
+        self.feed_capture().await;
+        Ok(self.running.as_ref().map(|r| r.session.update()))
+    }
+
+    /// The creator picked other sources (or encodings: another canvas):
+    /// when idle, the capture is reopened for `config` and the window sees
+    /// the change at once. While a session runs its sources stay.
+    pub async fn show_sources(&mut self, config: &EngineConfig) -> Result<(), SessionError> {
+        if self.running.is_some() {
+            return Ok(());
+        }
+        if self.ensure_capture(config).await? {
+            self.feed_capture().await;
+        }
+        Ok(())
+    }
+
+    /// Puts the creator's mix (faders, mutes, filters) on the open sources.
+    pub fn set_mix(&self, mix: &onair_profiles::audio::AudioMix) {
+        if let Some(c) = &self.capture {
+            c.set_mix(mix);
+        }
+    }
+
+    /// (Re)starts the window's preview and meter feeds from the capture.
+    async fn feed_capture(&mut self) {
+        stop_tasks(&mut self.capture_feeds).await;
+        if let (Some(c), Some(w)) = (&self.capture, &self.window) {
+            self.capture_feeds = spawn_capture_feeds(c, w);
+        }
+    }
+
+    /// Makes the open capture one that serves `config`: kept when it
+    /// does, else closed and opened anew. Returns whether it changed.
+    async fn ensure_capture(&mut self, config: &EngineConfig) -> Result<bool, SessionError> {
+        if self.capture.as_ref().is_some_and(|c| c.serves(config)) {
+            return Ok(false);
+        }
+        self.close_capture().await;
+        let config = config.clone();
+        let opened = tokio::task::spawn_blocking(move || Capture::open(&config))
+            .await
+            .map_err(|e| SessionError::Panicked(e.to_string()))?;
+        self.capture = Some(Arc::new(opened?));
+        Ok(true)
+    }
+
+    /// Closes the sources (the devices are free when it returns).
+    async fn close_capture(&mut self) {
+        stop_tasks(&mut self.capture_feeds).await;
+        if let Some(c) = self.capture.take() {
+            match Arc::try_unwrap(c) {
+                Ok(c) => {
+                    let _ = tokio::task::spawn_blocking(move || drop(c)).await;
+                }
+                Err(_) => tracing::error!("the capture is still shared; it closes when dropped"),
+            }
+        }
     }
 
     /// Streaming to destinations.
@@ -156,31 +265,44 @@ impl Studio {
         self.session().is_some_and(Session::is_streaming)
     }
 
-    /// Goes live: starts the engine with `config` and `feeds`, or, while
-    /// recording, sends the running encode to `live`'s destinations too.
+    /// Starts a session encoding the open sources (opened for `config`
+    /// first if they are not those it needs).
+    async fn start_session(
+        &mut self,
+        config: EngineConfig,
+        live: Option<GoLive>,
+    ) -> Result<(), SessionError> {
+        if self.ensure_capture(&config).await? {
+            self.feed_capture().await;
+        }
+        let capture = self.capture.clone().ok_or(SessionError::NotLive)?;
+        let session = Session::start_on(capture, config, live).await?;
+        self.running = Some(Running::new(session, self.window.as_ref()));
+        Ok(())
+    }
+
+    /// Goes live: encodes the open sources with `config` (nothing is
+    /// reopened when they are the ones it names), or, while recording,
+    /// sends the running encode to `live`'s destinations too.
     pub async fn go_live(
         &mut self,
         config: EngineConfig,
         live: GoLive,
-        feeds: Feeds,
     ) -> Result<(), SessionError> {
         match &self.running {
             Some(r) => r.session.go_live(live).await,
-            None => {
-                let session = Session::start(config, Some(live)).await?;
-                self.running = Some(Running::new(session, feeds));
-                Ok(())
-            }
+            None => self.start_session(config, Some(live)).await,
         }
     }
 
-    /// Ends the stream; a running recording goes on, else everything
-    /// stops. Returns the stream check's final report (kept as the last).
+    /// Ends the stream; a running recording goes on, else the encoders
+    /// stop (the sources stay open for the preview). Returns the stream
+    /// check's final report (kept as the last).
     pub async fn end_stream(&mut self) -> Result<Option<CheckReport>, SessionError> {
         let session = self.session().ok_or(SessionError::NotLive)?;
         let report = session.end_stream().await?;
         if !session.is_recording() {
-            self.shut_down().await;
+            self.stop_session().await;
         }
         if report.is_some() {
             self.last_check.clone_from(&report);
@@ -189,13 +311,12 @@ impl Studio {
     }
 
     /// Starts recording `config.record_encoding` to `path` (a new file): the
-    /// running encode from its next picture, or, when idle, by starting the
-    /// engine with `config` just for the recording.
+    /// running encode from its next picture, or, when idle, by encoding the
+    /// open sources just for the recording.
     pub async fn start_recording(
         &mut self,
         mut config: EngineConfig,
         path: &Path,
-        feeds: Feeds,
     ) -> Result<(), SessionError> {
         match &self.running {
             Some(r) => {
@@ -209,14 +330,12 @@ impl Studio {
             }
             None => {
                 config.record = Some(path.to_path_buf());
-                let session = Session::start(config, None).await?;
-                self.running = Some(Running::new(session, feeds));
-                Ok(())
+                self.start_session(config, None).await
             }
         }
     }
 
-    /// Finishes the recording; when not streaming, everything stops too.
+    /// Finishes the recording; when not streaming, the encoders stop too.
     pub async fn stop_recording(&mut self) -> Result<RecordingSummary, SessionError> {
         let session = self.session().ok_or(SessionError::NotRecording)?;
         let summary = session
@@ -226,7 +345,7 @@ impl Studio {
             .await
             .ok_or(SessionError::NotRecording)?;
         if !session.is_streaming() {
-            self.shut_down().await;
+            self.stop_session().await;
         }
         Ok(summary)
     }
@@ -238,10 +357,18 @@ impl Studio {
             .or_else(|| self.last_check.clone())
     }
 
-    /// Stops whatever runs (recording finished, Outputs stopped cleanly).
-    pub async fn shut_down(&mut self) {
+    /// Stops the session (recording finished, Outputs stopped cleanly);
+    /// the sources stay open.
+    async fn stop_session(&mut self) {
         if let Some(r) = self.running.take() {
             r.stop().await;
         }
+    }
+
+    /// Stops whatever runs and closes the sources (quitting).
+    pub async fn shut_down(&mut self) {
+        self.stop_session().await;
+        self.close_capture().await;
+        self.window = None;
     }
 }

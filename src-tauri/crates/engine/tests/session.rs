@@ -12,9 +12,12 @@ use common::{small, wait_for};
 use onair_check::ingest::CheckIngest;
 use onair_check::JudgeTarget;
 use onair_engine::{
-    Feeds, GoLive, LiveUpdate, NamedDestination, Outcome, Session, SessionError, Studio, CHECK_ID,
+    AudioInput, Encoding, EngineConfig, Feeds, GoLive, LiveUpdate, MeterUpdate, NamedDestination,
+    Outcome, Session, SessionError, Studio, CHECK_ID,
 };
+use onair_media::preview::PreviewFrame;
 use onair_output::{Destination, OutputState};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 fn twitch() -> Vec<JudgeTarget> {
     vec![JudgeTarget::new(
@@ -118,7 +121,8 @@ async fn records_without_going_live_then_goes_live_and_ends_while_the_recording_
         Err(SessionError::NotRecording)
     ));
     let (feeds, mut updates) = counting_feeds();
-    studio.start_recording(small(), &path, feeds).await.unwrap();
+    assert!(studio.attach(small(), feeds).await.unwrap().is_none());
+    studio.start_recording(small(), &path).await.unwrap();
     let first = updates.recv().await.expect("an update");
     assert!(!first.streaming);
     assert!(first.destinations.is_empty());
@@ -129,12 +133,11 @@ async fn records_without_going_live_then_goes_live_and_ends_while_the_recording_
     ));
 
     // Go Live on top of the recording: same encode, the check as destination.
-    let (unused, _) = counting_feeds();
     let live = GoLive {
         destinations: vec![],
         check: Some(twitch()),
     };
-    studio.go_live(small(), live, unused).await.unwrap();
+    studio.go_live(small(), live).await.unwrap();
     assert!(studio.is_streaming());
     let live_update = loop {
         let u = updates.recv().await.expect("updates go on");
@@ -174,8 +177,14 @@ async fn records_without_going_live_then_goes_live_and_ends_while_the_recording_
     assert!(summary.video_frames > 0);
     assert!(studio.session().is_none());
     assert!(std::fs::metadata(&path).unwrap().len() > 10_000);
-    // The feeds stopped with the session: the sender is gone.
-    while updates.recv().await.is_some() {}
+    // The updates stopped with the session (they come every second).
+    while updates.try_recv().is_ok() {}
+    let more = tokio::time::timeout(Duration::from_millis(1500), updates.recv()).await;
+    assert!(more.is_err(), "an update after the session ended: {more:?}");
+    // The sources stay open for the preview until the Studio shuts down.
+    assert!(studio.capture().is_some());
+    studio.shut_down().await;
+    assert!(studio.capture().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -296,23 +305,25 @@ async fn the_check_receives_every_encoding_in_use_and_judges_each_destination_ag
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reopened_window_takes_over_the_feeds_of_the_running_stream() {
     let mut studio = Studio::new();
-    let (idle, _) = counting_feeds();
-    assert!(
-        studio.attach(idle).await.is_none(),
-        "nothing runs: nothing to attach to"
-    );
-
     let (feeds, mut first) = counting_feeds();
+    assert!(
+        studio.attach(small(), feeds).await.unwrap().is_none(),
+        "nothing runs yet"
+    );
     let live = GoLive {
         destinations: vec![],
         check: Some(twitch()),
     };
-    studio.go_live(small(), live, feeds).await.unwrap();
+    studio.go_live(small(), live).await.unwrap();
     first.recv().await.expect("the first window is fed");
 
     // The window reloads: the new one is told what runs, and fed from then.
     let (feeds, mut second) = counting_feeds();
-    let now = studio.attach(feeds).await.expect("the stream runs");
+    let now = studio
+        .attach(small(), feeds)
+        .await
+        .unwrap()
+        .expect("the stream runs");
     assert!(now.streaming);
     assert!(card(&now, CHECK_ID).is_some());
     // The first window's feeds stop (their senders are dropped)…
@@ -330,4 +341,123 @@ async fn a_reopened_window_takes_over_the_feeds_of_the_running_stream() {
     }
     studio.end_stream().await.unwrap();
     assert!(studio.session().is_none());
+}
+
+/// A window's feeds as three queues: updates, pictures, meters.
+fn watching_feeds() -> (
+    Feeds,
+    UnboundedReceiver<LiveUpdate>,
+    UnboundedReceiver<PreviewFrame>,
+    UnboundedReceiver<MeterUpdate>,
+) {
+    let (utx, urx) = tokio::sync::mpsc::unbounded_channel();
+    let (ptx, prx) = tokio::sync::mpsc::unbounded_channel();
+    let (mtx, mrx) = tokio::sync::mpsc::unbounded_channel();
+    let feeds = Feeds {
+        on_update: Box::new(move |u| utx.send(u).is_ok()),
+        on_preview: Box::new(move |p| ptx.send(p).is_ok()),
+        on_meters: Box::new(move |m| mtx.send(m).is_ok()),
+    };
+    (feeds, urx, prx, mrx)
+}
+
+/// The next picture newer than any already queued.
+async fn fresh_picture(pictures: &mut UnboundedReceiver<PreviewFrame>) -> PreviewFrame {
+    while pictures.try_recv().is_ok() {}
+    tokio::time::timeout(Duration::from_secs(5), pictures.recv())
+        .await
+        .expect("a picture within 5 s")
+        .expect("the picture feed runs")
+}
+
+/// Waits for meters showing the tone (its 440 Hz is at about -12 dBFS).
+async fn hears_the_tone(meters: &mut UnboundedReceiver<MeterUpdate>) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(1), meters.recv()).await else {
+            continue;
+        };
+        if m.mix.peak_dbfs.is_some_and(|p| p > -30.0) {
+            return true;
+        }
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sources_are_previewed_and_metered_before_going_live_and_stay_open_through_the_stream()
+{
+    let config = EngineConfig {
+        preview: true,
+        ..small()
+    };
+    let mut studio = Studio::new();
+    let (feeds, _updates, mut pictures, mut meters) = watching_feeds();
+    assert!(studio
+        .attach(config.clone(), feeds)
+        .await
+        .unwrap()
+        .is_none());
+
+    // Before Go Live: the picture and the tone's level reach the window.
+    let first = fresh_picture(&mut pictures).await;
+    assert_eq!((first.width, first.height), (320, 180));
+    assert!(fresh_picture(&mut pictures).await.seq > first.seq);
+    assert!(
+        hears_the_tone(&mut meters).await,
+        "no level before going live"
+    );
+    assert!(studio.session().is_none(), "nothing is encoded yet");
+    // A capture's clock starts when its sources open: the same origin is
+    // the same capture.
+    let opened_at = |s: &Studio| {
+        s.capture()
+            .expect("the sources are open")
+            .media()
+            .clock()
+            .origin()
+    };
+    let opened = opened_at(&studio);
+
+    // Go Live encodes the sources already open: nothing is reopened.
+    let live = GoLive {
+        destinations: vec![],
+        check: Some(twitch()),
+    };
+    studio.go_live(config.clone(), live).await.unwrap();
+    assert_eq!(opened_at(&studio), opened);
+    assert!(
+        wait_for(Duration::from_secs(10), || studio
+            .check_report()
+            .and_then(|r| r.video)
+            .is_some_and(|v| v.frames >= 30))
+        .await
+    );
+    let report = studio.end_stream().await.unwrap().expect("a report");
+    // The stream started at 0 on the capture that ran before it.
+    let video = report.video.expect("video reached the check");
+    assert!(video.frames >= 30);
+
+    // End Stream keeps the preview and the meters.
+    assert!(studio.session().is_none());
+    assert_eq!(opened_at(&studio), opened);
+    let after = fresh_picture(&mut pictures).await;
+    assert!(after.seq > first.seq);
+    assert!(
+        hears_the_tone(&mut meters).await,
+        "no level after the stream"
+    );
+
+    // Other sources are shown at once: another canvas, no audio.
+    let square = EngineConfig {
+        encodings: vec![Encoding::main(240, 240, 30, 300, 1)],
+        audio: AudioInput::None,
+        ..config
+    };
+    studio.show_sources(&square).await.unwrap();
+    assert_ne!(opened_at(&studio), opened);
+    let p = fresh_picture(&mut pictures).await;
+    assert_eq!((p.width, p.height), (240, 240));
+    assert!(studio.capture().unwrap().meters().is_none());
+    studio.shut_down().await;
 }

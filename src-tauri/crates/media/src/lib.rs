@@ -1,12 +1,14 @@
 //! Media: sources, the media clock, and the encoders on their own threads.
 //!
-//! A [`Pipeline`] runs one capture thread (the video source at the largest
-//! size and highest frame rate any encoding needs: the canvas), one thread
-//! per video encoding (crop and scale with [`scale::Scaler`], then an
-//! [`H264Encoder`]) and one audio thread (source + [`AacEncoder`], shared by
-//! every encoding), all paced by one [`MediaClock`]: frame `n` of an
-//! encoding is captured at media time `n / fps`, audio sample `k` at
-//! `k / 48000`. An encoding that cannot keep up skips its own frames; the
+//! A [`Capture`] runs the sources with no encoder: one capture thread (the
+//! video source at the largest size and highest frame rate any encoding
+//! needs: the canvas) and one audio thread reading the source at its pace,
+//! both paced by one [`MediaClock`] — so a preview and meters run before
+//! going live. A [`Pipeline`] attaches to it: one thread per video encoding
+//! (crop and scale with [`scale::Scaler`], then an [`H264Encoder`]) and an
+//! [`AacEncoder`] fed by the audio thread, shared by every encoding; its
+//! media time 0 is the first picture it takes, frame `n` of an encoding at
+//! `n / fps`, audio sample `k` at `k / 48000`. It leaves, the sources stay. An encoding that cannot keep up skips its own frames; the
 //! capture and the other encodings do not wait for it. Every [`EncodedPacket`] carries its pts on that clock and the
 //! instant it was captured, so latency can be measured downstream. Encoded
 //! output goes to a [`MediaSink`], which must not block (the encoder never
@@ -62,7 +64,7 @@ pub use convert::PixelFormat;
 pub use frame::I420Frame;
 pub use h264::{EncodedVideo, H264Config, H264Encoder};
 pub use pattern::TestPattern;
-pub use pipeline::{AudioSettings, EncoderStats, Pipeline, PipelineConfig};
+pub use pipeline::{AudioSettings, Capture, EncoderStats, Pipeline, PipelineConfig};
 pub use tone::Tone;
 
 /// Errors of sources, encoders and the pipeline.

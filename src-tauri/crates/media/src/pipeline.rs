@@ -168,48 +168,376 @@ struct Canvas {
 struct CanvasState {
     /// Canvas frame number, its capture instant, and the picture.
     frame: Option<(u64, Instant, Arc<I420Frame>)>,
-    /// No more pictures (stopped, the duration reached, or the source failed).
-    closed: bool,
+    /// The number of the next picture the capture takes.
+    next: u64,
+    /// No more pictures: stopped, or the source failed (then why).
+    closed: Option<Option<MediaError>>,
 }
 
 impl Canvas {
     fn publish(&self, index: u64, capture: Instant, frame: Arc<I420Frame>) {
         if let Ok(mut s) = self.latest.lock() {
             s.frame = Some((index, capture, frame));
+            s.next = index + 1;
         }
         self.cv.notify_all();
     }
 
-    fn close(&self) {
+    /// The capture skipped to `index` (it had fallen behind).
+    fn skip_to(&self, index: u64) {
         if let Ok(mut s) = self.latest.lock() {
-            s.closed = true;
+            s.next = s.next.max(index);
+        }
+    }
+
+    fn close(&self, failure: Option<MediaError>) {
+        if let Ok(mut s) = self.latest.lock() {
+            s.closed = Some(failure);
         }
         self.cv.notify_all();
     }
 
-    /// Waits for canvas frame `index` or a later one; `None` once closed.
-    fn wait_for(&self, index: u64) -> Option<(Instant, Arc<I420Frame>)> {
-        let mut s = self.latest.lock().ok()?;
+    /// The number of the next picture the capture takes.
+    fn next_index(&self) -> u64 {
+        self.latest.lock().map_or(0, |s| s.next)
+    }
+
+    /// Why the capture closed, if it did.
+    fn closed(&self) -> Option<Option<MediaError>> {
+        self.latest.lock().ok().and_then(|s| s.closed.clone())
+    }
+
+    /// Waits for canvas frame `index` or a later one; `Err` once closed
+    /// (with the source's error, if it failed).
+    fn wait_for(&self, index: u64) -> Result<(Instant, Arc<I420Frame>), Option<MediaError>> {
+        let mut s = self.latest.lock().map_err(|_| None)?;
         loop {
             if let Some((i, at, f)) = &s.frame {
                 if *i >= index {
-                    return Some((*at, f.clone()));
+                    return Ok((*at, f.clone()));
                 }
             }
-            if s.closed {
-                return None;
+            if let Some(why) = &s.closed {
+                return Err(why.clone());
             }
-            s = self.cv.wait(s).ok()?;
+            s = self.cv.wait(s).map_err(|_| None)?;
         }
     }
 }
 
-/// The running capture + encode threads.
+/// The audio encode attached to a capture: fed by the capture's audio
+/// thread with every chunk from its first sample on.
+struct AudioEncode {
+    encoder: AacEncoder,
+    sink: Arc<dyn MediaSink>,
+    /// The stream's media clock (its time 0 is the first sample).
+    clock: MediaClock,
+    /// The capture's sample number of the stream's sample 0.
+    first: u64,
+    /// Samples (per channel) fed to the encoder so far.
+    fed: u64,
+    /// Stop after this many samples (the duration).
+    end: Option<u64>,
+    /// Samples waiting for a whole encoder frame (interleaved stereo).
+    carry: Vec<f32>,
+}
+
+impl AudioEncode {
+    /// Feeds the capture's chunk starting at capture sample `at`; returns
+    /// whether the duration is reached.
+    fn feed(&mut self, chunk: &[f32], at: u64) -> Result<bool, MediaError> {
+        let frames = (chunk.len() / 2) as u64;
+        let want = self.first + self.fed;
+        if at + frames <= want {
+            return Ok(false);
+        }
+        // A gap (the chunk starts after the sample the stream needs next,
+        // as when the first chunk came late): silence keeps the timeline.
+        if at > want {
+            let gap = (at - want).min(u64::from(SAMPLE_RATE));
+            self.push_silence(gap)?;
+        }
+        let skip = want.saturating_sub(at) as usize;
+        let mut take = &chunk[skip * 2..];
+        if let Some(end) = self.end {
+            let left = end.saturating_sub(self.fed) as usize;
+            take = &take[..take.len().min(left * 2)];
+        }
+        self.push(take)?;
+        Ok(self.end.is_some_and(|e| self.fed >= e))
+    }
+
+    fn push_silence(&mut self, samples: u64) -> Result<(), MediaError> {
+        let zeros = vec![0f32; samples as usize * 2];
+        self.push(&zeros)
+    }
+
+    fn push(&mut self, samples: &[f32]) -> Result<(), MediaError> {
+        self.fed += (samples.len() / 2) as u64;
+        self.carry.extend_from_slice(samples);
+        let whole = self.carry.len() / (AAC_FRAME_SAMPLES * 2) * (AAC_FRAME_SAMPLES * 2);
+        if whole > 0 {
+            let frames = self.encoder.encode(&self.carry[..whole])?;
+            self.carry.drain(..whole);
+            self.send(frames);
+        }
+        Ok(())
+    }
+
+    fn send(&self, frames: Vec<crate::EncodedAudio>) {
+        let sr = i64::from(SAMPLE_RATE);
+        for f in frames {
+            if f.first_sample >= self.fed as i64 {
+                // Past the end (the flush's silence).
+                continue;
+            }
+            let pts_us = f.first_sample * 1_000_000 / sr;
+            let capture = if pts_us >= 0 {
+                self.clock.instant_at_us(pts_us as u64)
+            } else {
+                self.clock.origin()
+            };
+            self.sink.on_media(MediaMessage::Packet(EncodedPacket {
+                kind: MediaKind::Audio,
+                encoding: 0,
+                pts_ms: pts_us.div_euclid(1000),
+                dts_ms: pts_us.div_euclid(1000),
+                keyframe: true,
+                data: f.data,
+                capture,
+            }));
+        }
+    }
+
+    /// Pushes what the encoder still holds (its delay) through with
+    /// silence, sends the frames up to the last sample fed, and ends the
+    /// audio.
+    fn finish(mut self) {
+        let fed = self.fed;
+        let delay_frames = self.encoder.delay_samples().max(0) as usize / AAC_FRAME_SAMPLES;
+        let mut tail = std::mem::take(&mut self.carry);
+        tail.resize(
+            tail.len().div_ceil(AAC_FRAME_SAMPLES * 2) * AAC_FRAME_SAMPLES * 2,
+            0.0,
+        );
+        tail.extend(std::iter::repeat_n(
+            0.0,
+            (delay_frames + 2) * AAC_FRAME_SAMPLES * 2,
+        ));
+        match self.encoder.encode(&tail) {
+            Ok(frames) => {
+                self.fed = fed;
+                self.send(frames);
+                self.sink
+                    .on_media(MediaMessage::EndOfStream(MediaKind::Audio));
+            }
+            Err(e) => self
+                .sink
+                .on_media(MediaMessage::Failed(MediaKind::Audio, e)),
+        }
+    }
+}
+
+/// Where a capture's audio thread hands its chunks: the attached audio
+/// encode, if any.
+#[derive(Default)]
+struct AudioTap {
+    encode: Mutex<Option<AudioEncode>>,
+    /// Told when the encode leaves (ended, failed or taken).
+    left: Condvar,
+}
+
+impl AudioTap {
+    fn take(&self) -> Option<AudioEncode> {
+        let e = self.encode.lock().ok().and_then(|mut e| e.take());
+        self.left.notify_all();
+        e
+    }
+
+    /// Waits until no encode is attached.
+    fn wait_gone(&self) {
+        let Ok(mut e) = self.encode.lock() else {
+            return;
+        };
+        while e.is_some() {
+            match self.left.wait(e) {
+                Ok(g) => e = g,
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// The sources running without any encoder: the video source filling the
+/// canvas at its size and frame rate, and the audio source read at its
+/// pace (so a preview and the meters run before going live). Encoders
+/// attach to it ([`Pipeline::attach`]) and leave; the sources stay open.
+pub struct Capture {
+    stop: Arc<StopSignal>,
+    canvas: Arc<Canvas>,
+    audio: Option<Arc<AudioTap>>,
+    threads: Vec<JoinHandle<Result<(), MediaError>>>,
+    clock: MediaClock,
+    size: (usize, usize, u32),
+    /// An encoder pipeline is attached.
+    attached: Arc<AtomicBool>,
+    audio_failure: Arc<Mutex<Option<MediaError>>>,
+}
+
+impl std::fmt::Debug for Capture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capture")
+            .field("size", &self.size)
+            .field("audio", &self.audio.is_some())
+            .finish()
+    }
+}
+
+impl Capture {
+    /// Starts the capture thread (the `video` source must deliver
+    /// `width`×`height`; picture `n` at `n / fps` on `clock`) and, with an
+    /// `audio` source, the audio thread (sample `k` at `k / 48000`).
+    pub fn start(
+        video: Box<dyn VideoSource>,
+        (width, height, fps): (usize, usize, u32),
+        audio: Option<Box<dyn AudioSource>>,
+        clock: MediaClock,
+    ) -> Result<Self, MediaError> {
+        let stop = Arc::new(StopSignal::default());
+        let canvas = Arc::new(Canvas::default());
+        let mut threads = Vec::new();
+        {
+            let (stop, canvas) = (stop.clone(), canvas.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name("onair-capture".into())
+                    .spawn(move || {
+                        let r = capture_thread(video, (width, height, fps), clock, &stop, &canvas);
+                        canvas.close(r.as_ref().err().cloned());
+                        r
+                    })
+                    .map_err(|e| MediaError::Thread(e.to_string()))?,
+            );
+        }
+        let audio_failure = Arc::new(Mutex::new(None));
+        let tap = match audio {
+            Some(source) => {
+                let tap = Arc::new(AudioTap::default());
+                let (stop, t, failure) = (stop.clone(), tap.clone(), audio_failure.clone());
+                threads.push(
+                    std::thread::Builder::new()
+                        .name("onair-audio".into())
+                        .spawn(move || {
+                            let r = audio_thread(source, clock, &stop, &t);
+                            // An encode still attached ends with the capture.
+                            let enc = t.take();
+                            match (&r, enc) {
+                                (Err(e), enc) => {
+                                    if let Ok(mut f) = failure.lock() {
+                                        *f = Some(e.clone());
+                                    }
+                                    if let Some(enc) = enc {
+                                        enc.sink.on_media(MediaMessage::Failed(
+                                            MediaKind::Audio,
+                                            e.clone(),
+                                        ));
+                                    }
+                                }
+                                (Ok(()), Some(enc)) => enc.finish(),
+                                (Ok(()), None) => {}
+                            }
+                            r
+                        })
+                        .map_err(|e| MediaError::Thread(e.to_string()))?,
+                );
+                Some(tap)
+            }
+            None => None,
+        };
+        Ok(Self {
+            stop,
+            canvas,
+            audio: tap,
+            threads,
+            clock,
+            size: (width, height, fps),
+            attached: Arc::new(AtomicBool::new(false)),
+            audio_failure,
+        })
+    }
+
+    /// The canvas: width, height, frame rate.
+    pub fn size(&self) -> (usize, usize, u32) {
+        self.size
+    }
+
+    /// Whether there is an audio source.
+    pub fn has_audio(&self) -> bool {
+        self.audio.is_some()
+    }
+
+    /// The capture's clock (time 0 is when it started).
+    pub fn clock(&self) -> MediaClock {
+        self.clock
+    }
+
+    /// Why a source stopped, if one failed.
+    pub fn failure(&self) -> Option<MediaError> {
+        if let Some(Some(e)) = self.canvas.closed() {
+            return Some(e);
+        }
+        self.audio_failure.lock().ok().and_then(|f| f.clone())
+    }
+
+    /// Whether a source has stopped (failed, or the capture was stopped).
+    pub fn is_stopped(&self) -> bool {
+        self.canvas.closed().is_some() || self.threads.iter().any(JoinHandle::is_finished)
+    }
+
+    /// Asks the threads to stop (within one frame).
+    pub fn stop(&self) {
+        self.stop.stop();
+    }
+
+    /// Stops and waits for the threads; the first error wins.
+    pub fn join(mut self) -> Result<(), MediaError> {
+        self.stop.stop();
+        join_all(std::mem::take(&mut self.threads))
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        self.stop.stop();
+        let _ = join_all(std::mem::take(&mut self.threads));
+    }
+}
+
+fn join_all(threads: Vec<JoinHandle<Result<(), MediaError>>>) -> Result<(), MediaError> {
+    let mut result = Ok(());
+    for t in threads {
+        let r = t
+            .join()
+            .unwrap_or_else(|_| Err(MediaError::Thread("media thread panicked".into())));
+        if result.is_ok() {
+            result = r;
+        }
+    }
+    result
+}
+
+/// The running encode threads of one stream, attached to a [`Capture`].
 pub struct Pipeline {
     stop: Arc<StopSignal>,
     threads: Vec<JoinHandle<Result<(), MediaError>>>,
     stats: Vec<Arc<EncoderStats>>,
     clock: MediaClock,
+    audio: Option<Arc<AudioTap>>,
+    /// The audio encode, taken from the capture at the stop.
+    stopped_audio: Mutex<Option<AudioEncode>>,
+    attached: Arc<AtomicBool>,
+    /// The capture [`Pipeline::start`] opened for this stream alone.
+    own_capture: Option<Capture>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -222,9 +550,9 @@ impl std::fmt::Debug for Pipeline {
 }
 
 impl Pipeline {
-    /// Creates the encoders (errors surface here) and starts the threads:
-    /// the capture at [`PipelineConfig::canvas`] (the `video` source must
-    /// deliver that size), one thread per video encoding, one for audio.
+    /// A capture of its own ([`PipelineConfig::canvas`]; the `video`
+    /// source must deliver that size) with the encoders attached; both
+    /// stop together.
     pub fn start(
         config: PipelineConfig,
         video: Box<dyn VideoSource>,
@@ -232,13 +560,38 @@ impl Pipeline {
         clock: MediaClock,
         sink: Arc<dyn MediaSink>,
     ) -> Result<Self, MediaError> {
+        let audio = audio.filter(|_| config.audio.is_some());
+        let capture = Capture::start(video, config.canvas(), audio, clock)?;
+        let mut p = Self::attach(&capture, config, sink)?;
+        p.own_capture = Some(capture);
+        Ok(p)
+    }
+
+    /// Creates the encoders (errors surface here) and starts encoding the
+    /// running `capture` from its next picture: one thread per video
+    /// encoding, and the audio encode (fed by the capture's audio thread).
+    /// The stream's timestamps start at 0 with that picture, audio and
+    /// video on one timeline. The capture's canvas must be
+    /// [`PipelineConfig::canvas`]; one pipeline at a time.
+    pub fn attach(
+        capture: &Capture,
+        config: PipelineConfig,
+        sink: Arc<dyn MediaSink>,
+    ) -> Result<Self, MediaError> {
         if config.encodings.is_empty() {
             return Err(MediaError::Encoder("no video encoding".into()));
         }
         let (cw, ch, cfps) = config.canvas();
+        if (cw, ch, cfps) != capture.size {
+            let (w, h, f) = capture.size;
+            return Err(MediaError::Encoder(format!(
+                "the capture runs {w}x{h}@{f}, the encodings need {cw}x{ch}@{cfps}"
+            )));
+        }
+        if let Some(Some(e)) = capture.canvas.closed() {
+            return Err(e);
+        }
         let canvas_colour = Colour::for_height(ch);
-        let stop = Arc::new(StopSignal::default());
-        let canvas = Arc::new(Canvas::default());
         // Every encoder first: a size one cannot take fails before any thread.
         let mut encoders = Vec::new();
         for (i, cfg) in config.encodings.iter().enumerate() {
@@ -247,84 +600,114 @@ impl Pipeline {
             stats.set_crop(0.5);
             encoders.push((i, H264Encoder::new(*cfg)?, stats));
         }
-        let stats: Vec<_> = encoders.iter().map(|(_, _, s)| s.clone()).collect();
-        let mut threads = Vec::new();
-        {
-            let (stop, canvas, sink) = (stop.clone(), canvas.clone(), sink.clone());
-            let duration = config.duration;
-            threads.push(
-                std::thread::Builder::new()
-                    .name("onair-capture".into())
-                    .spawn(move || {
-                        let r =
-                            capture_thread(video, (cw, ch, cfps), clock, duration, &stop, &canvas);
-                        canvas.close();
-                        if let Err(e) = &r {
-                            sink.on_media(MediaMessage::Failed(MediaKind::Video, e.clone()));
-                        }
-                        r
-                    })
-                    .map_err(|e| MediaError::Thread(e.to_string()))?,
-            );
+        let aac = match (config.audio, &capture.audio) {
+            (Some(settings), Some(_)) => Some((
+                settings,
+                AacEncoder::new(SAMPLE_RATE, settings.bitrate_kbps)?,
+            )),
+            _ => None,
+        };
+        if capture.attached.swap(true, Ordering::SeqCst) {
+            return Err(MediaError::Thread(
+                "the capture already feeds a stream".into(),
+            ));
         }
+        // The stream starts with the next picture: its capture time is the
+        // stream's time 0, for the audio too.
+        let first = capture.canvas.next_index();
+        let fps = u64::from(cfps.max(1));
+        let offset_us = first * 1_000_000 / fps;
+        let clock = MediaClock::new(
+            capture.clock.instant_at_us(offset_us),
+            capture.clock.origin_unix_ms() + offset_us / 1000,
+        );
+        let stats: Vec<_> = encoders.iter().map(|(_, _, s)| s.clone()).collect();
+        let stop = Arc::new(StopSignal::default());
+        let mut threads = Vec::new();
         let video_left = Arc::new(AtomicUsize::new(encoders.len()));
-        for (index, h264, stats) in encoders {
-            let (stop, canvas, sink) = (stop.clone(), canvas.clone(), sink.clone());
-            let video_left = video_left.clone();
-            let duration = config.duration;
-            let scaler = Scaler::new(h264.config().width, h264.config().height, canvas_colour);
-            let encoding = EncodingThread {
-                index,
-                encoder: h264,
-                scaler,
-                canvas_fps: cfps,
-                stats,
-            };
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("onair-video-{index}"))
-                    .spawn(move || {
-                        let r = encoding.run(&canvas, clock, duration, &stop, &*sink);
-                        match &r {
-                            // The last encoding to end ends the video.
-                            Ok(()) => {
-                                if video_left.fetch_sub(1, Ordering::SeqCst) == 1 {
-                                    sink.on_media(MediaMessage::EndOfStream(MediaKind::Video));
+        let spawned = (|| {
+            for (index, h264, stats) in encoders {
+                let (stop, canvas, sink) = (stop.clone(), capture.canvas.clone(), sink.clone());
+                let video_left = video_left.clone();
+                let duration = config.duration;
+                let scaler = Scaler::new(h264.config().width, h264.config().height, canvas_colour);
+                let encoding = EncodingThread {
+                    index,
+                    encoder: h264,
+                    scaler,
+                    canvas_fps: cfps,
+                    first,
+                    stats,
+                };
+                threads.push(
+                    std::thread::Builder::new()
+                        .name(format!("onair-video-{index}"))
+                        .spawn(move || {
+                            let r = encoding.run(&canvas, clock, duration, &stop, &*sink);
+                            match &r {
+                                // The last encoding to end ends the video.
+                                Ok(()) => {
+                                    if video_left.fetch_sub(1, Ordering::SeqCst) == 1 {
+                                        sink.on_media(MediaMessage::EndOfStream(MediaKind::Video));
+                                    }
+                                }
+                                Err(e) => {
+                                    sink.on_media(MediaMessage::Failed(MediaKind::Video, e.clone()))
                                 }
                             }
-                            Err(e) => {
-                                sink.on_media(MediaMessage::Failed(MediaKind::Video, e.clone()))
-                            }
-                        }
-                        r
-                    })
-                    .map_err(|e| MediaError::Thread(e.to_string()))?,
-            );
+                            r
+                        })
+                        .map_err(|e| MediaError::Thread(e.to_string()))?,
+                );
+            }
+            Ok::<_, MediaError>(())
+        })();
+        if let Err(e) = spawned {
+            stop.stop();
+            let _ = join_all(threads);
+            capture.attached.store(false, Ordering::SeqCst);
+            return Err(e);
         }
-        if let (Some(settings), Some(source)) = (config.audio, audio) {
-            let aac = AacEncoder::new(SAMPLE_RATE, settings.bitrate_kbps)?;
-            let (stop, sink) = (stop.clone(), sink.clone());
-            let duration = config.duration;
-            threads.push(
-                std::thread::Builder::new()
-                    .name("onair-audio".into())
-                    .spawn(move || {
-                        let r = audio_thread(aac, settings, source, clock, duration, &stop, &*sink);
-                        finish(&*sink, MediaKind::Audio, &r);
-                        r
-                    })
-                    .map_err(|e| MediaError::Thread(e.to_string()))?,
-            );
-        }
+        let audio = match (aac, &capture.audio) {
+            (Some((settings, encoder)), Some(tap)) => {
+                sink.on_media(MediaMessage::AudioConfig(AudioConfig {
+                    sample_rate: SAMPLE_RATE,
+                    channels: 2,
+                    bitrate_kbps: settings.bitrate_kbps,
+                    asc: encoder.audio_specific_config(),
+                }));
+                let sr = u64::from(SAMPLE_RATE);
+                let encode = AudioEncode {
+                    encoder,
+                    sink: sink.clone(),
+                    clock,
+                    first: first * sr / fps,
+                    fed: 0,
+                    end: config
+                        .duration
+                        .map(|d| d.as_micros() as u64 * sr / 1_000_000),
+                    carry: Vec::with_capacity(AAC_FRAME_SAMPLES * 4),
+                };
+                if let Ok(mut slot) = tap.encode.lock() {
+                    *slot = Some(encode);
+                }
+                Some(tap.clone())
+            }
+            _ => None,
+        };
         Ok(Self {
             stop,
             threads,
             stats,
             clock,
+            audio,
+            stopped_audio: Mutex::new(None),
+            attached: capture.attached.clone(),
+            own_capture: None,
         })
     }
 
-    /// The media clock.
+    /// The stream's media clock (time 0 is its first picture).
     pub fn clock(&self) -> MediaClock {
         self.clock
     }
@@ -334,26 +717,41 @@ impl Pipeline {
         &self.stats
     }
 
-    /// Asks the threads to stop (they finish within one frame).
+    /// Asks the encoders to stop (they finish within one frame); the
+    /// capture goes on.
     pub fn stop(&self) {
         self.stop.stop();
+        if let Some(tap) = &self.audio {
+            if let Some(enc) = tap.take() {
+                if let Ok(mut s) = self.stopped_audio.lock() {
+                    *s = Some(enc);
+                }
+            }
+        }
     }
 
-    /// Whether every thread has ended.
+    /// Whether every encoder has ended.
     pub fn is_finished(&self) -> bool {
         self.threads.iter().all(JoinHandle::is_finished)
+            && self
+                .audio
+                .as_ref()
+                .is_none_or(|t| t.encode.lock().map_or(true, |e| e.is_none()))
     }
 
-    /// Waits for the threads; the first error wins.
+    /// Waits for the encoders (after [`Pipeline::stop`], or the duration);
+    /// the audio's last frames are sent. The first error wins.
     pub fn join(mut self) -> Result<(), MediaError> {
-        let mut result = Ok(());
-        for t in std::mem::take(&mut self.threads) {
-            let r = t
-                .join()
-                .unwrap_or_else(|_| Err(MediaError::Thread("media thread panicked".into())));
-            if result.is_ok() {
-                result = r;
-            }
+        let result = join_all(std::mem::take(&mut self.threads));
+        let audio = self.stopped_audio.lock().ok().and_then(|mut a| a.take());
+        match (audio, &self.audio) {
+            (Some(enc), _) => enc.finish(),
+            // Not stopped: the audio ends by itself (the duration).
+            (None, Some(tap)) => tap.wait_gone(),
+            (None, None) => {}
+        }
+        if let Some(c) = self.own_capture.take() {
+            c.join()?;
         }
         result
     }
@@ -362,33 +760,29 @@ impl Pipeline {
 impl Drop for Pipeline {
     fn drop(&mut self) {
         self.stop.stop();
+        if let Some(tap) = &self.audio {
+            drop(tap.take());
+        }
+        self.attached.store(false, Ordering::SeqCst);
     }
 }
 
-fn finish(sink: &dyn MediaSink, kind: MediaKind, r: &Result<(), MediaError>) {
-    match r {
-        Ok(()) => sink.on_media(MediaMessage::EndOfStream(kind)),
-        Err(e) => sink.on_media(MediaMessage::Failed(kind, e.clone())),
-    }
-}
-
-/// Captures the canvas: frame `n` at media time `n / fps`, into a picture
-/// no encoder holds (a handful at most: one per encoder plus the latest).
+/// Captures the canvas: frame `n` at capture time `n / fps`, into a
+/// picture no encoder holds (a handful at most: one per encoder plus the
+/// latest).
 fn capture_thread(
     mut source: Box<dyn VideoSource>,
     (width, height, fps): (usize, usize, u32),
     clock: MediaClock,
-    duration: Option<Duration>,
     stop: &StopSignal,
     canvas: &Canvas,
 ) -> Result<(), MediaError> {
     let fps = u64::from(fps.max(1));
-    let end_us = duration.map(|d| d.as_micros() as u64);
     let mut pool: Vec<Arc<I420Frame>> = Vec::new();
     let mut n: u64 = 0;
     loop {
         let pts_us = n * 1_000_000 / fps;
-        if end_us.is_some_and(|e| pts_us >= e) || stop.is_stopped() {
+        if stop.is_stopped() {
             return Ok(());
         }
         let capture = clock.instant_at_us(pts_us);
@@ -401,6 +795,7 @@ fn capture_thread(
             > Duration::from_micros(2_000_000 / fps)
         {
             n += 1;
+            canvas.skip_to(n);
             continue;
         }
         let slot = match pool.iter().position(|f| Arc::strong_count(f) == 1) {
@@ -430,6 +825,8 @@ struct EncodingThread {
     encoder: H264Encoder,
     scaler: Scaler,
     canvas_fps: u32,
+    /// The canvas picture the stream starts with.
+    first: u64,
     stats: Arc<EncoderStats>,
 }
 
@@ -456,8 +853,10 @@ impl EncodingThread {
                 return Ok(());
             }
             // The newest canvas picture captured at or before this frame's time.
-            let Some((capture, picture)) = canvas.wait_for(n * canvas_fps / fps) else {
-                return Ok(());
+            let (capture, picture) = match canvas.wait_for(self.first + n * canvas_fps / fps) {
+                Ok(p) => p,
+                Err(None) => return Ok(()),
+                Err(Some(e)) => return Err(e),
             };
             // Fallen more than two frames behind real time: skip to catch
             // up, but never a keyframe slot.
@@ -532,75 +931,46 @@ impl EncodingThread {
     }
 }
 
+/// Reads the audio source at its pace, chunk by chunk (the meters see
+/// every sample), and hands each chunk to the attached encode, if any.
 fn audio_thread(
-    mut encoder: AacEncoder,
-    settings: AudioSettings,
     mut source: Box<dyn AudioSource>,
     clock: MediaClock,
-    duration: Option<Duration>,
     stop: &StopSignal,
-    sink: &dyn MediaSink,
+    tap: &AudioTap,
 ) -> Result<(), MediaError> {
     let sr = u64::from(SAMPLE_RATE);
-    sink.on_media(MediaMessage::AudioConfig(AudioConfig {
-        sample_rate: SAMPLE_RATE,
-        channels: 2,
-        bitrate_kbps: settings.bitrate_kbps,
-        asc: encoder.audio_specific_config(),
-    }));
-    let mut end_sample = duration.map(|d| d.as_micros() as u64 * sr / 1_000_000);
     let mut buf = vec![0f32; AAC_FRAME_SAMPLES * 2];
     let mut next: u64 = 0;
-    // After a stop: chunks still to push through the encoder so the audio
-    // reaches the stop instant (its delay holds the last ~2 frames).
-    let mut draining: Option<u32> = None;
     loop {
-        if draining.is_none() && stop.is_stopped() {
-            let now_sample = clock.media_us(std::time::Instant::now()) * sr / 1_000_000;
-            end_sample = Some(end_sample.map_or(now_sample, |e| e.min(now_sample)));
-            let delay_frames = encoder.delay_samples().max(0) as u64 / AAC_FRAME_SAMPLES as u64;
-            draining = Some(delay_frames as u32 + 2);
+        // The chunk [next, next+1024) has been captured once its last sample is.
+        let ready_us = (next + AAC_FRAME_SAMPLES as u64) * 1_000_000 / sr;
+        if stop.sleep_until(clock.instant_at_us(ready_us)) {
+            return Ok(());
         }
-        match &mut draining {
-            Some(0) => return Ok(()),
-            Some(n) => {
-                *n -= 1;
-                // Captured input up to the stop, then silence to flush.
-                if end_sample.is_some_and(|e| next < e) {
-                    source.read(&mut buf, next)?;
-                } else {
-                    buf.fill(0.0);
+        source.read(&mut buf, next)?;
+        let Ok(mut slot) = tap.encode.lock() else {
+            return Err(MediaError::Thread("audio tap poisoned".into()));
+        };
+        if let Some(enc) = slot.as_mut() {
+            match enc.feed(&buf, next) {
+                Ok(false) => {}
+                // The duration reached: the stream's audio ends here.
+                Ok(true) => {
+                    if let Some(enc) = slot.take() {
+                        enc.finish();
+                    }
+                    tap.left.notify_all();
+                }
+                Err(e) => {
+                    if let Some(enc) = slot.take() {
+                        enc.sink.on_media(MediaMessage::Failed(MediaKind::Audio, e));
+                    }
+                    tap.left.notify_all();
                 }
             }
-            None => {
-                // The chunk [next, next+1024) has been captured once its last sample is.
-                let ready_us = (next + AAC_FRAME_SAMPLES as u64) * 1_000_000 / sr;
-                if stop.sleep_until(clock.instant_at_us(ready_us)) {
-                    continue;
-                }
-                source.read(&mut buf, next)?;
-            }
         }
+        drop(slot);
         next += AAC_FRAME_SAMPLES as u64;
-        for f in encoder.encode(&buf)? {
-            if end_sample.is_some_and(|e| f.first_sample >= e as i64) {
-                return Ok(());
-            }
-            let pts_us = f.first_sample * 1_000_000 / sr as i64;
-            let capture = if pts_us >= 0 {
-                clock.instant_at_us(pts_us as u64)
-            } else {
-                clock.origin()
-            };
-            sink.on_media(MediaMessage::Packet(EncodedPacket {
-                kind: MediaKind::Audio,
-                encoding: 0,
-                pts_ms: pts_us.div_euclid(1000),
-                dts_ms: pts_us.div_euclid(1000),
-                keyframe: true,
-                data: f.data,
-                capture,
-            }));
-        }
     }
 }
