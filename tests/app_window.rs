@@ -857,24 +857,19 @@ fn the_mixer_meters_the_sound_and_its_voice_switch_and_mutes_act_live_and_are_re
     );
 
     s.click("#go-live");
-    let valuenow = |s: &Session, css: &str| -> f64 {
-        s.attr(css, "aria-valuenow")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(-60.0)
-    };
     // The meters show the tone before and after the filters, and the gate
     // is open for it.
     assert!(
-        s.wait_until(Duration::from_secs(15), |s| valuenow(
+        s.wait_until(Duration::from_secs(15), |s| level(
             s,
             &format!("{strip} .meter.pre")
         ) > -30.0
-            && valuenow(s, &format!("{strip} .meter.post")) > -30.0
-            && valuenow(s, "#meter") > -30.0),
+            && level(s, &format!("{strip} .meter.post")) > -30.0
+            && level(s, "#meter") > -30.0),
         "pre {} post {} mix {} ({})",
-        valuenow(&s, &format!("{strip} .meter.pre")),
-        valuenow(&s, &format!("{strip} .meter.post")),
-        valuenow(&s, "#meter"),
+        level(&s, &format!("{strip} .meter.pre")),
+        level(&s, &format!("{strip} .meter.post")),
+        level(&s, "#meter"),
         s.text("#studio-error")
     );
     assert_eq!(content(&s, &format!("{strip} .gate-state")), "gate open");
@@ -894,22 +889,86 @@ fn the_mixer_meters_the_sound_and_its_voice_switch_and_mutes_act_live_and_are_re
     // source's own meter still shows it; remembered.
     s.send_keys("#mute-all", "\u{E007}");
     assert!(
-        s.wait_until(Duration::from_secs(5), |s| valuenow(s, "#meter") <= -60.0
+        s.wait_until(Duration::from_secs(5), |s| level(s, "#meter") <= -60.0
             && content(s, "#meter-db") == "—"),
         "mix {}",
-        valuenow(&s, "#meter")
+        level(&s, "#meter")
     );
     assert_eq!(s.attr("#mute-all", "aria-pressed").as_deref(), Some("true"));
-    assert!(valuenow(&s, &format!("{strip} .meter.pre")) > -30.0);
+    assert!(level(&s, &format!("{strip} .meter.pre")) > -30.0);
     assert_eq!(mix(&app)["muted"], true);
     s.click("#mute-all");
-    assert!(s.wait_until(Duration::from_secs(5), |s| valuenow(s, "#meter") > -30.0));
+    assert!(s.wait_until(Duration::from_secs(5), |s| level(s, "#meter") > -30.0));
     // The strip's own mute does the same for its source.
     s.click(&format!("{strip} .mute"));
-    assert!(s.wait_until(Duration::from_secs(5), |s| valuenow(s, "#meter") <= -60.0));
+    assert!(s.wait_until(Duration::from_secs(5), |s| level(s, "#meter") <= -60.0));
     assert_eq!(mix(&app)["mic"]["muted"], true);
     s.click("#go-live");
     assert!(s.wait_until(Duration::from_secs(10), |s| s.text("#go-live") == "Go Live"));
+}
+
+/// Preview pictures the page has drawn.
+fn drawn(s: &Session) -> u64 {
+    s.prop("#preview", "frames")
+        .and_then(|f| f.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+/// A meter's level (dBFS; -60 at rest).
+fn level(s: &Session, css: &str) -> f64 {
+    s.attr(css, "aria-valuenow")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-60.0)
+}
+
+#[test]
+fn the_picture_and_the_sound_are_previewed_before_going_live_and_after_and_a_new_source_at_once() {
+    let _one = one_window();
+    let app = App::start();
+    let s = app.open();
+    // Off air, nothing pressed: the test pattern is drawn and the tone
+    // moves the meter.
+    assert_eq!(s.text("#go-live"), "Go Live");
+    assert!(
+        s.wait_until(Duration::from_secs(10), |s| drawn(s) >= 10),
+        "no preview before going live: {} ({})",
+        drawn(&s),
+        s.text("#studio-error")
+    );
+    assert!(s.attr("#preview-idle", "hidden").is_some());
+    assert!(
+        s.wait_until(Duration::from_secs(5), |s| level(s, "#meter") > -30.0),
+        "no level before going live: {}",
+        level(&s, "#meter")
+    );
+    assert_eq!(content(&s, "#on-air"), "Off air");
+    screenshot(&app, "preview-off-air.png");
+
+    // Another audio source is heard (here: not) at once, off air.
+    s.click("#audio-source option[value=none]");
+    assert!(
+        s.wait_until(Duration::from_secs(5), |s| level(s, "#meter") <= -60.0),
+        "still a level with no audio source: {}",
+        level(&s, "#meter")
+    );
+    s.click("#audio-source option[value=tone]");
+    assert!(s.wait_until(Duration::from_secs(5), |s| level(s, "#meter") > -30.0));
+    assert_eq!(s.text("#studio-error"), "");
+
+    // Go Live and End Stream: the preview and the meter go on throughout.
+    s.click("#go-live");
+    assert_first_card_goes_live(&s);
+    let before = drawn(&s);
+    assert!(s.wait_until(Duration::from_secs(5), |s| drawn(s) >= before + 10));
+    s.click("#go-live");
+    assert!(s.wait_until(Duration::from_secs(10), |s| s.text("#go-live") == "Go Live"));
+    let ended = drawn(&s);
+    assert!(
+        s.wait_until(Duration::from_secs(5), |s| drawn(s) >= ended + 10),
+        "the preview stopped with the stream"
+    );
+    assert!(s.attr("#preview-idle", "hidden").is_some());
+    assert!(s.wait_until(Duration::from_secs(5), |s| level(s, "#meter") > -30.0));
 }
 
 #[test]
@@ -1246,11 +1305,6 @@ fn the_stream_survives_a_reload_and_a_crash_of_the_web_view_and_the_panel_says_l
     assert_eq!(content(&s, &card(1, ".f-reconnects")), "0");
     // The preview goes on too: binary pictures drawn by WebGL (or the 2D
     // fallback where the web view has no WebGL).
-    let drawn = |s: &Session| {
-        s.prop("#preview", "frames")
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
     let before = drawn(&s);
     assert!(s.wait_until(Duration::from_secs(5), |s| drawn(s) >= before + 10));
     let renderer = s.attr("#preview", "data-renderer").unwrap_or_default();

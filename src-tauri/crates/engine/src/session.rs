@@ -205,6 +205,23 @@ pub struct MeterUpdate {
     pub muted: bool,
 }
 
+impl MeterUpdate {
+    /// No audio source: every meter at rest.
+    pub fn silent() -> Self {
+        let rest = Level {
+            peak_dbfs: None,
+            rms_dbfs: None,
+            hold_dbfs: None,
+        };
+        Self {
+            sources: Vec::new(),
+            mix: rest,
+            clipping: false,
+            muted: false,
+        }
+    }
+}
+
 /// The session as of now; front ends take one a second.
 #[derive(Debug, Clone, serde::Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]

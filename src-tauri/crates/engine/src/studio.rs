@@ -58,7 +58,12 @@ fn spawn_capture_feeds(
         let mut tick = tokio::time::interval(Duration::from_millis(1000 / METER_HZ));
         loop {
             tick.tick().await;
-            let Some(m) = Weak::upgrade(&c).and_then(|c| c.meters()) else {
+            let Some(capture) = Weak::upgrade(&c) else {
+                break;
+            };
+            let Some(m) = capture.meters() else {
+                // No audio source: the meters rest, once.
+                tell(&w, |f, m| (f.on_meters)(m), MeterUpdate::silent());
                 break;
             };
             if !tell(&w, |f, m| (f.on_meters)(m), m) {

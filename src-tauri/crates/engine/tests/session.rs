@@ -459,5 +459,17 @@ async fn the_sources_are_previewed_and_metered_before_going_live_and_stay_open_t
     let p = fresh_picture(&mut pictures).await;
     assert_eq!((p.width, p.height), (240, 240));
     assert!(studio.capture().unwrap().meters().is_none());
+    // …and the window's meters are told to rest.
+    let rest = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match meters.recv().await {
+                Some(m) if m == MeterUpdate::silent() => return true,
+                Some(_) => {}
+                None => return false,
+            }
+        }
+    })
+    .await;
+    assert_eq!(rest, Ok(true), "the meters were not told to rest");
     studio.shut_down().await;
 }
