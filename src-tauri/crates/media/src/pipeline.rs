@@ -197,6 +197,12 @@ impl Canvas {
         self.cv.notify_all();
     }
 
+    /// Wakes whoever waits (their stop flag was set).
+    fn wake(&self) {
+        let _held = self.latest.lock();
+        self.cv.notify_all();
+    }
+
     /// The number of the next picture the capture takes.
     fn next_index(&self) -> u64 {
         self.latest.lock().map_or(0, |s| s.next)
@@ -208,10 +214,18 @@ impl Canvas {
     }
 
     /// Waits for canvas frame `index` or a later one; `Err` once closed
-    /// (with the source's error, if it failed).
-    fn wait_for(&self, index: u64) -> Result<(Instant, Arc<I420Frame>), Option<MediaError>> {
+    /// (with the source's error, if it failed) or once `stop` is set.
+    fn wait_for(
+        &self,
+        index: u64,
+        stop: &StopSignal,
+    ) -> Result<(Instant, Arc<I420Frame>), Option<MediaError>> {
         let mut s = self.latest.lock().map_err(|_| None)?;
         loop {
+            // Checked under the lock: `wake` takes it after the flag is set.
+            if stop.is_stopped() {
+                return Err(None);
+            }
             if let Some((i, at, f)) = &s.frame {
                 if *i >= index {
                     return Ok((*at, f.clone()));
@@ -313,7 +327,6 @@ impl AudioEncode {
     /// silence, sends the frames up to the last sample fed, and ends the
     /// audio.
     fn finish(mut self) {
-        let fed = self.fed;
         let delay_frames = self.encoder.delay_samples().max(0) as usize / AAC_FRAME_SAMPLES;
         let mut tail = std::mem::take(&mut self.carry);
         tail.resize(
@@ -326,7 +339,8 @@ impl AudioEncode {
         ));
         match self.encoder.encode(&tail) {
             Ok(frames) => {
-                self.fed = fed;
+                // `fed` still counts only real samples: the silence's
+                // frames are not sent.
                 self.send(frames);
                 self.sink
                     .on_media(MediaMessage::EndOfStream(MediaKind::Audio));
@@ -354,17 +368,24 @@ impl AudioTap {
         e
     }
 
-    /// Waits until no encode is attached.
-    fn wait_gone(&self) {
+    /// Waits until no encode is attached; `false` if one still is after
+    /// `within`.
+    fn wait_gone(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
         let Ok(mut e) = self.encode.lock() else {
-            return;
+            return false;
         };
         while e.is_some() {
-            match self.left.wait(e) {
-                Ok(g) => e = g,
-                Err(_) => return,
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            match self.left.wait_timeout(e, deadline - now) {
+                Ok((g, _)) => e = g,
+                Err(_) => return false,
             }
         }
+        true
     }
 }
 
@@ -533,8 +554,7 @@ pub struct Pipeline {
     stats: Vec<Arc<EncoderStats>>,
     clock: MediaClock,
     audio: Option<Arc<AudioTap>>,
-    /// The audio encode, taken from the capture at the stop.
-    stopped_audio: Mutex<Option<AudioEncode>>,
+    canvas: Arc<Canvas>,
     attached: Arc<AtomicBool>,
     /// The capture [`Pipeline::start`] opened for this stream alone.
     own_capture: Option<Capture>,
@@ -701,7 +721,7 @@ impl Pipeline {
             stats,
             clock,
             audio,
-            stopped_audio: Mutex::new(None),
+            canvas: capture.canvas.clone(),
             attached: capture.attached.clone(),
             own_capture: None,
         })
@@ -717,14 +737,18 @@ impl Pipeline {
         &self.stats
     }
 
-    /// Asks the encoders to stop (they finish within one frame); the
-    /// capture goes on.
+    /// Asks the encoders to stop: the video ones at once, the audio at
+    /// the sample of this instant (the capture's audio thread feeds it up
+    /// to there within a chunk, 21 ms). The capture goes on.
     pub fn stop(&self) {
         self.stop.stop();
+        self.canvas.wake();
         if let Some(tap) = &self.audio {
-            if let Some(enc) = tap.take() {
-                if let Ok(mut s) = self.stopped_audio.lock() {
-                    *s = Some(enc);
+            if let Ok(mut slot) = tap.encode.lock() {
+                if let Some(enc) = slot.as_mut() {
+                    let sr = u64::from(SAMPLE_RATE);
+                    let now = self.clock.media_us(Instant::now()) * sr / 1_000_000;
+                    enc.end = Some(enc.end.map_or(now, |e| e.min(now)));
                 }
             }
         }
@@ -743,12 +767,14 @@ impl Pipeline {
     /// the audio's last frames are sent. The first error wins.
     pub fn join(mut self) -> Result<(), MediaError> {
         let result = join_all(std::mem::take(&mut self.threads));
-        let audio = self.stopped_audio.lock().ok().and_then(|mut a| a.take());
-        match (audio, &self.audio) {
-            (Some(enc), _) => enc.finish(),
-            // Not stopped: the audio ends by itself (the duration).
-            (None, Some(tap)) => tap.wait_gone(),
-            (None, None) => {}
+        if let Some(tap) = &self.audio {
+            // The audio thread ends the audio; should it not within a
+            // second (its source stuck), it is ended here.
+            if !tap.wait_gone(Duration::from_secs(1)) {
+                if let Some(enc) = tap.take() {
+                    enc.finish();
+                }
+            }
         }
         if let Some(c) = self.own_capture.take() {
             c.join()?;
@@ -760,6 +786,7 @@ impl Pipeline {
 impl Drop for Pipeline {
     fn drop(&mut self) {
         self.stop.stop();
+        self.canvas.wake();
         if let Some(tap) = &self.audio {
             drop(tap.take());
         }
@@ -853,7 +880,8 @@ impl EncodingThread {
                 return Ok(());
             }
             // The newest canvas picture captured at or before this frame's time.
-            let (capture, picture) = match canvas.wait_for(self.first + n * canvas_fps / fps) {
+            let (capture, picture) = match canvas.wait_for(self.first + n * canvas_fps / fps, stop)
+            {
                 Ok(p) => p,
                 Err(None) => return Ok(()),
                 Err(Some(e)) => return Err(e),
