@@ -875,7 +875,7 @@ fn the_mixer_meters_the_sound_and_its_voice_switch_and_mutes_act_live_and_are_re
     assert_eq!(content(&s, &format!("{strip} .gate-state")), "gate open");
     // At least 15 meter updates a second reach the window.
     let count = |s: &Session| -> u64 {
-        s.attr("#strips", "data-updates")
+        s.prop("#strips", "updates")
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
