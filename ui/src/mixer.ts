@@ -84,7 +84,6 @@ const dbText = (db: number | null) => (db == null ? "—" : `${db > 0 ? "+" : ""
 
 export function initMixer(el: MixerEls): {
   onMeters: (m: MeterUpdate) => void;
-  idle: () => void;
   toggleMute: (kind: Kind) => void;
 } {
   const strips = new Map<Kind, HTMLElement>();
@@ -249,20 +248,10 @@ export function initMixer(el: MixerEls): {
     setHidden(el.clip, !u.clipping);
   }
 
-  /** Off air: meters at rest. */
-  function idle() {
-    for (const node of strips.values()) {
-      showLevel(part<HTMLElement>(node, ".meter.pre"), null);
-      showLevel(part<HTMLElement>(node, ".meter.post"), null);
-      part(node, ".gate-state").textContent = "";
-    }
-    el.clip.hidden = true;
-  }
-
   /** Mutes or unmutes a source (a global shortcut), as its button does. */
   function toggleMute(kind: Kind) {
     change(kind, (s) => ({ ...s, muted: !s.muted }));
   }
 
-  return { onMeters, idle, toggleMute };
+  return { onMeters, toggleMute };
 }

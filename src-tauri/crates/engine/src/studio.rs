@@ -216,7 +216,7 @@ impl Studio {
         if self.running.is_some() {
             return Ok(());
         }
-        if self.ensure_capture(config).await? {
+        if self.ensure_capture(config).await?.1 {
             self.feed_capture().await;
         }
         Ok(())
@@ -238,18 +238,23 @@ impl Studio {
     }
 
     /// Makes the open capture one that serves `config`: kept when it
-    /// does, else closed and opened anew. Returns whether it changed.
-    async fn ensure_capture(&mut self, config: &EngineConfig) -> Result<bool, SessionError> {
-        if self.capture.as_ref().is_some_and(|c| c.serves(config)) {
-            return Ok(false);
+    /// does, else closed and opened anew. Returns it, and whether it
+    /// changed.
+    async fn ensure_capture(
+        &mut self,
+        config: &EngineConfig,
+    ) -> Result<(Arc<Capture>, bool), SessionError> {
+        if let Some(c) = self.capture.as_ref().filter(|c| c.serves(config)) {
+            return Ok((c.clone(), false));
         }
         self.close_capture().await;
         let config = config.clone();
         let opened = tokio::task::spawn_blocking(move || Capture::open(&config))
             .await
             .map_err(|e| SessionError::Panicked(e.to_string()))?;
-        self.capture = Some(Arc::new(opened?));
-        Ok(true)
+        let capture = Arc::new(opened?);
+        self.capture = Some(capture.clone());
+        Ok((capture, true))
     }
 
     /// Closes the sources (the devices are free when it returns).
@@ -277,10 +282,10 @@ impl Studio {
         config: EngineConfig,
         live: Option<GoLive>,
     ) -> Result<(), SessionError> {
-        if self.ensure_capture(&config).await? {
+        let (capture, changed) = self.ensure_capture(&config).await?;
+        if changed {
             self.feed_capture().await;
         }
-        let capture = self.capture.clone().ok_or(SessionError::NotLive)?;
         let session = Session::start_on(capture, config, live).await?;
         self.running = Some(Running::new(session, self.window.as_ref()));
         Ok(())
