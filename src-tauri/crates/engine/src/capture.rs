@@ -12,8 +12,8 @@ use onair_media::mic::{MicSource, MicStats};
 use onair_media::mix::{Mix, MixControl, SourceKind};
 use onair_media::preview::{Preview, PreviewTap};
 use onair_media::{
-    AudioSource, CameraSource, CameraStats, MediaClock, MediaError, NokhwaOpener, PipelineConfig,
-    TestPattern, Tone, VideoSource,
+    AudioSource, CameraSource, CameraStats, MediaClock, NokhwaOpener, PipelineConfig, TestPattern,
+    Tone, VideoSource,
 };
 
 use crate::session::{Level, MeterUpdate, SourceMeter};
@@ -147,11 +147,6 @@ impl Capture {
     /// and none of them failed.
     pub fn serves(&self, config: &EngineConfig) -> bool {
         self.spec == CaptureSpec::of(config) && !self.media.is_stopped()
-    }
-
-    /// Why a source stopped, if one failed.
-    pub fn failure(&self) -> Option<MediaError> {
-        self.media.failure()
     }
 
     /// The running capture the encoders attach to.

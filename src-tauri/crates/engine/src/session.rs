@@ -633,15 +633,6 @@ impl Session {
         self.engine.capture()?.meters()
     }
 
-    /// Applies the creator's mix live: faders, mutes and filters from the
-    /// next 1024 frames (desktop audio's device takes effect at the next
-    /// start).
-    pub fn set_mix(&self, settings: &onair_profiles::audio::AudioMix) {
-        if let Some(c) = self.engine.capture() {
-            c.set_mix(settings);
-        }
-    }
-
     /// Everything a front end shows, as of now. "Encoder overloaded" is
     /// since the previous call: call it once a second.
     pub fn update(&self) -> LiveUpdate {

@@ -27,6 +27,17 @@ fn twitch() -> Vec<JudgeTarget> {
     )]
 }
 
+/// Whether the stream check's report shows a second of pictures (30)
+/// within 10 s.
+async fn check_receives_a_second(report: impl Fn() -> Option<onair_check::CheckReport>) -> bool {
+    wait_for(Duration::from_secs(10), || {
+        report()
+            .and_then(|r| r.video)
+            .is_some_and(|v| v.frames >= 30)
+    })
+    .await
+}
+
 fn card(u: &LiveUpdate, id: &str) -> Option<(bool, OutputState)> {
     u.destinations
         .iter()
@@ -80,13 +91,7 @@ async fn goes_live_with_the_check_switches_a_destination_by_id_and_ends_with_a_v
     );
     assert_eq!(s.update().destinations.len(), 2, "one card per destination");
 
-    assert!(
-        wait_for(Duration::from_secs(10), || s
-            .check_report()
-            .and_then(|r| r.video)
-            .is_some_and(|v| v.frames >= 30))
-        .await
-    );
+    assert!(check_receives_a_second(|| s.check_report()).await);
     let report = s.end_stream().await.unwrap().expect("the check's report");
     assert_eq!(report.verdicts.len(), 1);
     assert_eq!(report.verdicts[0].name, "My Twitch");
@@ -426,15 +431,8 @@ async fn the_sources_are_previewed_and_metered_before_going_live_and_stay_open_t
     };
     studio.go_live(config.clone(), live).await.unwrap();
     assert_eq!(opened_at(&studio), opened);
-    assert!(
-        wait_for(Duration::from_secs(10), || studio
-            .check_report()
-            .and_then(|r| r.video)
-            .is_some_and(|v| v.frames >= 30))
-        .await
-    );
+    assert!(check_receives_a_second(|| studio.check_report()).await);
     let report = studio.end_stream().await.unwrap().expect("a report");
-    // The stream started at 0 on the capture that ran before it.
     let video = report.video.expect("video reached the check");
     assert!(video.frames >= 30);
 

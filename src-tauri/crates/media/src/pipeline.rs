@@ -402,7 +402,6 @@ pub struct Capture {
     size: (usize, usize, u32),
     /// An encoder pipeline is attached.
     attached: Arc<AtomicBool>,
-    audio_failure: Arc<Mutex<Option<MediaError>>>,
 }
 
 impl std::fmt::Debug for Capture {
@@ -440,32 +439,22 @@ impl Capture {
                     .map_err(|e| MediaError::Thread(e.to_string()))?,
             );
         }
-        let audio_failure = Arc::new(Mutex::new(None));
         let tap = match audio {
             Some(source) => {
                 let tap = Arc::new(AudioTap::default());
-                let (stop, t, failure) = (stop.clone(), tap.clone(), audio_failure.clone());
+                let (stop, t) = (stop.clone(), tap.clone());
                 threads.push(
                     std::thread::Builder::new()
                         .name("onair-audio".into())
                         .spawn(move || {
                             let r = audio_thread(source, clock, &stop, &t);
                             // An encode still attached ends with the capture.
-                            let enc = t.take();
-                            match (&r, enc) {
-                                (Err(e), enc) => {
-                                    if let Ok(mut f) = failure.lock() {
-                                        *f = Some(e.clone());
-                                    }
-                                    if let Some(enc) = enc {
-                                        enc.sink.on_media(MediaMessage::Failed(
-                                            MediaKind::Audio,
-                                            e.clone(),
-                                        ));
-                                    }
-                                }
+                            match (&r, t.take()) {
+                                (Err(e), Some(enc)) => enc
+                                    .sink
+                                    .on_media(MediaMessage::Failed(MediaKind::Audio, e.clone())),
                                 (Ok(()), Some(enc)) => enc.finish(),
-                                (Ok(()), None) => {}
+                                (_, None) => {}
                             }
                             r
                         })
@@ -483,7 +472,6 @@ impl Capture {
             clock,
             size: (width, height, fps),
             attached: Arc::new(AtomicBool::new(false)),
-            audio_failure,
         })
     }
 
@@ -500,14 +488,6 @@ impl Capture {
     /// The capture's clock (time 0 is when it started).
     pub fn clock(&self) -> MediaClock {
         self.clock
-    }
-
-    /// Why a source stopped, if one failed.
-    pub fn failure(&self) -> Option<MediaError> {
-        if let Some(Some(e)) = self.canvas.closed() {
-            return Some(e);
-        }
-        self.audio_failure.lock().ok().and_then(|f| f.clone())
     }
 
     /// Whether a source has stopped (failed, or the capture was stopped).
