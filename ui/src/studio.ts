@@ -482,29 +482,21 @@ export function initStudio(): {
   audioSource.addEventListener("change", saveSources);
 
   /** A source that cannot be opened: said over the preview and under the
-   * controls (until one can). */
+   * controls (until one can; another error there is left alone). */
   let sourceError = "";
   function showSourceError(text: string) {
+    if (el.studioError.textContent === sourceError) el.studioError.textContent = text;
     sourceError = text;
-    el.studioError.textContent = text;
-    el.previewIdle.textContent = text ? "No picture: the camera cannot be opened" : "Opening the camera…";
+    el.previewIdle.textContent = text ? "A source cannot be opened (see below)" : "Opening the camera…";
     if (text) el.previewIdle.hidden = false;
   }
   // Saved sources (or encodings: another canvas) are shown at once when
   // nothing runs; the app keeps the same ones open if nothing changed.
-  let previewed = "";
   onSettingsChanged(async () => {
-    const s = app.settings;
-    if (!s || app.live || app.recording) return;
-    const key = JSON.stringify([s.video_source, s.audio_source, s.audio_mix.desktop_source, s.width, s.height, s.fps, s.encodings]);
-    if (key === previewed) return;
-    previewed = key;
+    if (app.live || app.recording) return;
     const r = await commands.previewSources();
     if (r.status === "error") showSourceError(errText(r.error));
-    else if (sourceError) {
-      if (el.studioError.textContent === sourceError) el.studioError.textContent = "";
-      showSourceError("");
-    }
+    else if (sourceError) showSourceError("");
   });
 
   onProfilesChanged(renderCards);
