@@ -596,7 +596,8 @@ fn first_launch_goes_live_to_the_stream_check_with_no_setup_and_records_live_or_
 /// destinations, against the headless `onair` doing the same job. A
 /// measurement, not a pass/fail test (timings belong to benchmarks): run
 /// with `cargo test --release --test app_window -- --ignored --nocapture`
-/// (`ONAIR_MEASURE_MINUTES`, default 10).
+/// (`ONAIR_MEASURE_MINUTES`, default 10; `ONAIR_MEASURE_MINIMISED=1` with
+/// the window minimised).
 #[test]
 #[ignore = "takes twice ten minutes; prints the figures for the notes"]
 fn app_against_headless_live_to_three_destinations() {
@@ -650,6 +651,11 @@ fn app_against_headless_live_to_three_destinations() {
         } else {
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+    // `ONAIR_MEASURE_MINIMISED=1`: the creator streams with OnAir minimised.
+    if std::env::var_os("ONAIR_MEASURE_MINIMISED").is_some() {
+        let (window, _) = x_window(&display).expect("the window");
+        xdotool(&display, &["windowunmap", &window.to_string()]);
     }
     std::thread::sleep(Duration::from_secs(10));
     let start = (std::time::Instant::now(), app_cpu_ticks());
@@ -969,6 +975,34 @@ fn the_picture_and_the_sound_are_previewed_before_going_live_and_after_and_a_new
     );
     assert!(s.attr("#preview-idle", "hidden").is_some());
     assert!(s.wait_until(Duration::from_secs(5), |s| level(s, "#meter") > -30.0));
+
+    // Minimised (unmapped, as a window manager iconifies it), the page is
+    // hidden and is sent no pictures; restored, they come again.
+    let display = app.xvfb.display.clone();
+    let (window, _) = x_window(&display).expect("the window");
+    let hidden = |s: &Session| s.script("return document.hidden") == serde_json::json!(true);
+    xdotool(&display, &["windowunmap", &window.to_string()]);
+    assert!(
+        s.wait_until(Duration::from_secs(5), hidden),
+        "the page does not know it is minimised"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let at = received(&s);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(received(&s), at, "pictures were sent to a minimised window");
+    xdotool(&display, &["windowmap", &window.to_string()]);
+    assert!(
+        s.wait_until(Duration::from_secs(5), |s| received(s) >= at + 10),
+        "the preview did not come back"
+    );
+    assert!(!hidden(&s));
+}
+
+/// Preview pictures the page has received.
+fn received(s: &Session) -> u64 {
+    s.prop("#preview", "received")
+        .and_then(|f| f.parse::<u64>().ok())
+        .unwrap_or(0)
 }
 
 #[test]

@@ -32,6 +32,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
         commands::studio::attach,
         commands::studio::preview_sources,
         commands::studio::watch_close,
+        commands::studio::window_shown,
         commands::studio::quit,
         shortcuts::watch_shortcuts,
         shortcuts::shortcut_problems,

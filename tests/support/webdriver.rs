@@ -284,6 +284,15 @@ impl Session {
         false
     }
 
+    /// Runs `js` (a function body: `return …`) in the page; its result.
+    pub fn script(&self, js: &str) -> Value {
+        call(
+            "POST",
+            &self.url("/execute/sync"),
+            Some(json!({"script": js, "args": []})),
+        )
+    }
+
     /// Loads the page again.
     pub fn refresh(&self) {
         call("POST", &self.url("/refresh"), Some(json!({})));

@@ -97,6 +97,13 @@ export const commands = {
 	 */
 	watchClose: (onClose: Channel<null>) => __TAURI_INVOKE<void>("watch_close", { onClose }),
 	/**
+	 *  The window was minimised (`false`) or shown again (`true`), as its
+	 *  page's visibility says: a window nobody sees gets no preview pictures
+	 *  and no meters (and none are made), so streaming with OnAir minimised
+	 *  costs the encode only.
+	 */
+	windowShown: (shown: boolean) => typedError<null, AppError>(__TAURI_INVOKE("window_shown", { shown })),
+	/**
 	 *  Ends the stream and any recording (cleanly: the destinations are told,
 	 *  the file is finished), then quits.
 	 */

@@ -62,8 +62,8 @@ export function initStudio(): {
   const desktopSource = el.desktopSource as HTMLSelectElement;
   const renderer = previewRenderer(preview);
   preview.dataset.renderer = renderer.kind;
-  /** Pictures drawn (read by the window tests). */
-  const shown = preview as HTMLCanvasElement & { frames?: number };
+  /** Pictures received and drawn (read by the window tests). */
+  const shown = preview as HTMLCanvasElement & { frames?: number; received?: number };
 
   function renderCards() {
     const checkOn = app.settings?.stream_check ?? true;
@@ -328,6 +328,7 @@ export function initStudio(): {
     requestAnimationFrame(draw);
   }
   function onPreview(buf: ArrayBuffer) {
+    shown.received = (shown.received ?? 0) + 1;
     nextPicture = buf;
     scheduleDraw();
     if (!el.previewIdle.hidden) el.previewIdle.hidden = true;
@@ -336,6 +337,10 @@ export function initStudio(): {
     nextMeters = m;
     scheduleDraw();
   }
+
+  // A minimised window is sent no pictures or meters (the app makes none):
+  // streaming with OnAir minimised costs the encode only.
+  document.addEventListener("visibilitychange", () => void commands.windowShown(!document.hidden));
 
   function setLive(on: boolean) {
     app.live = on;
@@ -447,6 +452,8 @@ export function initStudio(): {
   async function attach() {
     const [updates, frames, meters] = feeds();
     const r = await commands.attach(updates, frames, meters);
+    // A window loaded minimised says so (the app takes a new one as shown).
+    if (document.hidden) void commands.windowShown(false);
     if (r.status === "error") {
       showSourceError(errText(r.error));
       return;

@@ -275,6 +275,17 @@ pub async fn preview_sources(state: tauri::State<'_, AppState>) -> Result<(), Ap
     Ok(state.studio.lock().await.show_sources(&config).await?)
 }
 
+/// The window was minimised (`false`) or shown again (`true`), as its
+/// page's visibility says: a window nobody sees gets no preview pictures
+/// and no meters (and none are made), so streaming with OnAir minimised
+/// costs the encode only.
+#[tauri::command]
+#[specta::specta]
+pub async fn window_shown(state: tauri::State<'_, AppState>, shown: bool) -> Result<(), AppError> {
+    state.studio.lock().await.set_shown(shown);
+    Ok(())
+}
+
 /// Where the window hears that it is being closed while live (it then
 /// asks: keep streaming, or end the stream and quit).
 #[tauri::command]

@@ -5,6 +5,7 @@
 //! the last stream check's report after it ended.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -48,16 +49,23 @@ fn tell<T>(window: &Window, pick: impl FnOnce(&mut Feeds, T) -> bool, v: T) -> b
 
 /// The tasks that feed the window from the capture: the preview pictures
 /// and the meters (they hold the capture weakly: it closes when dropped).
+/// While the window is `hidden` neither is sent, and no preview picture is
+/// even made.
 fn spawn_capture_feeds(
     capture: &Arc<Capture>,
     window: &Window,
+    hidden: &Arc<AtomicBool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let c = Arc::downgrade(capture);
     let w = window.clone();
+    let h = hidden.clone();
     let meters = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(1000 / METER_HZ));
         loop {
             tick.tick().await;
+            if h.load(Ordering::Relaxed) {
+                continue;
+            }
             let Some(capture) = Weak::upgrade(&c) else {
                 break;
             };
@@ -73,12 +81,18 @@ fn spawn_capture_feeds(
     });
     let preview = capture.preview().clone();
     let w = window.clone();
+    let h = hidden.clone();
     let pictures = tokio::spawn(async move {
         let period = Duration::from_millis(1000 / u64::from(PREVIEW_FPS));
         let mut tick = tokio::time::interval(period);
         let mut seq = 0;
         loop {
             tick.tick().await;
+            let hidden = h.load(Ordering::Relaxed);
+            preview.pause(hidden);
+            if hidden {
+                continue;
+            }
             if let Some(f) = preview.newer_than(seq) {
                 seq = f.seq;
                 if !tell(&w, |fd, p| (fd.on_preview)(p), f) {
@@ -157,6 +171,8 @@ pub struct Studio {
     capture: Option<Arc<Capture>>,
     window: Option<Window>,
     capture_feeds: Vec<tokio::task::JoinHandle<()>>,
+    /// The window is minimised (or otherwise not shown).
+    hidden: Arc<AtomicBool>,
     running: Option<Running>,
     last_check: Option<CheckReport>,
 }
@@ -200,6 +216,8 @@ impl Studio {
     ) -> Result<Option<LiveUpdate>, SessionError> {
         let window: Window = Arc::new(Mutex::new(feeds));
         self.window = Some(window.clone());
+        // A new window is shown until it says otherwise.
+        self.set_shown(true);
         if let Some(r) = &mut self.running {
             r.replace_feed(&window).await;
         } else {
@@ -222,6 +240,19 @@ impl Studio {
         Ok(())
     }
 
+    /// The window was minimised (`false`) or shown again (`true`): while it
+    /// is not shown it gets no preview pictures and no meters (none are
+    /// made), so a creator who streams with OnAir minimised pays for the
+    /// encode only; the 1 Hz update goes on (the title and the panel show
+    /// the uptime). Shown again, the picture is back within a preview
+    /// period.
+    pub fn set_shown(&self, shown: bool) {
+        self.hidden.store(!shown, Ordering::Relaxed);
+        if let Some(c) = &self.capture {
+            c.preview().pause(!shown);
+        }
+    }
+
     /// Puts the creator's mix (faders, mutes, filters) on the open sources.
     pub fn set_mix(&self, mix: &onair_profiles::audio::AudioMix) {
         if let Some(c) = &self.capture {
@@ -233,7 +264,7 @@ impl Studio {
     async fn feed_capture(&mut self) {
         stop_tasks(&mut self.capture_feeds).await;
         if let (Some(c), Some(w)) = (&self.capture, &self.window) {
-            self.capture_feeds = spawn_capture_feeds(c, w);
+            self.capture_feeds = spawn_capture_feeds(c, w, &self.hidden);
         }
     }
 

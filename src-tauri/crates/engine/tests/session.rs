@@ -471,3 +471,64 @@ async fn the_sources_are_previewed_and_metered_before_going_live_and_stay_open_t
     assert_eq!(rest, Ok(true), "the meters were not told to rest");
     studio.shut_down().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_minimised_window_gets_no_pictures_or_meters_none_are_made_and_the_stream_goes_on() {
+    let config = EngineConfig {
+        preview: true,
+        ..small()
+    };
+    let mut studio = Studio::new();
+    let (feeds, mut updates, mut pictures, mut meters) = watching_feeds();
+    studio.attach(config.clone(), feeds).await.unwrap();
+    let live = GoLive {
+        destinations: vec![],
+        check: Some(twitch()),
+    };
+    studio.go_live(config, live).await.unwrap();
+    let shown = fresh_picture(&mut pictures).await;
+
+    studio.set_shown(false);
+    // What was on its way when the window went away arrives; then nothing.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    while pictures.try_recv().is_ok() {}
+    while meters.try_recv().is_ok() {}
+    let preview = studio.capture().unwrap().preview().clone();
+    let last_made = preview.newer_than(0).expect("pictures were made").seq;
+    let quiet = Duration::from_secs(1);
+    assert!(
+        tokio::time::timeout(quiet, pictures.recv()).await.is_err(),
+        "a picture reached the minimised window"
+    );
+    assert!(
+        tokio::time::timeout(quiet, meters.recv()).await.is_err(),
+        "meters reached the minimised window"
+    );
+    assert_eq!(
+        preview.newer_than(last_made),
+        None,
+        "a picture was made for nobody"
+    );
+    // The stream and its once-a-second update go on.
+    let frames = |s: &Studio| {
+        s.check_report()
+            .and_then(|r| r.video)
+            .map_or(0, |v| v.frames)
+    };
+    let before = frames(&studio);
+    while updates.try_recv().is_ok() {}
+    let u = tokio::time::timeout(Duration::from_secs(3), updates.recv())
+        .await
+        .expect("an update within 3 s")
+        .expect("the update feed runs");
+    assert!(u.streaming);
+    assert!(frames(&studio) > before, "the check stopped receiving");
+
+    // Shown again: the picture and the levels are back at once.
+    studio.set_shown(true);
+    let back = fresh_picture(&mut pictures).await;
+    assert!(back.seq > shown.seq);
+    assert!(hears_the_tone(&mut meters).await, "no level when shown again");
+    studio.end_stream().await.unwrap();
+    studio.shut_down().await;
+}

@@ -1,7 +1,9 @@
 //! A small copy of the outgoing picture for the app's preview, taken from
 //! the video thread a few times a second (scaled down on the way; the
-//! encoder is never waited for).
+//! encoder is never waited for), unless nobody looks (the window is
+//! minimised): then no picture is made at all.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::colour::Colour;
@@ -26,13 +28,26 @@ pub struct PreviewFrame {
 
 /// Where the preview is read.
 #[derive(Debug, Clone, Default)]
-pub struct Preview(Arc<Mutex<PreviewFrame>>);
+pub struct Preview(Arc<Shared>);
+
+#[derive(Debug, Default)]
+struct Shared {
+    latest: Mutex<PreviewFrame>,
+    paused: AtomicBool,
+}
 
 impl Preview {
     /// The latest picture if it is newer than `seq`.
     pub fn newer_than(&self, seq: u64) -> Option<PreviewFrame> {
-        let p = self.0.lock().ok()?;
+        let p = self.0.latest.lock().ok()?;
         (p.seq > seq).then(|| p.clone())
+    }
+
+    /// Stops (`true`) or resumes making pictures: nobody is looking, so the
+    /// video thread does not scale any; the next one is made within a
+    /// preview period of resuming.
+    pub fn pause(&self, paused: bool) {
+        self.0.paused.store(paused, Ordering::Relaxed);
     }
 }
 
@@ -91,10 +106,10 @@ impl VideoSource for PreviewTap {
 
     fn next_frame(&mut self, frame: &mut I420Frame, t: FrameTime) -> Result<(), SourceError> {
         self.inner.next_frame(frame, t)?;
-        if t.index.is_multiple_of(self.every) {
+        if t.index.is_multiple_of(self.every) && !self.preview.0.paused.load(Ordering::Relaxed) {
             if let Some(s) = self.scaler.as_mut() {
                 if s.scale_frame(frame, &mut self.small).is_ok() {
-                    if let Ok(mut p) = self.preview.0.lock() {
+                    if let Ok(mut p) = self.preview.0.latest.lock() {
                         p.seq += 1;
                         p.width = self.small.width as u32;
                         p.height = self.small.height as u32;
@@ -140,5 +155,34 @@ mod tests {
             }
         }
         assert_eq!(seen, 15);
+    }
+
+    #[test]
+    fn a_paused_preview_makes_no_picture_and_resumes_at_its_next_period() {
+        let (mut tap, preview) = PreviewTap::new(
+            Box::new(crate::TestPattern::new(640, 360, 30)),
+            30,
+            15,
+            320,
+        );
+        let mut frame = I420Frame::black(640, 360);
+        let mut next = |index: u64| {
+            let t = FrameTime {
+                index,
+                pts_ms: (index * 33) as i64,
+                wall_unix_ms: 0,
+            };
+            tap.next_frame(&mut frame, t).unwrap();
+        };
+        next(0);
+        assert_eq!(preview.newer_than(0).map(|p| p.seq), Some(1));
+        preview.pause(true);
+        for index in 1..30 {
+            next(index);
+        }
+        assert_eq!(preview.newer_than(1), None, "no picture while paused");
+        preview.pause(false);
+        next(30);
+        assert_eq!(preview.newer_than(1).map(|p| p.seq), Some(2));
     }
 }
