@@ -79,24 +79,6 @@ fn speech(text: &str) -> Vec<f32> {
         .collect()
 }
 
-/// Pink noise (Paul Kellet's filter over xorshift white noise), RMS 1-ish.
-fn pink(n: usize) -> Vec<f32> {
-    let mut s = 0x9e37_79b9u32;
-    let (mut b0, mut b1, mut b2) = (0.0f32, 0.0f32, 0.0f32);
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            let w = (s as f32 / u32::MAX as f32) * 2.0 - 1.0;
-            b0 = 0.99765 * b0 + w * 0.099_046;
-            b1 = 0.963 * b1 + w * 0.296_516_4;
-            b2 = 0.57 * b2 + w * 1.052_691_3;
-            b0 + b1 + b2 + w * 0.1848
-        })
-        .collect()
-}
-
 fn to_i16(x: &[f32]) -> Vec<i16> {
     x.iter()
         .map(|v| (v.clamp(-1.0, 1.0) * 32767.0) as i16)
@@ -174,7 +156,7 @@ fn noise_suppression_takes_the_fan_away_and_leaves_the_voice() {
             signal[at + i] += v * voice_gain;
         }
     }
-    let noise = pink(signal.len());
+    let noise = onair_media::pink_noise(0x9e37_79b9, signal.len());
     let noise_gain = 10f32.powf(-40.0 / 20.0) / 10f32.powf(energy_db(&noise) as f32 / 20.0);
     for (s, n) in signal.iter_mut().zip(&noise) {
         *s += n * noise_gain;

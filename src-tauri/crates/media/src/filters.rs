@@ -523,22 +523,11 @@ mod tests {
         assert_eq!(at, Some(30_000 + latency()));
     }
 
-    /// Pseudo-random pink noise (a fan's, roughly) around `amp`.
+    /// Pseudo-random pink noise (a fan's, roughly) around `amp`, stereo.
     fn noise(amp: f32, seconds: f32) -> Vec<f32> {
-        let mut s = 0x1234_5678u32;
-        let (mut b0, mut b1, mut b2) = (0.0f32, 0.0f32, 0.0f32);
-        (0..(seconds * RATE as f32) as usize)
-            .flat_map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                let w = (s as f32 / u32::MAX as f32) * 2.0 - 1.0;
-                b0 = 0.99765 * b0 + w * 0.099_046;
-                b1 = 0.963 * b1 + w * 0.296_516_4;
-                b2 = 0.57 * b2 + w * 1.052_691_3;
-                let v = amp * 0.3 * (b0 + b1 + b2 + w * 0.1848);
-                [v, v]
-            })
+        crate::pink_noise(0x1234_5678, (seconds * RATE as f32) as usize)
+            .into_iter()
+            .flat_map(|v| [amp * 0.3 * v; 2])
             .collect()
     }
 

@@ -65,7 +65,7 @@ pub use frame::I420Frame;
 pub use h264::{EncodedVideo, H264Config, H264Encoder};
 pub use pattern::TestPattern;
 pub use pipeline::{AudioSettings, Capture, EncoderStats, Pipeline, PipelineConfig};
-pub use tone::Tone;
+pub use tone::{pink_noise, Tone};
 
 /// Errors of sources, encoders and the pipeline.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

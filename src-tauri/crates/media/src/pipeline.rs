@@ -734,15 +734,6 @@ impl Pipeline {
         }
     }
 
-    /// Whether every encoder has ended.
-    pub fn is_finished(&self) -> bool {
-        self.threads.iter().all(JoinHandle::is_finished)
-            && self
-                .audio
-                .as_ref()
-                .is_none_or(|t| t.encode.lock().map_or(true, |e| e.is_none()))
-    }
-
     /// Waits for the encoders (after [`Pipeline::stop`], or the duration);
     /// the audio's last frames are sent. The first error wins.
     pub fn join(mut self) -> Result<(), MediaError> {

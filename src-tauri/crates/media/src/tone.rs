@@ -47,6 +47,26 @@ impl AudioSource for Tone {
     }
 }
 
+/// `n` samples of pink noise (Paul Kellet's filter over xorshift white
+/// noise from `seed`, not zero), RMS about 0.5: a steady noise like a fan's,
+/// for trying the noise filters.
+pub fn pink_noise(seed: u32, n: usize) -> Vec<f32> {
+    let mut s = seed.max(1);
+    let (mut b0, mut b1, mut b2) = (0.0f32, 0.0f32, 0.0f32);
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            let w = (s as f32 / u32::MAX as f32) * 2.0 - 1.0;
+            b0 = 0.99765 * b0 + w * 0.099_046;
+            b1 = 0.963 * b1 + w * 0.296_516_4;
+            b2 = 0.57 * b2 + w * 1.052_691_3;
+            b0 + b1 + b2 + w * 0.1848
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
