@@ -5,8 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use onair_tests::keyring::SecretService;
-use onair_tests::webdriver::{Session, TauriDriver, Xvfb};
+use onair_tests::webdriver::{App, Session, TauriDriver, Xvfb};
 use onair_tests::{binary, decode_errors, Nginx, GOOD_KEY};
 
 /// One app window at a time: two WebKit pages and two live encodes on a
@@ -15,47 +14,6 @@ static ONE_WINDOW: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn one_window() -> std::sync::MutexGuard<'static, ()> {
     ONE_WINDOW.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-struct App {
-    keyring: SecretService,
-    config: tempfile::TempDir,
-    xvfb: Xvfb,
-    driver: TauriDriver,
-}
-
-impl App {
-    fn start() -> Self {
-        let keyring = SecretService::start();
-        let config = tempfile::tempdir().unwrap();
-        let xvfb = Xvfb::start();
-        let mut env = keyring.env();
-        env.push((
-            "XDG_CONFIG_HOME".into(),
-            config.path().display().to_string(),
-        ));
-        let driver = TauriDriver::start_with_env(&xvfb.display, &env);
-        Self {
-            keyring,
-            config,
-            xvfb,
-            driver,
-        }
-    }
-
-    fn open(&self) -> Session {
-        let s = Session::new(&self.driver, &binary("onair-app"));
-        // The app has loaded its profiles once the platform list is filled.
-        assert!(
-            s.wait_until(Duration::from_secs(20), |s| s.count("#platform option")
-                >= 6)
-        );
-        s
-    }
-
-    fn profiles_file(&self) -> PathBuf {
-        self.config.path().join("app.onair.studio/profiles.json")
-    }
 }
 
 /// Grabs the X display (the whole 1280x900 screen with the window on it)

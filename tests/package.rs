@@ -8,9 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use onair_tests::keyring::SecretService;
 use onair_tests::root;
-use onair_tests::webdriver::{Session, TauriDriver, Xvfb};
+use onair_tests::webdriver::{App, Session};
 
 /// The package's name in dpkg.
 const PACKAGE: &str = "on-air";
@@ -159,20 +158,8 @@ fn the_deb_installs_with_apt_runs_from_the_menu_goes_live_and_removes_cleanly() 
 
     // The installed app, away from any checkout: it loads, shows its
     // version, goes live to the stream check and ends.
-    let keyring = SecretService::start();
-    let config = tempfile::tempdir().unwrap();
-    let xvfb = Xvfb::start();
-    let mut env = keyring.env();
-    env.push((
-        "XDG_CONFIG_HOME".into(),
-        config.path().display().to_string(),
-    ));
-    let driver = TauriDriver::start_with_env(&xvfb.display, &env);
-    let s = Session::new(&driver, Path::new("/usr/bin/onair-app"));
-    assert!(
-        s.wait_until(Duration::from_secs(20), |s| s.count("#platform option")
-            >= 6)
-    );
+    let app = App::start();
+    let s = app.open_at(Path::new("/usr/bin/onair-app"));
     assert!(
         s.prop("#about", "textContent")
             .unwrap_or_default()
@@ -194,7 +181,7 @@ fn the_deb_installs_with_apt_runs_from_the_menu_goes_live_and_removes_cleanly() 
     s.click("#go-live");
     assert!(s.wait_until(Duration::from_secs(10), |s| s.text("#go-live") == "Go Live"));
     drop(s);
-    drop(driver);
+    drop(app);
 
     // Removed: nothing of it left in /usr/bin.
     let out = as_root(&["apt-get", "remove", "-y", "-q", PACKAGE]);

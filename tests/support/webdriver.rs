@@ -319,3 +319,58 @@ impl Drop for Session {
         });
     }
 }
+
+/// The app under test with what it needs around it: its own Secret Service
+/// for the keys, its own config folder, an X display and a driver.
+pub struct App {
+    /// The Secret Service (GNOME Keyring) the app keeps keys in.
+    pub keyring: crate::keyring::SecretService,
+    /// `XDG_CONFIG_HOME`.
+    pub config: tempfile::TempDir,
+    /// The display the window is on.
+    pub xvfb: Xvfb,
+    /// tauri-driver, with that environment.
+    pub driver: TauriDriver,
+}
+
+impl App {
+    /// Starts the keyring, the display and the driver.
+    pub fn start() -> Self {
+        let keyring = crate::keyring::SecretService::start();
+        let config = tempfile::tempdir().unwrap();
+        let xvfb = Xvfb::start();
+        let mut env = keyring.env();
+        env.push((
+            "XDG_CONFIG_HOME".into(),
+            config.path().display().to_string(),
+        ));
+        let driver = TauriDriver::start_with_env(&xvfb.display, &env);
+        Self {
+            keyring,
+            config,
+            xvfb,
+            driver,
+        }
+    }
+
+    /// Opens the app built here.
+    pub fn open(&self) -> Session {
+        self.open_at(&crate::binary("onair-app"))
+    }
+
+    /// Opens the app at `application` (an installed one too) and waits
+    /// until it has loaded its profiles (the platform list is filled).
+    pub fn open_at(&self, application: &Path) -> Session {
+        let s = Session::new(&self.driver, application);
+        assert!(
+            s.wait_until(Duration::from_secs(20), |s| s.count("#platform option")
+                >= 6)
+        );
+        s
+    }
+
+    /// The profiles file the app writes.
+    pub fn profiles_file(&self) -> std::path::PathBuf {
+        self.config.path().join("app.onair.studio/profiles.json")
+    }
+}

@@ -528,7 +528,10 @@ async fn a_minimised_window_gets_no_pictures_or_meters_none_are_made_and_the_str
     studio.set_shown(true);
     let back = fresh_picture(&mut pictures).await;
     assert!(back.seq > shown.seq);
-    assert!(hears_the_tone(&mut meters).await, "no level when shown again");
+    assert!(
+        hears_the_tone(&mut meters).await,
+        "no level when shown again"
+    );
     studio.end_stream().await.unwrap();
     studio.shut_down().await;
 }

@@ -159,12 +159,8 @@ mod tests {
 
     #[test]
     fn a_paused_preview_makes_no_picture_and_resumes_at_its_next_period() {
-        let (mut tap, preview) = PreviewTap::new(
-            Box::new(crate::TestPattern::new(640, 360, 30)),
-            30,
-            15,
-            320,
-        );
+        let (mut tap, preview) =
+            PreviewTap::new(Box::new(crate::TestPattern::new(640, 360, 30)), 30, 15, 320);
         let mut frame = I420Frame::black(640, 360);
         let mut next = |index: u64| {
             let t = FrameTime {
