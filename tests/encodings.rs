@@ -168,15 +168,15 @@ fn two_encodings_reach_three_destinations_each_with_its_own_picture_and_the_vert
     // centre crop; the vertical's sync is checked below with the crop moved).
     assert_in_sync(&nginx.recording(&a), (1200, 16, 64, 64), 5);
 
-    // The vertical picture is the centre of the horizontal one: the 9:16
-    // slice of 1280x720 on even pixels, 404 wide from x = 438 (what
-    // ffmpeg's `crop=405:720` takes too), scaled to 720x1280. (A crop one
-    // pixel off gives about 27 dB: the pattern's grain.)
+    // The vertical picture is the centre of the horizontal one: 405x720 of
+    // 1280x720 from x = 437.5 (scaled up twice first, so the half pixel
+    // lands on a pixel), scaled to 720x1280. (Measured: 43.7 dB; a crop one
+    // pixel off gives 27 dB.)
     let n = 100;
     let from_main = luma_of_frame(
         &nginx.recording(&a),
         n,
-        "crop=404:720:438:0,scale=720:1280",
+        "scale=2560:1440,crop=810:1440:875:0,scale=720:1280",
         720,
         1280,
     );
@@ -187,7 +187,7 @@ fn two_encodings_reach_three_destinations_each_with_its_own_picture_and_the_vert
     let left = luma_of_frame(
         &nginx.recording(&a),
         n,
-        "crop=404:720:0:0,scale=720:1280",
+        "crop=405:720:0:0,scale=720:1280",
         720,
         1280,
     );
@@ -219,14 +219,14 @@ fn moving_the_crop_moves_the_vertical_picture_and_it_stays_in_sync() {
     let right = luma_of_frame(
         &nginx.recording(&a),
         n,
-        "crop=404:720:876:0,scale=720:1280",
+        "crop=405:720:875:0,scale=720:1280",
         720,
         1280,
     );
     let centre = luma_of_frame(
         &nginx.recording(&a),
         n,
-        "crop=404:720:438:0,scale=720:1280",
+        "scale=2560:1440,crop=810:1440:875:0,scale=720:1280",
         720,
         1280,
     );
@@ -238,7 +238,7 @@ fn moving_the_crop_moves_the_vertical_picture_and_it_stays_in_sync() {
         "vertical vs centre crop: {at_centre:.1} dB"
     );
     // The flash corner (1152..1280 x 0..128 of the canvas) is in this crop:
-    // (1152 - 876) x 720/404 = 492 on, 0 to 228 down.
+    // (1152 - 875) x 720/405 = 492 on, 0 to 227 down.
     assert_in_sync(&nginx.recording(&c), (540, 40, 120, 120), 3);
 }
 

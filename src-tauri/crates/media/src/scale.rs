@@ -5,11 +5,12 @@
 //! needs). An encoding narrower than the canvas (vertical 9:16 from a 16:9
 //! camera) takes a full-height slice whose horizontal position is the crop
 //! position, 0.0 (left edge) to 1.0 (right edge), 0.5 the centre; one wider
-//! than the canvas takes a centred full-width band. The crop lies on even
-//! pixels (so the half-resolution chroma planes start on a whole pixel too,
-//! as ffmpeg's `crop` does for 4:2:0), and libyuv scales the three planes
-//! (area-averaging down, bilinear up; SIMD): this runs for every picture of
-//! every extra encoding.
+//! than the canvas takes a centred full-width band. The three planes are
+//! scaled by `fast_image_resize` (SIMD, bilinear) from the same crop, the
+//! chroma one at half resolution, so luma and chroma stay aligned.
+
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
 use crate::colour::{Colour, Transcode};
 use crate::frame::I420Frame;
@@ -21,7 +22,11 @@ use crate::MediaError;
 pub fn crop_rect(src: (usize, usize), dst: (usize, usize), x: f32) -> (f64, f64, f64, f64) {
     let (sw, sh) = (src.0 as f64, src.1 as f64);
     let (dw, dh) = (dst.0.max(1) as f64, dst.1.max(1) as f64);
-    let x = position(x);
+    let x = if x.is_nan() {
+        0.5
+    } else {
+        f64::from(x.clamp(0.0, 1.0))
+    };
     // Compare aspects without division: dw/dh against sw/sh.
     if dw * sh < sw * dh {
         // Narrower: a full-height slice at the crop position.
@@ -36,37 +41,9 @@ pub fn crop_rect(src: (usize, usize), dst: (usize, usize), x: f32) -> (f64, f64,
     }
 }
 
-/// [`crop_rect`] on whole, even pixels: `(left, top, width, height)`,
-/// the size rounded down to even (a 9:16 slice of 720 rows is 404 wide, not
-/// 405: 0.25 % narrower, unseen), the position rounded to the nearest even
-/// pixel within the picture. The centre of a 1280×720 canvas for a
-/// vertical encoding is 404 from x = 438, as ffmpeg's `crop=405:720`.
-pub fn pixel_crop(
-    src: (usize, usize),
-    dst: (usize, usize),
-    x: f32,
-) -> (usize, usize, usize, usize) {
-    let (sw, sh) = (src.0 & !1, src.1 & !1);
-    let (_, _, w, h) = crop_rect((sw, sh), dst, x);
-    let even_down = |v: f64, max: usize| ((v as usize) & !1).clamp(2.min(max), max);
-    let (w, h) = (even_down(w, sw), even_down(h, sh));
-    let even_near = |v: f64, max: usize| (((v / 2.0).round() as usize) * 2).min(max);
-    let left = even_near((sw - w) as f64 * position(x), sw - w);
-    let top = even_near((sh - h) as f64 / 2.0, sh - h);
-    (left, top, w, h)
-}
-
-/// The crop position as a fraction: clamped to 0.0–1.0, NaN the centre.
-fn position(x: f32) -> f64 {
-    if x.is_nan() {
-        0.5
-    } else {
-        f64::from(x.clamp(0.0, 1.0))
-    }
-}
-
 /// Makes one encoding's pictures from canvas pictures.
 pub struct Scaler {
+    resizer: Resizer,
     out: I420Frame,
     transcode: Option<Transcode>,
 }
@@ -85,6 +62,7 @@ impl Scaler {
     /// ([`Colour::for_height`]) from a canvas in `canvas_colour`.
     pub fn new(width: usize, height: usize, canvas_colour: Colour) -> Self {
         Self {
+            resizer: Resizer::new(),
             out: I420Frame::black(width, height),
             transcode: Transcode::new(canvas_colour, Colour::for_height(height)),
         }
@@ -99,52 +77,25 @@ impl Scaler {
     pub fn scale(&mut self, canvas: &I420Frame, x: f32) -> Result<&I420Frame, MediaError> {
         let (sw, sh) = (canvas.width, canvas.height);
         let (dw, dh) = (self.out.width, self.out.height);
-        let cw = sw / 2;
-        let whole = |w: usize, h: usize, f: &I420Frame| {
-            w >= 2
-                && h >= 2
-                && f.y.len() >= w * h
-                && f.u.len() >= (w / 2) * (h / 2)
-                && f.v.len() >= (w / 2) * (h / 2)
-        };
-        if !whole(sw, sh, canvas) || !whole(dw, dh, &self.out) {
-            return Err(MediaError::Encoder(format!(
-                "scaling: a {sw}x{sh} picture to {dw}x{dh}"
-            )));
-        }
-        let (left, top, w, h) = pixel_crop((sw, sh), (dw, dh), x);
-        let int = |v: usize| {
-            i32::try_from(v).map_err(|_| MediaError::Encoder("scaling: too large".into()))
-        };
-        // SAFETY: the crop lies inside the canvas (`pixel_crop` keeps
-        // left + w <= sw and top + h <= sh, all even), so every row read,
-        // `top..top + h` from column `left`, `w` wide (halved for the
-        // chroma planes), is within the planes checked above; the output
-        // planes are `dw`x`dh` (halved for chroma) as checked. libyuv
-        // reads and writes only those rows and columns.
-        let rc = unsafe {
-            yuv_sys::rs_I420Scale(
-                canvas.y.as_ptr().add(top * sw + left),
-                int(sw)?,
-                canvas.u.as_ptr().add(top / 2 * cw + left / 2),
-                int(cw)?,
-                canvas.v.as_ptr().add(top / 2 * cw + left / 2),
-                int(cw)?,
-                int(w)?,
-                int(h)?,
-                self.out.y.as_mut_ptr(),
-                int(dw)?,
-                self.out.u.as_mut_ptr(),
-                int(dw / 2)?,
-                self.out.v.as_mut_ptr(),
-                int(dw / 2)?,
-                int(dw)?,
-                int(dh)?,
-                yuv_sys::FilterMode_kFilterBox,
-            )
-        };
-        if rc != 0 {
-            return Err(MediaError::Encoder(format!("scaling: libyuv said {rc}")));
+        let (left, top, w, h) = crop_rect((sw, sh), (dw, dh), x);
+        let err = |e: &dyn std::fmt::Display| MediaError::Encoder(format!("scaling: {e}"));
+        for (src, dst, div) in [
+            (&canvas.y, &mut self.out.y, 1usize),
+            (&canvas.u, &mut self.out.u, 2),
+            (&canvas.v, &mut self.out.v, 2),
+        ] {
+            let d = div as f64;
+            let from = ImageRef::new((sw / div) as u32, (sh / div) as u32, src, PixelType::U8)
+                .map_err(|e| err(&e))?;
+            let mut to =
+                Image::from_slice_u8((dw / div) as u32, (dh / div) as u32, dst, PixelType::U8)
+                    .map_err(|e| err(&e))?;
+            let options = ResizeOptions::new()
+                .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
+                .crop(left / d, top / d, w / d, h / d);
+            self.resizer
+                .resize(&from, &mut to, &options)
+                .map_err(|e| err(&e))?;
         }
         if let Some(t) = &self.transcode {
             t.apply(&mut self.out);
@@ -171,38 +122,6 @@ mod tests {
         // Out of range and NaN: clamped, centred.
         assert_eq!(crop_rect(src, dst, 7.0), crop_rect(src, dst, 1.0));
         assert_eq!(crop_rect(src, dst, f32::NAN), crop_rect(src, dst, 0.5));
-    }
-
-    #[test]
-    fn the_crop_lies_on_even_pixels_inside_the_picture() {
-        let (src, dst) = ((1280, 720), (720, 1280));
-        assert_eq!(pixel_crop(src, dst, 0.5), (438, 0, 404, 720));
-        assert_eq!(pixel_crop(src, dst, 0.0), (0, 0, 404, 720));
-        assert_eq!(pixel_crop(src, dst, 1.0), (876, 0, 404, 720));
-        assert_eq!(pixel_crop(src, dst, 0.3), (262, 0, 404, 720));
-        assert_eq!(pixel_crop(src, dst, f32::NAN), pixel_crop(src, dst, 0.5));
-        // A band, the whole picture, an odd-sized one, a tiny one.
-        assert_eq!(
-            pixel_crop((1280, 960), (1280, 720), 0.0),
-            (0, 120, 1280, 720)
-        );
-        assert_eq!(
-            pixel_crop((1920, 1080), (1280, 720), 0.9),
-            (0, 0, 1920, 1080)
-        );
-        assert_eq!(pixel_crop((641, 361), (720, 1280), 1.0), (438, 0, 202, 360));
-        assert_eq!(pixel_crop((2, 2), (720, 1280), 0.5), (0, 0, 2, 2));
-        for x in [0.0, 0.1, 0.5, 0.77, 1.0] {
-            for (src, dst) in [
-                ((1280, 720), (720, 1280)),
-                ((1920, 1080), (1080, 1920)),
-                ((640, 480), (1280, 720)),
-            ] {
-                let (l, t, w, h) = pixel_crop(src, dst, x);
-                assert!(l % 2 == 0 && t % 2 == 0 && w % 2 == 0 && h % 2 == 0);
-                assert!(l + w <= src.0 && t + h <= src.1);
-            }
-        }
     }
 
     #[test]
