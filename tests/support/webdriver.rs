@@ -21,38 +21,68 @@ pub struct Xvfb {
 impl Xvfb {
     /// Starts Xvfb on a free display number and waits for its socket.
     pub fn start() -> Self {
-        let n = (100..400)
-            .find(|n| {
-                !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-                    && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
-            })
-            .expect("a free X display");
-        let display = format!(":{n}");
-        let child = Command::new("Xvfb")
-            .args([
-                display.as_str(),
-                "-screen",
-                "0",
-                "1280x900x24",
-                "-nolisten",
-                "tcp",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb (Debian xvfb) must be installed");
-        let sock = format!("/tmp/.X11-unix/X{n}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !Path::new(&sock).exists() {
-            assert!(Instant::now() < deadline, "Xvfb did not start");
-            std::thread::sleep(Duration::from_millis(20));
+        // A display is taken while the server in its lock file runs; a
+        // lock left by one that was killed is stale, and the X server
+        // replaces it (and its socket) itself.
+        let taken = |n: u32| {
+            std::fs::read_to_string(format!("/tmp/.X{n}-lock"))
+                .ok()
+                .and_then(|pid| pid.trim().parse::<i32>().ok())
+                .is_some_and(|pid| {
+                    // SAFETY: signal 0 only asks whether the process exists.
+                    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+                })
+        };
+        // Another one may take the same display first: then the next.
+        for n in (100..400).filter(|&n| !taken(n)) {
+            let display = format!(":{n}");
+            let mut child = Command::new("Xvfb")
+                .args([
+                    display.as_str(),
+                    "-screen",
+                    "0",
+                    "1280x900x24",
+                    "-nolisten",
+                    "tcp",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("Xvfb (Debian xvfb) must be installed");
+            // Ready when its lock names it and its socket answers (a stale
+            // socket may still be there until it has replaced it).
+            let mine = child.id().to_string();
+            let sock = format!("/tmp/.X11-unix/X{n}");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if std::fs::read_to_string(format!("/tmp/.X{n}-lock"))
+                    .is_ok_and(|pid| pid.trim() == mine)
+                    && std::os::unix::net::UnixStream::connect(&sock).is_ok()
+                {
+                    return Self { child, display };
+                }
+                if !matches!(child.try_wait(), Ok(None)) {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "Xvfb did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
-        Self { child, display }
+        panic!("no free X display from :100 to :399");
     }
 }
 
 impl Drop for Xvfb {
     fn drop(&mut self) {
+        // Terminated, it removes its lock and socket (killed, it cannot).
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
