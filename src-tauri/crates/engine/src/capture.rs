@@ -48,6 +48,7 @@ impl CaptureSpec {
             encodings: encodings.iter().map(h264_of).collect(),
             audio: None,
             duration: None,
+            crop_x: Vec::new(),
         }
         .canvas();
         Self {

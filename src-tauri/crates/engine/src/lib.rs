@@ -269,6 +269,9 @@ impl Engine {
             encodings: config.encodings.iter().map(h264_of).collect(),
             audio: config.audio_settings.filter(|_| has_audio),
             duration: config.duration,
+            // From the first picture: set after the encoders start, the
+            // first ones could be cropped at the centre.
+            crop_x: config.encodings.iter().map(|e| e.crop_x).collect(),
         };
         capture.set_mix(&config.mix);
         let manager = Arc::new(OutputManager::new(
@@ -296,9 +299,6 @@ impl Engine {
         });
         let pipeline = Pipeline::attach(capture.media(), pipeline_config, sink)?;
         let encoder_stats = pipeline.encoding_stats().to_vec();
-        for (e, stats) in config.encodings.iter().zip(&encoder_stats) {
-            stats.set_crop(e.crop_x);
-        }
         recorder.set_encoders(encoder_stats.clone());
         // Dynamic bitrate per encoding, from the destinations that use it:
         // one task, one look at the Outputs a second.

@@ -20,12 +20,21 @@ pub struct Recorder {
     manager: Arc<OutputManager>,
     expect_audio: bool,
     /// The running encoders' controls (to ask one for a keyframe).
-    encoders: Mutex<Vec<Arc<EncoderStats>>>,
+    encoders: Mutex<Encoders>,
     /// A recording waits for the encoders' configurations (skipping what
     /// comes before them)...
     awaiting_params: std::sync::atomic::AtomicBool,
     /// ...and a keyframe came (and was skipped) while it waited.
     skipped_keyframe: std::sync::atomic::AtomicBool,
+}
+
+/// The encoders' controls, once the pipeline runs, and a keyframe asked of
+/// one before that (its first configuration can come first: the request
+/// waits for them rather than be lost).
+#[derive(Debug, Default)]
+struct Encoders {
+    stats: Vec<Arc<EncoderStats>>,
+    pending: Vec<usize>,
 }
 
 impl Recorder {
@@ -34,14 +43,21 @@ impl Recorder {
             slot: Mutex::new(None),
             manager,
             expect_audio,
-            encoders: Mutex::new(Vec::new()),
+            encoders: Mutex::new(Encoders::default()),
             awaiting_params: std::sync::atomic::AtomicBool::new(false),
             skipped_keyframe: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     pub(crate) fn set_encoders(&self, stats: Vec<Arc<EncoderStats>>) {
-        *self.encoders.lock().unwrap_or_else(|e| e.into_inner()) = stats;
+        let mut e = self.encoders.lock().unwrap_or_else(|e| e.into_inner());
+        for i in std::mem::take(&mut e.pending) {
+            if let Some(s) = stats.get(i) {
+                s.keyframe_wanted
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        e.stats = stats;
     }
 
     /// Starts recording video encoding `encoding` (index) and the audio to
@@ -73,13 +89,12 @@ impl Recorder {
     }
 
     fn want_keyframe(&self, encoding: usize) {
-        if let Some(e) = self
-            .encoders
-            .lock()
-            .ok()
-            .and_then(|e| e.get(encoding).cloned())
-        {
-            e.keyframe_wanted
+        let mut e = self.encoders.lock().unwrap_or_else(|e| e.into_inner());
+        if e.stats.is_empty() {
+            // The pipeline has not handed its controls over yet.
+            e.pending.push(encoding);
+        } else if let Some(s) = e.stats.get(encoding) {
+            s.keyframe_wanted
                 .store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
@@ -196,5 +211,60 @@ impl MediaSink for EngineSink {
         if config {
             self.recorder.configs_changed();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use onair_media::{AudioConfig, VideoConfig};
+
+    #[tokio::test]
+    async fn a_keyframe_asked_before_the_encoders_are_handed_over_is_not_lost() {
+        let manager = Arc::new(OutputManager::new(tokio::runtime::Handle::current(), 0));
+        let recorder = Recorder::new(manager.clone(), true);
+        let dir = tempfile::tempdir().unwrap();
+        // Started with the engine: it waits for the configurations.
+        recorder.start(&dir.path().join("take.mp4"), 0).unwrap();
+        // The encoder's first keyframe comes before the audio's
+        // configuration, and is skipped…
+        manager.on_media(MediaMessage::VideoConfig(VideoConfig {
+            encoding: 0,
+            width: 320,
+            height: 180,
+            fps: 30,
+            bitrate_kbps: 300,
+            sps: Bytes::from_static(&[0x67, 0x42, 0xc0, 0x0d]),
+            pps: Bytes::from_static(&[0x68, 0xce, 0x3c, 0x80]),
+        }));
+        recorder.push(
+            &Tag {
+                kind: onair_output::TagKind::Video,
+                pts_ms: 0,
+                keyframe: true,
+                body: Bytes::from_static(&[0x17, 1, 0, 0, 0]),
+                capture: std::time::Instant::now(),
+            },
+            Some(0),
+        );
+        manager.on_media(MediaMessage::AudioConfig(AudioConfig {
+            sample_rate: 48_000,
+            channels: 2,
+            bitrate_kbps: 160,
+            asc: Bytes::from_static(&[0x11, 0x90]),
+        }));
+        // …so another is asked for, before the pipeline has handed over
+        // its encoders' controls (a loaded machine runs it that far).
+        recorder.configs_changed();
+        let stats = Arc::new(EncoderStats::default());
+        recorder.set_encoders(vec![stats.clone()]);
+        assert!(
+            stats
+                .keyframe_wanted
+                .load(std::sync::atomic::Ordering::Relaxed),
+            "the request was lost: the recording would start a keyframe interval late"
+        );
+        recorder.stop().await;
     }
 }

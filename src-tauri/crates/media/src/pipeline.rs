@@ -35,6 +35,10 @@ pub struct PipelineConfig {
     pub audio: Option<AudioSettings>,
     /// Stop by itself after this much media time.
     pub duration: Option<Duration>,
+    /// Each encoding's horizontal crop position from its first picture
+    /// (0.0–1.0; one missing is the centre), moved later through its
+    /// [`EncoderStats`].
+    pub crop_x: Vec<f32>,
 }
 
 impl Default for PipelineConfig {
@@ -56,6 +60,7 @@ impl PipelineConfig {
             encodings: vec![video],
             audio: Some(AudioSettings { bitrate_kbps: 160 }),
             duration: None,
+            crop_x: Vec::new(),
         }
     }
 
@@ -597,7 +602,7 @@ impl Pipeline {
         for (i, cfg) in config.encodings.iter().enumerate() {
             let stats = Arc::new(EncoderStats::default());
             stats.video_kbps.store(cfg.bitrate_kbps, Ordering::Relaxed);
-            stats.set_crop(0.5);
+            stats.set_crop(config.crop_x.get(i).copied().unwrap_or(0.5));
             encoders.push((i, H264Encoder::new(*cfg)?, stats));
         }
         let aac = match (config.audio, &capture.audio) {

@@ -210,6 +210,7 @@ fn two_encodings_of_one_capture_each_keep_their_own_size_rate_and_keyframes() {
         ],
         audio: Some(AudioSettings { bitrate_kbps: 96 }),
         duration: Some(Duration::from_millis(2500)),
+        crop_x: Vec::new(),
     };
     assert_eq!(cfg.canvas(), (320, 180, 30));
     let sink = Arc::new(Collect::default());
@@ -289,6 +290,7 @@ fn an_encoding_too_heavy_for_the_machine_skips_its_own_frames_and_the_other_keep
         encodings: vec![light, heavy],
         audio: None,
         duration: Some(Duration::from_secs(4)),
+        crop_x: Vec::new(),
     };
     let (w, h, fps) = cfg.canvas();
     assert_eq!((w, h, fps), (3840, 2160, 120));
