@@ -146,12 +146,14 @@ pub fn run() {
                     .studio
                     .try_lock()
                     .map_or(true, |s| s.session().is_some());
-                let asked = state
-                    .on_close
-                    .lock()
-                    .ok()
-                    .and_then(|c| c.as_ref().map(|c| c.send(()).is_ok()))
-                    .unwrap_or(false);
+                // Asked only when a close would end the show.
+                let asked = running
+                    && state
+                        .on_close
+                        .lock()
+                        .ok()
+                        .and_then(|c| c.as_ref().map(|c| c.send(()).is_ok()))
+                        .unwrap_or(false);
                 if running && asked {
                     api.prevent_close();
                 }
