@@ -1086,7 +1086,6 @@ fn x_window(display: &str) -> Option<(u32, String)> {
 
 /// Asks the window to close as a window manager does (WM_DELETE_WINDOW).
 fn close_as_a_window_manager_does(display: &str, window: u32) {
-    use x11rb::connection::Connection;
     use x11rb::protocol::xproto::{ClientMessageEvent, ConnectionExt, EventMask};
     let (conn, _) = x11rb::connect(Some(display)).unwrap();
     let protocols = conn
@@ -1104,7 +1103,9 @@ fn close_as_a_window_manager_does(display: &str, window: u32) {
     let event = ClientMessageEvent::new(32, window, protocols, [delete, 0, 0, 0, 0]);
     conn.send_event(false, window, EventMask::NO_EVENT, event)
         .unwrap();
-    conn.flush().unwrap();
+    // A round trip before the connection closes: the server has handled
+    // the event (flushed alone, it may not have when the socket shuts).
+    conn.get_input_focus().unwrap().reply().unwrap();
 }
 
 #[test]
