@@ -612,8 +612,7 @@ fn app_against_headless_live_to_three_destinations() {
     }
     // `ONAIR_MEASURE_MINIMISED=1`: the creator streams with OnAir minimised.
     if std::env::var_os("ONAIR_MEASURE_MINIMISED").is_some() {
-        let (window, _) = x_window(&display).expect("the window");
-        xdotool(&display, &["windowunmap", &window.to_string()]);
+        minimise(&display);
     }
     std::thread::sleep(Duration::from_secs(10));
     let start = (std::time::Instant::now(), app_cpu_ticks());
@@ -838,11 +837,7 @@ fn the_mixer_meters_the_sound_and_its_voice_switch_and_mutes_act_live_and_are_re
     );
     assert_eq!(content(&s, &format!("{strip} .gate-state")), "gate open");
     // At least 15 meter updates a second reach the window.
-    let count = |s: &Session| -> u64 {
-        s.prop("#strips", "updates")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
+    let count = |s: &Session| counter(s, "#strips", "updates");
     let (n0, t0) = (count(&s), std::time::Instant::now());
     std::thread::sleep(Duration::from_secs(3));
     let rate = (count(&s) - n0) as f64 / t0.elapsed().as_secs_f64();
@@ -871,11 +866,29 @@ fn the_mixer_meters_the_sound_and_its_voice_switch_and_mutes_act_live_and_are_re
     assert!(s.wait_until(Duration::from_secs(10), |s| s.text("#go-live") == "Go Live"));
 }
 
-/// Preview pictures the page has drawn.
-fn drawn(s: &Session) -> u64 {
-    s.prop("#preview", "frames")
+/// A count the page keeps on an element for the tests (0 before any).
+fn counter(s: &Session, css: &str, prop: &str) -> u64 {
+    s.prop(css, prop)
         .and_then(|f| f.parse::<u64>().ok())
         .unwrap_or(0)
+}
+
+/// Preview pictures the page has drawn.
+fn drawn(s: &Session) -> u64 {
+    counter(s, "#preview", "frames")
+}
+
+/// Preview pictures the page has received.
+fn received(s: &Session) -> u64 {
+    counter(s, "#preview", "received")
+}
+
+/// Unmaps the app's window as a window manager does to minimise it;
+/// returns the window.
+fn minimise(display: &str) -> u32 {
+    let (window, _) = x_window(display).expect("the window");
+    xdotool(display, &["windowunmap", &window.to_string()]);
+    window
 }
 
 /// A meter's level (dBFS; -60 at rest).
@@ -937,13 +950,13 @@ fn the_picture_and_the_sound_are_previewed_before_going_live_and_after_and_a_new
     // Minimised (unmapped, as a window manager iconifies it), the page is
     // hidden and is sent no pictures; restored, they come again.
     let display = app.xvfb.display.clone();
-    let (window, _) = x_window(&display).expect("the window");
     let hidden = |s: &Session| s.script("return document.hidden") == serde_json::json!(true);
-    xdotool(&display, &["windowunmap", &window.to_string()]);
+    let window = minimise(&display);
     assert!(
         s.wait_until(Duration::from_secs(5), hidden),
         "the page does not know it is minimised"
     );
+    // What was on its way when the page went hidden arrives; then nothing.
     std::thread::sleep(Duration::from_millis(300));
     let at = received(&s);
     std::thread::sleep(Duration::from_secs(2));
@@ -954,13 +967,6 @@ fn the_picture_and_the_sound_are_previewed_before_going_live_and_after_and_a_new
         "the preview did not come back"
     );
     assert!(!hidden(&s));
-}
-
-/// Preview pictures the page has received.
-fn received(s: &Session) -> u64 {
-    s.prop("#preview", "received")
-        .and_then(|f| f.parse::<u64>().ok())
-        .unwrap_or(0)
 }
 
 #[test]

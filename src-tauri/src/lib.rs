@@ -154,7 +154,7 @@ pub fn run() {
                         .ok()
                         .and_then(|c| c.as_ref().map(|c| c.send(()).is_ok()))
                         .unwrap_or(false);
-                if running && asked {
+                if asked {
                     api.prevent_close();
                 }
             }

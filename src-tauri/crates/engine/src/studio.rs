@@ -80,6 +80,9 @@ fn spawn_capture_feeds(
         }
     });
     let preview = capture.preview().clone();
+    // A capture opened while the window is hidden makes no picture either
+    // (`Studio::set_shown` pauses the open one).
+    preview.pause(hidden.load(Ordering::Relaxed));
     let w = window.clone();
     let h = hidden.clone();
     let pictures = tokio::spawn(async move {
@@ -88,9 +91,7 @@ fn spawn_capture_feeds(
         let mut seq = 0;
         loop {
             tick.tick().await;
-            let hidden = h.load(Ordering::Relaxed);
-            preview.pause(hidden);
-            if hidden {
+            if h.load(Ordering::Relaxed) {
                 continue;
             }
             if let Some(f) = preview.newer_than(seq) {
