@@ -23,10 +23,18 @@ pub const SHORT_KEYS: &str = "a|Start|Publish";
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    free_ports(1)[0]
+}
+
+/// `n` distinct free TCP ports on 127.0.0.1 (all held open while chosen,
+/// so none is handed out twice).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("a bound address").port())
+        .collect()
 }
 
 /// The workspace root.
@@ -80,9 +88,23 @@ impl Nginx {
     }
 
     fn start_full(fronts: &[(String, String)], app_directives: &str) -> Self {
+        // A port free when chosen can be taken by another test's process
+        // before nginx binds it: a server that exits at start is tried again
+        // on other ports.
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            match Self::try_start(fronts, app_directives) {
+                Ok(n) => return n,
+                Err(e) => failures.push(e),
+            }
+        }
+        panic!("nginx did not start: {failures:#?}");
+    }
+
+    fn try_start(fronts: &[(String, String)], app_directives: &str) -> Result<Self, String> {
         let dir = tempfile::tempdir().expect("temp dir");
-        let rtmp_port = free_port();
-        let http_port = free_port();
+        let ports = free_ports(2 + fronts.len());
+        let (rtmp_port, http_port) = (ports[0], ports[1]);
         let d = dir.path();
         for sub in ["logs", "rec", "tmp"] {
             std::fs::create_dir_all(d.join(sub)).unwrap();
@@ -91,7 +113,7 @@ impl Nginx {
         let mut tls_ports = Vec::new();
         let mut stream_block = String::new();
         for (i, (cert, key)) in fronts.iter().enumerate() {
-            let port = free_port();
+            let port = ports[2 + i];
             std::fs::write(d.join(format!("front{i}.crt")), cert).unwrap();
             std::fs::write(d.join(format!("front{i}.key")), key).unwrap();
             stream_block.push_str(&format!(
@@ -145,15 +167,20 @@ http {{
         );
         std::fs::write(d.join("nginx.conf"), conf).unwrap();
         let child = Self::spawn(d);
-        let n = Self {
+        let mut n = Self {
             child: Some(child),
             dir,
             rtmp_port,
             http_port,
             tls_ports,
         };
-        n.wait_listening();
-        n
+        match n.listening() {
+            Ok(()) => Ok(n),
+            Err(e) => {
+                n.stop();
+                Err(e)
+            }
+        }
     }
 
     fn spawn(d: &Path) -> Child {
@@ -164,7 +191,8 @@ http {{
             .arg(d.join("nginx.conf"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            // What nginx says before it opens its error log (a bad config).
+            .stderr(std::fs::File::create(d.join("logs/stderr.log")).expect("a log file"))
             .spawn()
             .expect("nginx (Debian nginx + libnginx-mod-rtmp) must be installed")
     }
@@ -181,7 +209,9 @@ http {{
     pub fn restart(&mut self) {
         self.stop();
         self.child = Some(Self::spawn(self.dir.path()));
-        self.wait_listening();
+        if let Err(e) = self.listening() {
+            panic!("nginx did not start again: {e}");
+        }
     }
 
     /// Drops the publisher of `key` through nginx-rtmp's control module.
@@ -192,17 +222,32 @@ http {{
         )
     }
 
-    fn wait_listening(&self) {
+    /// Waits until every port answers; an error (with what nginx said) if
+    /// it exits first or does not answer within 10 s.
+    fn listening(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(10);
+        let mut ports = vec![self.rtmp_port, self.http_port];
+        ports.extend(&self.tls_ports);
         while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", self.rtmp_port)).is_ok()
-                && TcpStream::connect(("127.0.0.1", self.http_port)).is_ok()
+            if ports
+                .iter()
+                .all(|&p| TcpStream::connect(("127.0.0.1", p)).is_ok())
             {
-                return;
+                return Ok(());
+            }
+            let child = self.child.as_mut().expect("a started server");
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("{status}: {}", self.said()));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("nginx did not start: {}", self.error_log());
+        Err(format!("not listening after 10 s: {}", self.said()))
+    }
+
+    /// nginx's standard error and error log.
+    fn said(&self) -> String {
+        let stderr = std::fs::read_to_string(self.dir.path().join("logs/stderr.log"));
+        format!("{}{}", stderr.unwrap_or_default(), self.error_log())
     }
 
     /// Publishing URL with `key`.

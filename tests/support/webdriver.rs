@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::free_port;
+use crate::free_ports;
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -103,8 +103,8 @@ impl TauriDriver {
 
     /// The same, with extra environment for the app it launches.
     pub fn start_with_env(display: &str, env: &[(String, String)]) -> Self {
-        let port = free_port();
-        let native = free_port();
+        let ports = free_ports(2);
+        let (port, native) = (ports[0], ports[1]);
         use std::os::unix::process::CommandExt;
         // Its own process group, so WebKitWebDriver (its child) goes too.
         let child = Command::new("tauri-driver")
