@@ -836,12 +836,13 @@ fn the_mixer_meters_the_sound_and_its_voice_switch_and_mutes_act_live_and_are_re
         s.text("#studio-error")
     );
     assert_eq!(content(&s, &format!("{strip} .gate-state")), "gate open");
-    // At least 15 meter updates a second reach the window.
+    // The meters come with each preview period (15 a second): at least 12
+    // a second reach the window.
     let count = |s: &Session| counter(s, "#strips", "updates");
     let (n0, t0) = (count(&s), std::time::Instant::now());
     std::thread::sleep(Duration::from_secs(3));
     let rate = (count(&s) - n0) as f64 / t0.elapsed().as_secs_f64();
-    assert!(rate >= 15.0, "{rate:.1} meter updates a second");
+    assert!(rate >= 12.0, "{rate:.1} meter updates a second");
     screenshot(&app, "mixer-live.png");
 
     // Mute all from the keyboard: what is encoded goes silent at once, the

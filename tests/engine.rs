@@ -205,8 +205,7 @@ async fn a_recording_started_mid_stream_begins_at_once_and_keeps_the_keyframe_ca
 fn quiet_feeds() -> onair_engine::Feeds {
     onair_engine::Feeds {
         on_update: Box::new(|_| true),
-        on_preview: Box::new(|_| true),
-        on_meters: Box::new(|_| true),
+        on_capture: Box::new(|_| true),
     }
 }
 

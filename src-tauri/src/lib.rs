@@ -11,32 +11,35 @@ mod tray;
 
 /// The typed command set.
 pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
-    tauri_specta::Builder::<tauri::Wry>::new().commands(tauri_specta::collect_commands![
-        commands::profiles::app_info,
-        commands::profiles::list_profiles,
-        commands::profiles::save_profile,
-        commands::profiles::set_key,
-        commands::profiles::delete_profile,
-        commands::settings::get_settings,
-        commands::settings::save_settings,
-        commands::settings::list_sources,
-        commands::settings::choose_record_folder,
-        commands::studio::start_stream,
-        commands::studio::set_destination_live,
-        commands::studio::end_stream,
-        commands::studio::set_crop,
-        commands::studio::set_audio_mix,
-        commands::studio::start_recording,
-        commands::studio::stop_recording,
-        commands::studio::save_check_report,
-        commands::studio::attach,
-        commands::studio::preview_sources,
-        commands::studio::watch_close,
-        commands::studio::window_shown,
-        commands::studio::quit,
-        shortcuts::watch_shortcuts,
-        shortcuts::shortcut_problems,
-    ])
+    tauri_specta::Builder::<tauri::Wry>::new()
+        .commands(tauri_specta::collect_commands![
+            commands::profiles::app_info,
+            commands::profiles::list_profiles,
+            commands::profiles::save_profile,
+            commands::profiles::set_key,
+            commands::profiles::delete_profile,
+            commands::settings::get_settings,
+            commands::settings::save_settings,
+            commands::settings::list_sources,
+            commands::settings::choose_record_folder,
+            commands::studio::start_stream,
+            commands::studio::set_destination_live,
+            commands::studio::end_stream,
+            commands::studio::set_crop,
+            commands::studio::set_audio_mix,
+            commands::studio::start_recording,
+            commands::studio::stop_recording,
+            commands::studio::save_check_report,
+            commands::studio::attach,
+            commands::studio::preview_sources,
+            commands::studio::watch_close,
+            commands::studio::window_shown,
+            commands::studio::quit,
+            shortcuts::watch_shortcuts,
+            shortcuts::shortcut_problems,
+        ])
+        // Sent inside the capture feed's binary messages, as JSON.
+        .typ::<onair_engine::MeterUpdate>()
 }
 
 /// Writes the TypeScript bindings to `path`.

@@ -30,9 +30,10 @@ export type MixerEls = {
 };
 
 /** One meter bar: RMS fill, peak line, held peak. */
-// Meters are written 20 times a second: each write below happens only when
-// the value changes (writing the same value again still invalidates the
-// element's style and repaints it — in software, without a GPU).
+// Meters are written 15 times a second (with each preview picture): each
+// write below happens only when the value changes (writing the same value
+// again still invalidates the element's style and repaints it — in
+// software, without a GPU).
 function setStyle(e: HTMLElement, name: "width" | "left", v: string) {
   if (e.style[name] !== v) e.style[name] = v;
 }

@@ -1,8 +1,11 @@
-// The Studio's preview: pictures arrive as raw bytes (an 8-byte header,
-// then the Y, U and V planes; no base64, no JSON) and are turned into RGB
-// on the GPU by a WebGL shader, or, where WebGL is missing, by a loop into
-// one reused ImageData on a 2D canvas. Nothing is allocated per picture but
-// the views on the bytes received.
+// The Studio's preview and meters: each tick of the capture's feed arrives
+// as one binary message (a 12-byte header, the meters as JSON, then the
+// picture's Y, U and V planes; no base64), so the page repaints once for
+// both. The picture is turned into RGB on the GPU by a WebGL shader, or,
+// where WebGL is missing, by a loop into one reused ImageData on a 2D
+// canvas. Nothing is allocated per picture but the views on the bytes
+// received.
+import type { MeterUpdate } from "./bindings";
 import { i420ToRgba } from "./format";
 
 /** A preview picture as sent by the app. */
@@ -16,29 +19,53 @@ export interface PreviewPicture {
   v: Uint8Array;
 }
 
-/** Header: width (u16 LE), height (u16 LE), flags (bit 0: BT.709), 3 spare. */
-export const PREVIEW_HEADER = 8;
+/** One tick of the capture's feed. */
+export interface CaptureTick {
+  /** A new picture, if the capture made one since the last tick. */
+  picture: PreviewPicture | null;
+  /** The meters, if any. */
+  meters: MeterUpdate | null;
+}
 
-/** Reads a picture; null when the bytes do not hold one whole picture. */
-export function parsePreview(buf: ArrayBuffer): PreviewPicture | null {
-  if (buf.byteLength < PREVIEW_HEADER) return null;
+/** Header: width (u16 LE), height (u16 LE; 0 × 0: no picture), flags (bit
+ * 0: BT.709), 3 spare, the meters' length (u32 LE; 0: none). */
+export const CAPTURE_HEADER = 12;
+
+const utf8 = new TextDecoder();
+
+/** Reads a tick; null when the bytes are not one whole message. */
+export function parseCapture(buf: ArrayBuffer): CaptureTick | null {
+  if (buf.byteLength < CAPTURE_HEADER) return null;
   const d = new DataView(buf);
   const width = d.getUint16(0, true);
   const height = d.getUint16(2, true);
   const bt709 = (d.getUint8(4) & 1) === 1;
+  const metersLength = d.getUint32(8, true);
+  const at = CAPTURE_HEADER + metersLength;
+  if (at > buf.byteLength) return null;
+  let meters: MeterUpdate | null = null;
+  if (metersLength > 0) {
+    try {
+      meters = JSON.parse(utf8.decode(new Uint8Array(buf, CAPTURE_HEADER, metersLength))) as MeterUpdate;
+    } catch {
+      return null;
+    }
+  }
+  if (width === 0 || height === 0) return { picture: null, meters };
   const cw = (width + 1) >> 1;
   const ch = (height + 1) >> 1;
   const ySize = width * height;
   const cSize = cw * ch;
-  if (width === 0 || height === 0 || buf.byteLength < PREVIEW_HEADER + ySize + 2 * cSize) return null;
-  return {
+  if (buf.byteLength < at + ySize + 2 * cSize) return null;
+  const picture = {
     width,
     height,
     bt709,
-    y: new Uint8Array(buf, PREVIEW_HEADER, ySize),
-    u: new Uint8Array(buf, PREVIEW_HEADER + ySize, cSize),
-    v: new Uint8Array(buf, PREVIEW_HEADER + ySize + cSize, cSize),
+    y: new Uint8Array(buf, at, ySize),
+    u: new Uint8Array(buf, at + ySize, cSize),
+    v: new Uint8Array(buf, at + ySize + cSize, cSize),
   };
+  return { picture, meters };
 }
 
 /** Draws pictures on a canvas. */

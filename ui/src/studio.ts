@@ -28,7 +28,7 @@ import {
 } from "./format";
 import { studioIds } from "./ids";
 import { initMixer } from "./mixer";
-import { parsePreview, previewRenderer } from "./preview";
+import { parseCapture, previewRenderer, type PreviewPicture } from "./preview";
 import {
   app,
   CHECK_ID,
@@ -301,41 +301,36 @@ export function initStudio(): {
     if (!el.cropControls.contains(document.activeElement)) renderCrops();
   });
 
-  // Pictures and meters are drawn together, once per animation frame
-  // (one repaint for both instead of one each, and none while the window
-  // is hidden): each message only keeps the latest.
-  let nextPicture: ArrayBuffer | null = null;
+  // The picture and the meters come in one message a preview period and
+  // are drawn together at the next animation frame (none while the window
+  // is hidden); a message that comes before it replaces the one waiting.
+  let nextPicture: PreviewPicture | null = null;
   let nextMeters: MeterUpdate | null = null;
   let drawScheduled = false;
   function draw() {
     drawScheduled = false;
     if (nextPicture) {
-      const p = parsePreview(nextPicture);
+      renderer.draw(nextPicture);
       nextPicture = null;
-      if (p) {
-        renderer.draw(p);
-        shown.frames = (shown.frames ?? 0) + 1;
-      }
+      shown.frames = (shown.frames ?? 0) + 1;
     }
     if (nextMeters) {
       mixer.onMeters(nextMeters);
       nextMeters = null;
     }
   }
-  function scheduleDraw() {
+  function onCapture(buf: ArrayBuffer) {
+    const tick = parseCapture(buf);
+    if (!tick) return;
+    if (tick.picture) {
+      shown.received = (shown.received ?? 0) + 1;
+      nextPicture = tick.picture;
+      if (!el.previewIdle.hidden) el.previewIdle.hidden = true;
+    }
+    if (tick.meters) nextMeters = tick.meters;
     if (drawScheduled) return;
     drawScheduled = true;
     requestAnimationFrame(draw);
-  }
-  function onPreview(buf: ArrayBuffer) {
-    shown.received = (shown.received ?? 0) + 1;
-    nextPicture = buf;
-    scheduleDraw();
-    if (!el.previewIdle.hidden) el.previewIdle.hidden = true;
-  }
-  function onMeters(m: MeterUpdate) {
-    nextMeters = m;
-    scheduleDraw();
   }
 
   // A minimised window is sent no pictures or meters (the app makes none):
@@ -364,14 +359,12 @@ export function initStudio(): {
     videoSource.disabled = audioSource.disabled = desktopSource.disabled = on || app.live;
   }
 
-  function feeds(): [Channel<LiveUpdate>, Channel<ArrayBuffer>, Channel<MeterUpdate>] {
-    const meters = new Channel<MeterUpdate>();
-    meters.onmessage = onMeters;
+  function feeds(): [Channel<LiveUpdate>, Channel<ArrayBuffer>] {
     const updates = new Channel<LiveUpdate>();
     updates.onmessage = onUpdate;
-    const frames = new Channel<ArrayBuffer>();
-    frames.onmessage = onPreview;
-    return [updates, frames, meters];
+    const capture = new Channel<ArrayBuffer>();
+    capture.onmessage = onCapture;
+    return [updates, capture];
   }
 
   recordButton.addEventListener("click", async () => {
@@ -450,8 +443,8 @@ export function initStudio(): {
    * the web process crashed, the stream having gone on in the app: the
    * cards, Go Live's state, the recording. */
   async function attach() {
-    const [updates, frames, meters] = feeds();
-    const r = await commands.attach(updates, frames, meters);
+    const [updates, capture] = feeds();
+    const r = await commands.attach(updates, capture);
     // A window loaded minimised says so (the app takes a new one as shown).
     if (document.hidden) void commands.windowShown(false);
     if (r.status === "error") {

@@ -6,7 +6,7 @@
 
 use onair_check::CheckReport;
 use onair_engine::{
-    EngineConfig, Feeds, GoLive, LiveUpdate, MeterUpdate, NamedDestination, CHECK_ID,
+    CaptureFeed, EngineConfig, Feeds, GoLive, LiveUpdate, NamedDestination, CHECK_ID,
 };
 use onair_output::Destination;
 use onair_profiles::audio::AudioMix;
@@ -18,33 +18,48 @@ use crate::state::AppState;
 use onair_profiles::edit::{encoding_index, go_live_problems};
 use onair_profiles::store::Settings;
 
-/// A preview picture as raw bytes, received by the window as an
-/// `ArrayBuffer` (no base64, no JSON): an 8-byte header — width and height
-/// (u16, little-endian), flags (bit 0: BT.709, else BT.601; limited range),
-/// 3 spare — then the Y, U and V planes.
-pub struct PreviewPicture(Vec<u8>);
+/// One tick of the capture's feed as raw bytes, received by the window as
+/// an `ArrayBuffer` (no base64; the picture is not in JSON): a 12-byte
+/// header — the picture's width and height (u16, little-endian; 0 × 0 when
+/// there is no new picture), flags (bit 0: BT.709, else BT.601; limited
+/// range), 3 spare, the length of the meters (u32, little-endian; 0 when
+/// none) — then the meters as JSON, then the picture's Y, U and V planes.
+pub struct CaptureMessage(Vec<u8>);
 
 /// The header's length.
-pub const PREVIEW_HEADER: usize = 8;
+pub const CAPTURE_HEADER: usize = 12;
 
-impl PreviewPicture {
-    fn of(f: &onair_media::preview::PreviewFrame) -> Self {
-        let mut b = Vec::with_capacity(PREVIEW_HEADER + f.i420.len());
-        b.extend_from_slice(&(f.width.min(u16::MAX.into()) as u16).to_le_bytes());
-        b.extend_from_slice(&(f.height.min(u16::MAX.into()) as u16).to_le_bytes());
-        b.extend_from_slice(&[u8::from(f.bt709), 0, 0, 0]);
-        b.extend_from_slice(&f.i420);
+impl CaptureMessage {
+    fn of(c: &CaptureFeed) -> Self {
+        // A `MeterUpdate` always serialises (plain numbers, strings, bools).
+        let meters = c
+            .meters
+            .as_ref()
+            .and_then(|m| serde_json::to_vec(m).ok())
+            .unwrap_or_default();
+        let picture = c.picture.as_ref();
+        let size = |v: u32| v.min(u16::MAX.into()) as u16;
+        let mut b =
+            Vec::with_capacity(CAPTURE_HEADER + meters.len() + picture.map_or(0, |p| p.i420.len()));
+        b.extend_from_slice(&picture.map_or(0, |p| size(p.width)).to_le_bytes());
+        b.extend_from_slice(&picture.map_or(0, |p| size(p.height)).to_le_bytes());
+        b.extend_from_slice(&[u8::from(picture.is_some_and(|p| p.bt709)), 0, 0, 0]);
+        b.extend_from_slice(&(meters.len() as u32).to_le_bytes());
+        b.extend_from_slice(&meters);
+        if let Some(p) = picture {
+            b.extend_from_slice(&p.i420);
+        }
         Self(b)
     }
 }
 
-impl tauri::ipc::IpcResponse for PreviewPicture {
+impl tauri::ipc::IpcResponse for CaptureMessage {
     fn body(self) -> tauri::Result<tauri::ipc::InvokeResponseBody> {
         Ok(tauri::ipc::InvokeResponseBody::Raw(self.0))
     }
 }
 
-impl specta::Type for PreviewPicture {
+impl specta::Type for CaptureMessage {
     fn definition(_: &mut specta::Types) -> specta::datatype::DataType {
         specta::datatype::DataType::Reference(specta_typescript::define("ArrayBuffer"))
     }
@@ -93,20 +108,19 @@ async fn reset_title(app: &tauri::AppHandle, state: &AppState) {
     }
 }
 
-/// The window's feeds: updates and preview pictures over its channels.
+/// The window's feeds: updates, and preview pictures with the meters, over
+/// its channels.
 fn feeds(
     app: tauri::AppHandle,
     on_update: Channel<LiveUpdate>,
-    on_preview: Channel<PreviewPicture>,
-    on_meters: Channel<MeterUpdate>,
+    on_capture: Channel<CaptureMessage>,
 ) -> Feeds {
     Feeds {
-        on_meters: Box::new(move |m| on_meters.send(m).is_ok()),
         on_update: Box::new(move |u| {
             show_status(&app, status_of(&u).as_deref());
             on_update.send(u).is_ok()
         }),
-        on_preview: Box::new(move |f| on_preview.send(PreviewPicture::of(&f)).is_ok()),
+        on_capture: Box::new(move |c| on_capture.send(CaptureMessage::of(&c)).is_ok()),
     }
 }
 
@@ -252,15 +266,14 @@ pub async fn attach(
     app: tauri::AppHandle,
     state: tauri::State<'_, AppState>,
     on_update: Channel<LiveUpdate>,
-    on_preview: Channel<PreviewPicture>,
-    on_meters: Channel<MeterUpdate>,
+    on_capture: Channel<CaptureMessage>,
 ) -> Result<Option<LiveUpdate>, AppError> {
     let config = EngineConfig::from_settings(&state.settings());
     Ok(state
         .studio
         .lock()
         .await
-        .attach(config, feeds(app, on_update, on_preview, on_meters))
+        .attach(config, feeds(app, on_update, on_capture))
         .await?)
 }
 
@@ -402,18 +415,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_preview_picture_is_its_header_then_the_planes_as_they_are() {
-        let f = onair_media::preview::PreviewFrame {
+    fn a_capture_message_is_its_header_then_the_meters_then_the_planes_as_they_are() {
+        let picture = onair_media::preview::PreviewFrame {
             seq: 7,
             width: 384,
             height: 216,
             i420: (0..384 * 216 * 3 / 2).map(|i| i as u8).collect(),
             bt709: true,
         };
-        let PreviewPicture(b) = PreviewPicture::of(&f);
-        assert_eq!(&b[..PREVIEW_HEADER], &[128, 1, 216, 0, 1, 0, 0, 0]);
-        assert_eq!(&b[PREVIEW_HEADER..], &f.i420[..]);
-        let sd = onair_media::preview::PreviewFrame { bt709: false, ..f };
-        assert_eq!(PreviewPicture::of(&sd).0[4], 0);
+        let meters = onair_engine::MeterUpdate::silent();
+        let json = serde_json::to_vec(&meters).unwrap();
+        let both = CaptureFeed {
+            picture: Some(picture.clone()),
+            meters: Some(meters.clone()),
+        };
+        let CaptureMessage(b) = CaptureMessage::of(&both);
+        let mut header = vec![128, 1, 216, 0, 1, 0, 0, 0];
+        header.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        assert_eq!(&b[..CAPTURE_HEADER], &header[..]);
+        assert_eq!(&b[CAPTURE_HEADER..CAPTURE_HEADER + json.len()], &json[..]);
+        assert_eq!(&b[CAPTURE_HEADER + json.len()..], &picture.i420[..]);
+
+        let sd = CaptureFeed {
+            picture: Some(onair_media::preview::PreviewFrame {
+                bt709: false,
+                ..picture
+            }),
+            meters: None,
+        };
+        let CaptureMessage(b) = CaptureMessage::of(&sd);
+        assert_eq!((b[4], &b[8..12]), (0, &[0u8; 4][..]), "BT.601, no meters");
+        assert_eq!(b.len(), CAPTURE_HEADER + 384 * 216 * 3 / 2);
+
+        let meters_only = CaptureFeed {
+            picture: None,
+            meters: Some(meters),
+        };
+        let CaptureMessage(b) = CaptureMessage::of(&meters_only);
+        assert_eq!(&b[..8], &[0; 8], "no picture");
+        assert_eq!(&b[CAPTURE_HEADER..], &json[..]);
     }
 }

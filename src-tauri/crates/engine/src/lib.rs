@@ -60,7 +60,7 @@ pub use session::{
     NamedDestination, Outcome, Session, SessionError, SourceMeter, CHECK_ID,
 };
 pub use source::{AudioInput, SourceNameError, VideoInput};
-pub use studio::{Feeds, Studio, METER_HZ};
+pub use studio::{CaptureFeed, Feeds, Studio};
 
 /// Preview pictures per second.
 pub const PREVIEW_FPS: u32 = 15;

@@ -21,14 +21,21 @@ use crate::{Capture, EngineConfig, PREVIEW_FPS};
 pub struct Feeds {
     /// Once a second while a session runs.
     pub on_update: Box<dyn FnMut(LiveUpdate) -> bool + Send>,
-    /// Every new preview picture, at most [`PREVIEW_FPS`] a second.
-    pub on_preview: Box<dyn FnMut(PreviewFrame) -> bool + Send>,
-    /// The audio meters, [`METER_HZ`] times a second.
-    pub on_meters: Box<dyn FnMut(MeterUpdate) -> bool + Send>,
+    /// What the window shows of the capture, at most [`PREVIEW_FPS`] times
+    /// a second: the newest preview picture and the meters together, so a
+    /// window gets one message and repaints once for both.
+    pub on_capture: Box<dyn FnMut(CaptureFeed) -> bool + Send>,
 }
 
-/// How often the meters go to a window.
-pub const METER_HZ: u64 = 20;
+/// One tick of the capture's feed to the window; never both `None`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaptureFeed {
+    /// A picture newer than the last one sent, if the capture made one.
+    pub picture: Option<PreviewFrame>,
+    /// The audio meters; [`MeterUpdate::silent`] once when there is no
+    /// audio source, then `None`.
+    pub meters: Option<MeterUpdate>,
+}
 
 impl std::fmt::Debug for Feeds {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -47,20 +54,27 @@ fn tell<T>(window: &Window, pick: impl FnOnce(&mut Feeds, T) -> bool, v: T) -> b
     }
 }
 
-/// The tasks that feed the window from the capture: the preview pictures
-/// and the meters (they hold the capture weakly: it closes when dropped).
-/// While the window is `hidden` neither is sent, and no preview picture is
-/// even made.
-fn spawn_capture_feeds(
+/// The task that feeds the window from the capture (it holds the capture
+/// weakly: it closes when dropped): each preview period, the newest
+/// picture and the meters in one call. While the window is `hidden`
+/// nothing is sent, and no preview picture is even made.
+fn spawn_capture_feed(
     capture: &Arc<Capture>,
     window: &Window,
     hidden: &Arc<AtomicBool>,
-) -> Vec<tokio::task::JoinHandle<()>> {
+) -> tokio::task::JoinHandle<()> {
     let c = Arc::downgrade(capture);
+    let preview = capture.preview().clone();
+    // A capture opened while the window is hidden makes no picture either
+    // (`Studio::set_shown` pauses the open one).
+    preview.pause(hidden.load(Ordering::Relaxed));
     let w = window.clone();
     let h = hidden.clone();
-    let meters = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(1000 / METER_HZ));
+    tokio::spawn(async move {
+        let period = Duration::from_millis(1000 / u64::from(PREVIEW_FPS));
+        let mut tick = tokio::time::interval(period);
+        let mut seq = 0;
+        let mut rested = false;
         loop {
             tick.tick().await;
             if h.load(Ordering::Relaxed) {
@@ -69,40 +83,32 @@ fn spawn_capture_feeds(
             let Some(capture) = Weak::upgrade(&c) else {
                 break;
             };
-            let Some(m) = capture.meters() else {
-                // No audio source: the meters rest, once.
-                tell(&w, |f, m| (f.on_meters)(m), MeterUpdate::silent());
-                break;
-            };
-            if !tell(&w, |f, m| (f.on_meters)(m), m) {
-                break;
+            let picture = preview.newer_than(seq);
+            if let Some(f) = &picture {
+                seq = f.seq;
             }
-        }
-    });
-    let preview = capture.preview().clone();
-    // A capture opened while the window is hidden makes no picture either
-    // (`Studio::set_shown` pauses the open one).
-    preview.pause(hidden.load(Ordering::Relaxed));
-    let w = window.clone();
-    let h = hidden.clone();
-    let pictures = tokio::spawn(async move {
-        let period = Duration::from_millis(1000 / u64::from(PREVIEW_FPS));
-        let mut tick = tokio::time::interval(period);
-        let mut seq = 0;
-        loop {
-            tick.tick().await;
-            if h.load(Ordering::Relaxed) {
+            // No audio source: the meters rest, once.
+            let meters = match capture.meters() {
+                Some(m) => Some(m),
+                None if !rested => {
+                    rested = true;
+                    Some(MeterUpdate::silent())
+                }
+                None => None,
+            };
+            drop(capture);
+            if picture.is_none() && meters.is_none() {
                 continue;
             }
-            if let Some(f) = preview.newer_than(seq) {
-                seq = f.seq;
-                if !tell(&w, |fd, p| (fd.on_preview)(p), f) {
-                    break;
-                }
+            if !tell(
+                &w,
+                |f, c| (f.on_capture)(c),
+                CaptureFeed { picture, meters },
+            ) {
+                break;
             }
         }
-    });
-    vec![pictures, meters]
+    })
 }
 
 /// The task that tells the window what `session` does, once a second.
@@ -265,7 +271,7 @@ impl Studio {
     async fn feed_capture(&mut self) {
         stop_tasks(&mut self.capture_feeds).await;
         if let (Some(c), Some(w)) = (&self.capture, &self.window) {
-            self.capture_feeds = spawn_capture_feeds(c, w, &self.hidden);
+            self.capture_feeds = vec![spawn_capture_feed(c, w, &self.hidden)];
         }
     }
 

@@ -110,8 +110,7 @@ fn counting_feeds() -> (Feeds, tokio::sync::mpsc::UnboundedReceiver<LiveUpdate>)
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let feeds = Feeds {
         on_update: Box::new(move |u| tx.send(u).is_ok()),
-        on_preview: Box::new(|_| true),
-        on_meters: Box::new(|_| true),
+        on_capture: Box::new(|_| true),
     };
     (feeds, rx)
 }
@@ -348,7 +347,8 @@ async fn a_reopened_window_takes_over_the_feeds_of_the_running_stream() {
     assert!(studio.session().is_none());
 }
 
-/// A window's feeds as three queues: updates, pictures, meters.
+/// A window's feeds as three queues: updates, pictures, meters (which
+/// come together, at most one of each per preview period).
 fn watching_feeds() -> (
     Feeds,
     UnboundedReceiver<LiveUpdate>,
@@ -360,8 +360,12 @@ fn watching_feeds() -> (
     let (mtx, mrx) = tokio::sync::mpsc::unbounded_channel();
     let feeds = Feeds {
         on_update: Box::new(move |u| utx.send(u).is_ok()),
-        on_preview: Box::new(move |p| ptx.send(p).is_ok()),
-        on_meters: Box::new(move |m| mtx.send(m).is_ok()),
+        on_capture: Box::new(move |c| {
+            let (picture, meters) = (c.picture, c.meters);
+            assert!(picture.is_some() || meters.is_some(), "an empty message");
+            picture.is_none_or(|p| ptx.send(p).is_ok())
+                && meters.is_none_or(|m| mtx.send(m).is_ok())
+        }),
     };
     (feeds, urx, prx, mrx)
 }
