@@ -3,6 +3,7 @@
 //! bindings (`ui/src/bindings.ts`) are generated from these commands and
 //! types by tauri-specta; a test fails when they are out of date.
 
+mod capture_feed;
 mod commands;
 mod error;
 mod shortcuts;
@@ -139,6 +140,23 @@ pub fn run() {
             set_up_web_view(app.handle());
             Ok(())
         })
+        .register_asynchronous_uri_scheme_protocol(
+            capture_feed::SCHEME,
+            |ctx, request, responder| {
+                use tauri::Manager;
+                match ctx.app_handle().try_state::<state::AppState>() {
+                    Some(state) if ctx.webview_label() == "main" => {
+                        capture_feed::answer(state.capture.clone(), request, responder)
+                    }
+                    _ => responder.respond(
+                        tauri::http::Response::builder()
+                            .status(tauri::http::StatusCode::FORBIDDEN)
+                            .body(Vec::new())
+                            .unwrap_or_default(),
+                    ),
+                }
+            },
+        )
         .on_window_event(|window, event| {
             // Never end a show by accident: closing the window while live
             // or recording asks first (the window shows the choice).

@@ -28,6 +28,8 @@ pub struct AppState {
     pub on_shortcut: Mutex<Option<tauri::ipc::Channel<String>>>,
     /// Shortcuts that could not be registered, in the user's words.
     pub shortcut_problems: Mutex<Vec<String>>,
+    /// The newest preview picture and meters, for the window to pull.
+    pub capture: Arc<crate::capture_feed::Mailbox>,
 }
 
 impl AppState {
@@ -66,6 +68,7 @@ impl AppState {
             on_close: Mutex::new(None),
             on_shortcut: Mutex::new(None),
             shortcut_problems: Mutex::new(Vec::new()),
+            capture: Arc::default(),
         }
     }
 }

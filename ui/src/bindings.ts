@@ -83,7 +83,7 @@ export const commands = {
 	 *  after a reload when the web view's process crashed while the stream
 	 *  went on in this process. Returns the state now (`None` when idle).
 	 */
-	attach: (onUpdate: Channel<LiveUpdate_Deserialize>, onCapture: Channel<ArrayBuffer>) => typedError<LiveUpdate_Serialize | null, AppError>(__TAURI_INVOKE("attach", { onUpdate, onCapture })),
+	attach: (onUpdate: Channel<LiveUpdate_Deserialize>) => typedError<LiveUpdate_Serialize | null, AppError>(__TAURI_INVOKE("attach", { onUpdate })),
 	/**
 	 *  Shows the sources as saved: when nothing runs, the camera (or test
 	 *  pattern), microphone and desktop audio the settings name are opened —

@@ -3,7 +3,7 @@ import { CAPTURE_HEADER, parseCapture } from "./preview";
 
 const METERS = { sources: [], mix: { peak_dbfs: -12, rms_dbfs: -15, hold_dbfs: -11 }, clipping: false, muted: false };
 
-function tick(w: number, h: number, flags: number, meters: object | null = null): ArrayBuffer {
+function tick(w: number, h: number, flags: number, meters: object | null = null, seq = 1): ArrayBuffer {
   const json = meters ? new TextEncoder().encode(JSON.stringify(meters)) : new Uint8Array();
   const cw = (w + 1) >> 1;
   const ch = (h + 1) >> 1;
@@ -14,6 +14,7 @@ function tick(w: number, h: number, flags: number, meters: object | null = null)
   d.setUint16(2, h, true);
   d.setUint8(4, flags);
   d.setUint32(8, json.length, true);
+  d.setUint32(12, seq, true);
   new Uint8Array(buf, CAPTURE_HEADER).set(json);
   const bytes = new Uint8Array(buf, CAPTURE_HEADER + json.length);
   bytes.fill(16, 0, w * h);
@@ -36,7 +37,7 @@ describe("the capture's feed", () => {
     expect(both.meters).toEqual(METERS);
     expect(both.picture!.y[0]).toBe(16);
     expect(both.picture!.v[both.picture!.v.length - 1]).toBe(200);
-    expect(parseCapture(tick(0, 0, 0, METERS))).toEqual({ picture: null, meters: METERS });
+    expect(parseCapture(tick(0, 0, 0, METERS, 9))).toEqual({ seq: 9, picture: null, meters: METERS });
     expect(parseCapture(tick(384, 216, 0))!.meters).toBeNull();
   });
   it("refuses bytes that do not hold a whole message", () => {

@@ -1,7 +1,8 @@
-// The Studio's preview and meters: each tick of the capture's feed arrives
-// as one binary message (a 12-byte header, the meters as JSON, then the
-// picture's Y, U and V planes; no base64), so the page repaints once for
-// both. The picture is turned into RGB on the GPU by a WebGL shader, or,
+// The Studio's preview and meters: the page pulls each tick of the
+// capture's feed from the app's own URI scheme (one fetch a message, the
+// next asked as soon as one arrives) as one binary message — a 16-byte
+// header, the meters as JSON, then the picture's Y, U and V planes; no
+// base64 — so the page repaints once for both. The picture is turned into RGB on the GPU by a WebGL shader, or,
 // where WebGL is missing, by a loop into one reused ImageData on a 2D
 // canvas. Nothing is allocated per picture but the views on the bytes
 // received.
@@ -21,6 +22,8 @@ export interface PreviewPicture {
 
 /** One tick of the capture's feed. */
 export interface CaptureTick {
+  /** Its number (the next request asks for a newer one). */
+  seq: number;
   /** A new picture, if the capture made one since the last tick. */
   picture: PreviewPicture | null;
   /** The meters, if any. */
@@ -28,8 +31,9 @@ export interface CaptureTick {
 }
 
 /** Header: width (u16 LE), height (u16 LE; 0 × 0: no picture), flags (bit
- * 0: BT.709), 3 spare, the meters' length (u32 LE; 0: none). */
-export const CAPTURE_HEADER = 12;
+ * 0: BT.709), 3 spare, the meters' length (u32 LE; 0: none), the message's
+ * number (u32 LE). */
+export const CAPTURE_HEADER = 16;
 
 const utf8 = new TextDecoder();
 
@@ -41,6 +45,7 @@ export function parseCapture(buf: ArrayBuffer): CaptureTick | null {
   const height = d.getUint16(2, true);
   const bt709 = (d.getUint8(4) & 1) === 1;
   const metersLength = d.getUint32(8, true);
+  const seq = d.getUint32(12, true);
   const at = CAPTURE_HEADER + metersLength;
   if (at > buf.byteLength) return null;
   let meters: MeterUpdate | null = null;
@@ -51,7 +56,7 @@ export function parseCapture(buf: ArrayBuffer): CaptureTick | null {
       return null;
     }
   }
-  if (width === 0 || height === 0) return { picture: null, meters };
+  if (width === 0 || height === 0) return { seq, picture: null, meters };
   const cw = (width + 1) >> 1;
   const ch = (height + 1) >> 1;
   const ySize = width * height;
@@ -65,7 +70,7 @@ export function parseCapture(buf: ArrayBuffer): CaptureTick | null {
     u: new Uint8Array(buf, at + ySize, cSize),
     v: new Uint8Array(buf, at + ySize + cSize, cSize),
   };
-  return { picture, meters };
+  return { seq, picture, meters };
 }
 
 /** Draws pictures on a canvas. */

@@ -1,7 +1,7 @@
 // The Studio: preview, audio meter, sources, Go Live / End Stream, a card
 // per destination (state, bitrate graph, latency, congestion, drops,
 // reconnects, uptime), the stream check's panel, recording.
-import { Channel } from "@tauri-apps/api/core";
+import { Channel, convertFileSrc } from "@tauri-apps/api/core";
 import {
   commands,
   type CheckReport,
@@ -28,7 +28,7 @@ import {
 } from "./format";
 import { studioIds } from "./ids";
 import { initMixer } from "./mixer";
-import { parseCapture, previewRenderer, type PreviewPicture } from "./preview";
+import { parseCapture, previewRenderer, type CaptureTick, type PreviewPicture } from "./preview";
 import {
   app,
   CHECK_ID,
@@ -319,9 +319,7 @@ export function initStudio(): {
       nextMeters = null;
     }
   }
-  function onCapture(buf: ArrayBuffer) {
-    const tick = parseCapture(buf);
-    if (!tick) return;
+  function onCapture(tick: CaptureTick) {
     if (tick.picture) {
       shown.received = (shown.received ?? 0) + 1;
       nextPicture = tick.picture;
@@ -331,6 +329,34 @@ export function initStudio(): {
     if (drawScheduled) return;
     drawScheduled = true;
     requestAnimationFrame(draw);
+  }
+
+  // The capture's feed is pulled from the app, one request at a time: the
+  // next is asked as soon as a message arrives (the app answers when it has
+  // a newer one, or empty after 2 s), so a busy page never has a backlog.
+  const captureUrl = convertFileSrc("next", "onair-capture");
+  let pulling = false;
+  async function pullCapture() {
+    if (pulling) return;
+    pulling = true;
+    let after = 0;
+    for (;;) {
+      try {
+        const r = await fetch(`${captureUrl}?after=${after}`, { cache: "no-store" });
+        if (r.status === 204) continue;
+        if (r.ok) {
+          const tick = parseCapture(await r.arrayBuffer());
+          if (tick) {
+            after = tick.seq;
+            onCapture(tick);
+          }
+          continue;
+        }
+      } catch {
+        // The app is going away, or refused: ask again in a moment.
+      }
+      await new Promise((again) => setTimeout(again, 1000));
+    }
   }
 
   // A minimised window is sent no pictures or meters (the app makes none):
@@ -357,14 +383,6 @@ export function initStudio(): {
     recordButton.setAttribute("aria-pressed", String(on));
     el.recordLabel.textContent = on ? "Stop recording" : "Record";
     videoSource.disabled = audioSource.disabled = desktopSource.disabled = on || app.live;
-  }
-
-  function feeds(): [Channel<LiveUpdate>, Channel<ArrayBuffer>] {
-    const updates = new Channel<LiveUpdate>();
-    updates.onmessage = onUpdate;
-    const capture = new Channel<ArrayBuffer>();
-    capture.onmessage = onCapture;
-    return [updates, capture];
   }
 
   recordButton.addEventListener("click", async () => {
@@ -443,8 +461,10 @@ export function initStudio(): {
    * the web process crashed, the stream having gone on in the app: the
    * cards, Go Live's state, the recording. */
   async function attach() {
-    const [updates, capture] = feeds();
-    const r = await commands.attach(updates, capture);
+    const updates = new Channel<LiveUpdate>();
+    updates.onmessage = onUpdate;
+    const r = await commands.attach(updates);
+    void pullCapture();
     // A window loaded minimised says so (the app takes a new one as shown).
     if (document.hidden) void commands.windowShown(false);
     if (r.status === "error") {

@@ -5,9 +5,7 @@
 //! calls it, and feeds the window (a 1 Hz update, a 15 fps preview).
 
 use onair_check::CheckReport;
-use onair_engine::{
-    CaptureFeed, EngineConfig, Feeds, GoLive, LiveUpdate, NamedDestination, CHECK_ID,
-};
+use onair_engine::{EngineConfig, Feeds, GoLive, LiveUpdate, NamedDestination, CHECK_ID};
 use onair_output::Destination;
 use onair_profiles::audio::AudioMix;
 use onair_record::{self as record, RecordingSummary};
@@ -17,53 +15,6 @@ use crate::error::{AppError, ErrorKind};
 use crate::state::AppState;
 use onair_profiles::edit::{encoding_index, go_live_problems};
 use onair_profiles::store::Settings;
-
-/// One tick of the capture's feed as raw bytes, received by the window as
-/// an `ArrayBuffer` (no base64; the picture is not in JSON): a 12-byte
-/// header — the picture's width and height (u16, little-endian; 0 × 0 when
-/// there is no new picture), flags (bit 0: BT.709, else BT.601; limited
-/// range), 3 spare, the length of the meters (u32, little-endian; 0 when
-/// none) — then the meters as JSON, then the picture's Y, U and V planes.
-pub struct CaptureMessage(Vec<u8>);
-
-/// The header's length.
-pub const CAPTURE_HEADER: usize = 12;
-
-impl CaptureMessage {
-    fn of(c: &CaptureFeed) -> Self {
-        // A `MeterUpdate` always serialises (plain numbers, strings, bools).
-        let meters = c
-            .meters
-            .as_ref()
-            .and_then(|m| serde_json::to_vec(m).ok())
-            .unwrap_or_default();
-        let picture = c.picture.as_ref();
-        let size = |v: u32| v.min(u16::MAX.into()) as u16;
-        let mut b =
-            Vec::with_capacity(CAPTURE_HEADER + meters.len() + picture.map_or(0, |p| p.i420.len()));
-        b.extend_from_slice(&picture.map_or(0, |p| size(p.width)).to_le_bytes());
-        b.extend_from_slice(&picture.map_or(0, |p| size(p.height)).to_le_bytes());
-        b.extend_from_slice(&[u8::from(picture.is_some_and(|p| p.bt709)), 0, 0, 0]);
-        b.extend_from_slice(&(meters.len() as u32).to_le_bytes());
-        b.extend_from_slice(&meters);
-        if let Some(p) = picture {
-            b.extend_from_slice(&p.i420);
-        }
-        Self(b)
-    }
-}
-
-impl tauri::ipc::IpcResponse for CaptureMessage {
-    fn body(self) -> tauri::Result<tauri::ipc::InvokeResponseBody> {
-        Ok(tauri::ipc::InvokeResponseBody::Raw(self.0))
-    }
-}
-
-impl specta::Type for CaptureMessage {
-    fn definition(_: &mut specta::Types) -> specta::datatype::DataType {
-        specta::datatype::DataType::Reference(specta_typescript::define("ArrayBuffer"))
-    }
-}
 
 /// What runs, as the window's title and the panel indicator show it:
 /// "● LIVE h:mm:ss" while streaming (the longest-live destination's
@@ -108,19 +59,19 @@ async fn reset_title(app: &tauri::AppHandle, state: &AppState) {
     }
 }
 
-/// The window's feeds: updates, and preview pictures with the meters, over
-/// its channels.
-fn feeds(
-    app: tauri::AppHandle,
-    on_update: Channel<LiveUpdate>,
-    on_capture: Channel<CaptureMessage>,
-) -> Feeds {
+/// The window's feeds: updates over its channel; the preview pictures with
+/// the meters into the mailbox the window pulls from.
+fn feeds(app: tauri::AppHandle, state: &AppState, on_update: Channel<LiveUpdate>) -> Feeds {
+    let capture = state.capture.clone();
     Feeds {
         on_update: Box::new(move |u| {
             show_status(&app, status_of(&u).as_deref());
             on_update.send(u).is_ok()
         }),
-        on_capture: Box::new(move |c| on_capture.send(CaptureMessage::of(&c)).is_ok()),
+        on_capture: Box::new(move |c| {
+            capture.post(&c);
+            true
+        }),
     }
 }
 
@@ -266,14 +217,13 @@ pub async fn attach(
     app: tauri::AppHandle,
     state: tauri::State<'_, AppState>,
     on_update: Channel<LiveUpdate>,
-    on_capture: Channel<CaptureMessage>,
 ) -> Result<Option<LiveUpdate>, AppError> {
     let config = EngineConfig::from_settings(&state.settings());
     Ok(state
         .studio
         .lock()
         .await
-        .attach(config, feeds(app, on_update, on_capture))
+        .attach(config, feeds(app, &state, on_update))
         .await?)
 }
 
@@ -408,51 +358,4 @@ pub async fn save_check_report(state: tauri::State<'_, AppState>) -> Result<Stri
             )
         })?;
     Ok(path.display().to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_capture_message_is_its_header_then_the_meters_then_the_planes_as_they_are() {
-        let picture = onair_media::preview::PreviewFrame {
-            seq: 7,
-            width: 384,
-            height: 216,
-            i420: (0..384 * 216 * 3 / 2).map(|i| i as u8).collect(),
-            bt709: true,
-        };
-        let meters = onair_engine::MeterUpdate::silent();
-        let json = serde_json::to_vec(&meters).unwrap();
-        let both = CaptureFeed {
-            picture: Some(picture.clone()),
-            meters: Some(meters.clone()),
-        };
-        let CaptureMessage(b) = CaptureMessage::of(&both);
-        let mut header = vec![128, 1, 216, 0, 1, 0, 0, 0];
-        header.extend_from_slice(&(json.len() as u32).to_le_bytes());
-        assert_eq!(&b[..CAPTURE_HEADER], &header[..]);
-        assert_eq!(&b[CAPTURE_HEADER..CAPTURE_HEADER + json.len()], &json[..]);
-        assert_eq!(&b[CAPTURE_HEADER + json.len()..], &picture.i420[..]);
-
-        let sd = CaptureFeed {
-            picture: Some(onair_media::preview::PreviewFrame {
-                bt709: false,
-                ..picture
-            }),
-            meters: None,
-        };
-        let CaptureMessage(b) = CaptureMessage::of(&sd);
-        assert_eq!((b[4], &b[8..12]), (0, &[0u8; 4][..]), "BT.601, no meters");
-        assert_eq!(b.len(), CAPTURE_HEADER + 384 * 216 * 3 / 2);
-
-        let meters_only = CaptureFeed {
-            picture: None,
-            meters: Some(meters),
-        };
-        let CaptureMessage(b) = CaptureMessage::of(&meters_only);
-        assert_eq!(&b[..8], &[0; 8], "no picture");
-        assert_eq!(&b[CAPTURE_HEADER..], &json[..]);
-    }
 }
