@@ -27,7 +27,7 @@ pub const WAIT: Duration = Duration::from_secs(2);
 /// The header's length.
 pub const HEADER: usize = 16;
 
-/// The newest message, numbered from 1 (0: none yet).
+/// The newest message and its number (from 1; an empty message: none waits).
 #[derive(Debug)]
 pub struct Mailbox {
     newest: watch::Sender<(u32, Arc<Vec<u8>>)>,
@@ -50,12 +50,19 @@ impl Mailbox {
         });
     }
 
+    /// Drops the waiting message (a new window gets none of the sources
+    /// shown before); its number stays, so no page takes an old one again.
+    pub fn clear(&self) {
+        self.newest
+            .send_modify(|(_, bytes)| *bytes = Arc::new(Vec::new()));
+    }
+
     /// The newest message unless it is number `after` (the one the page
     /// has), waiting up to `wait` for another. A page that has none, or
     /// whose number is not the app's (it restarted), gets the newest at once.
     pub async fn next_after(&self, after: u32, wait: Duration) -> Option<Arc<Vec<u8>>> {
         let mut rx = self.newest.subscribe();
-        let fresh = |(seq, _): &(u32, Arc<Vec<u8>>)| *seq != 0 && *seq != after;
+        let fresh = |(seq, m): &(u32, Arc<Vec<u8>>)| !m.is_empty() && *seq != after;
         let found = tokio::time::timeout(wait, async move {
             rx.wait_for(fresh).await.map(|m| m.1.clone())
         });
@@ -218,6 +225,11 @@ mod tests {
         // A page numbered ahead of the app (the app restarted) is answered
         // with the newest at once.
         assert_eq!(seq(&mailbox.next_after(40, WAIT).await.unwrap()), 3);
+        // A new window: what was shown before is not given to it.
+        mailbox.clear();
+        assert!(mailbox.next_after(0, WAIT).await.is_none());
+        mailbox.post(&feed(-5.0));
+        assert_eq!(seq(&mailbox.next_after(0, WAIT).await.unwrap()), 4);
     }
 
     #[test]

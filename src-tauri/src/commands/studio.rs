@@ -2,7 +2,9 @@
 //! destination on or off while the others stay live, End Stream, recording
 //! on its own, the stream check's report. The lifecycle is the engine's
 //! [`Studio`](onair_engine::Studio); this file reads profiles and keys,
-//! calls it, and feeds the window (a 1 Hz update, a 15 fps preview).
+//! calls it, and feeds the window (a 1 Hz update over a channel; the
+//! preview picture and meters, 15 times a second, into the mailbox the
+//! window pulls them from — see `capture_feed`).
 
 use onair_check::CheckReport;
 use onair_engine::{EngineConfig, Feeds, GoLive, LiveUpdate, NamedDestination, CHECK_ID};
@@ -63,6 +65,8 @@ async fn reset_title(app: &tauri::AppHandle, state: &AppState) {
 /// the meters into the mailbox the window pulls from.
 fn feeds(app: tauri::AppHandle, state: &AppState, on_update: Channel<LiveUpdate>) -> Feeds {
     let capture = state.capture.clone();
+    // A page loaded now gets nothing of the sources shown before.
+    capture.clear();
     Feeds {
         on_update: Box::new(move |u| {
             show_status(&app, status_of(&u).as_deref());
