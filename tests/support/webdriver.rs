@@ -151,6 +151,11 @@ pub struct Session {
 }
 
 fn call(method: &str, url: &str, body: Option<Value>) -> Value {
+    try_call(method, url, body).unwrap_or_else(|e| panic!("WebDriver {method} {url}: {e}"))
+}
+
+/// One WebDriver request: its value, or the error object it answered.
+fn try_call(method: &str, url: &str, body: Option<Value>) -> Result<Value, Value> {
     let rest = url.strip_prefix("http://127.0.0.1:").expect("loopback URL");
     let (port, path) = rest.split_once('/').expect("path");
     let port: u16 = port.parse().expect("port");
@@ -162,9 +167,9 @@ fn call(method: &str, url: &str, body: Option<Value>) -> Value {
         .unwrap_or_else(|e| panic!("WebDriver {method} {url}: {e}"));
     let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     if v["value"]["error"].is_string() {
-        panic!("WebDriver {method} {url}: {}", v["value"]);
+        return Err(v["value"].clone());
     }
-    v["value"].clone()
+    Ok(v["value"].clone())
 }
 
 impl Session {
@@ -257,34 +262,38 @@ impl Session {
 
     /// An element's text.
     pub fn text(&self, css: &str) -> String {
-        let e = self.find(css);
-        call("GET", &self.url(&format!("/element/{e}/text")), None)
+        self.read(css, "text")
             .as_str()
             .unwrap_or_default()
             .to_owned()
     }
 
+    /// `what` (`text`, `attribute/NAME`, `property/NAME`) of the element
+    /// matching `css`; one the page replaced between finding and reading
+    /// it (a card rendered again) is found again.
+    fn read(&self, css: &str, what: &str) -> Value {
+        for _ in 0..5 {
+            let e = self.find(css);
+            let url = self.url(&format!("/element/{e}/{what}"));
+            match try_call("GET", &url, None) {
+                Ok(v) => return v,
+                Err(err) if err["error"] == "stale element reference" => continue,
+                Err(err) => panic!("WebDriver GET {url}: {err}"),
+            }
+        }
+        panic!("{css} was replaced each time it was read");
+    }
+
     /// An element's attribute (`None` if absent).
     pub fn attr(&self, css: &str, name: &str) -> Option<String> {
-        let e = self.find(css);
-        call(
-            "GET",
-            &self.url(&format!("/element/{e}/attribute/{name}")),
-            None,
-        )
-        .as_str()
-        .map(str::to_owned)
+        self.read(css, &format!("attribute/{name}"))
+            .as_str()
+            .map(str::to_owned)
     }
 
     /// An element's DOM property, as a string (`None` if null).
     pub fn prop(&self, css: &str, name: &str) -> Option<String> {
-        let e = self.find(css);
-        let v = call(
-            "GET",
-            &self.url(&format!("/element/{e}/property/{name}")),
-            None,
-        );
-        match v {
+        match self.read(css, &format!("property/{name}")) {
             Value::String(s) => Some(s),
             Value::Null => None,
             other => Some(other.to_string()),
