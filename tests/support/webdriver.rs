@@ -164,7 +164,7 @@ fn try_call(method: &str, url: &str, body: Option<Value>) -> Result<Value, Value
         (_, b) => Some(b.unwrap_or_else(|| json!({})).to_string()),
     };
     let text = crate::http_request(method, port, &format!("/{path}"), body.as_deref())
-        .unwrap_or_else(|e| panic!("WebDriver {method} {url}: {e}"));
+        .map_err(|e| json!({"error": "no answer", "message": e.to_string()}))?;
     let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     if v["value"]["error"].is_string() {
         return Err(v["value"].clone());
@@ -207,14 +207,12 @@ impl Session {
     pub fn find(&self, css: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let agent_result = std::panic::catch_unwind(|| {
-                call(
-                    "POST",
-                    &self.url("/element"),
-                    Some(json!({"using": "css selector", "value": css})),
-                )
-            });
-            if let Ok(v) = agent_result {
+            let found = try_call(
+                "POST",
+                &self.url("/element"),
+                Some(json!({"using": "css selector", "value": css})),
+            );
+            if let Ok(v) = found {
                 if let Some(id) = v[ELEMENT].as_str() {
                     return id.to_owned();
                 }

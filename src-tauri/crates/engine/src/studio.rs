@@ -127,11 +127,12 @@ fn spawn_update_feed(session: &Arc<Session>, window: &Window) -> tokio::task::Jo
 }
 
 /// Aborts `tasks` and waits for them: none holds what it fed after.
-async fn stop_tasks(tasks: &mut Vec<tokio::task::JoinHandle<()>>) {
-    for t in tasks.iter() {
+async fn stop_tasks(tasks: impl IntoIterator<Item = tokio::task::JoinHandle<()>>) {
+    let tasks: Vec<_> = tasks.into_iter().collect();
+    for t in &tasks {
         t.abort();
     }
-    for t in tasks.drain(..) {
+    for t in tasks {
         let _ = t.await;
     }
 }
@@ -154,13 +155,13 @@ impl Running {
 
     /// Feeds a new window (after a reload) instead of the old one.
     async fn replace_feed(&mut self, window: &Window) {
-        stop_tasks(&mut self.feed).await;
+        stop_tasks(self.feed.drain(..)).await;
         self.feed = vec![spawn_update_feed(&self.session, window)];
     }
 
     /// Stops the feed, then the session (the capture goes on).
     async fn stop(mut self) {
-        stop_tasks(&mut self.feed).await;
+        stop_tasks(self.feed.drain(..)).await;
         match Arc::try_unwrap(self.session) {
             Ok(s) => {
                 s.stop().await;
@@ -177,7 +178,7 @@ impl Running {
 pub struct Studio {
     capture: Option<Arc<Capture>>,
     window: Option<Window>,
-    capture_feeds: Vec<tokio::task::JoinHandle<()>>,
+    capture_feed: Option<tokio::task::JoinHandle<()>>,
     /// The window is minimised (or otherwise not shown).
     hidden: Arc<AtomicBool>,
     running: Option<Running>,
@@ -269,9 +270,9 @@ impl Studio {
 
     /// (Re)starts the window's preview and meter feeds from the capture.
     async fn feed_capture(&mut self) {
-        stop_tasks(&mut self.capture_feeds).await;
+        stop_tasks(self.capture_feed.take()).await;
         if let (Some(c), Some(w)) = (&self.capture, &self.window) {
-            self.capture_feeds = vec![spawn_capture_feed(c, w, &self.hidden)];
+            self.capture_feed = Some(spawn_capture_feed(c, w, &self.hidden));
         }
     }
 
@@ -297,7 +298,7 @@ impl Studio {
 
     /// Closes the sources (the devices are free when it returns).
     async fn close_capture(&mut self) {
-        stop_tasks(&mut self.capture_feeds).await;
+        stop_tasks(self.capture_feed.take()).await;
         if let Some(c) = self.capture.take() {
             match Arc::try_unwrap(c) {
                 Ok(c) => {
