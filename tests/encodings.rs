@@ -275,6 +275,15 @@ fn bad_encoding_arguments_exit_2_with_a_clear_message() {
             ],
             "given twice",
         ),
+        (
+            vec![
+                "--encoding",
+                "main=1280x720@30:3000",
+                "--record",
+                "vertikal+show.mp4",
+            ],
+            "unknown encoding 'vertikal'",
+        ),
     ] {
         let out = Command::new(binary("onair"))
             .arg("stream")

@@ -101,6 +101,18 @@ fn plan(args: &StreamArgs) -> Result<Plan, String> {
     }
     if let Some(r) = &args.record {
         let (name, file) = split_named(r, &names);
+        if name.is_none() {
+            // `vertikal+show.mp4`: a name that is not an encoding. A file
+            // whose name has a '+' is still reachable as `./a+b.mp4`.
+            if let Some((prefix, _)) = r.split_once('+') {
+                if valid_name(prefix) {
+                    return Err(format!(
+                        "{} (to record to a file named '{r}', give it as ./{r})",
+                        unknown(prefix)
+                    ));
+                }
+            }
+        }
         let path = std::path::PathBuf::from(file);
         if path.exists() {
             return Err(format!(
