@@ -93,6 +93,12 @@ pub fn print_stats(format: Option<StatsFormat>, t: f64, stats: &[OutputStats], n
     }
 }
 
+/// A crop position as the creator gave it: 0.3, not f32's
+/// 0.30000001192092896 (positions are kept to a thousandth).
+fn crop_figure(x: f32) -> f64 {
+    (f64::from(x) * 1000.0).round() / 1000.0
+}
+
 /// One line per encoding per second: its picture, rate, bitrate and the
 /// frames it skipped (it fell behind real time).
 pub fn print_encoder_stats(format: Option<StatsFormat>, t: f64, encoders: &[EncoderUpdate]) {
@@ -110,7 +116,7 @@ pub fn print_encoder_stats(format: Option<StatsFormat>, t: f64, encoders: &[Enco
                     "kbps": e.kbps,
                     "encoded": e.encoded,
                     "skipped": e.skipped,
-                    "crop_x": e.crop_x,
+                    "crop_x": crop_figure(e.crop_x),
                 })
             ),
             Some(StatsFormat::Text) => println!(
@@ -259,4 +265,17 @@ pub fn report_bench(
             .collect::<Vec<_>>(),
     });
     println!("{report}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crop_positions_print_as_given() {
+        assert_eq!(serde_json::json!(crop_figure(0.3)).to_string(), "0.3");
+        assert_eq!(serde_json::json!(crop_figure(0.5)).to_string(), "0.5");
+        assert_eq!(serde_json::json!(crop_figure(1.0)).to_string(), "1.0");
+        assert_eq!(serde_json::json!(crop_figure(0.125)).to_string(), "0.125");
+    }
 }
