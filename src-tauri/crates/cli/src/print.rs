@@ -133,7 +133,11 @@ pub fn print_encoder_stats(format: Option<StatsFormat>, t: f64, encoders: &[Enco
 pub fn print_source_stats(format: Option<StatsFormat>, t: f64, engine: &Engine) {
     use std::sync::atomic::Ordering::Relaxed;
     let t = tenths(t);
-    let finite = |x: f32| x.is_finite().then_some((x * 10.0).round() / 10.0);
+    // Rounded as f64: -17.1, not f32's -17.100000381469727.
+    let finite = |x: f32| {
+        x.is_finite()
+            .then_some((f64::from(x) * 10.0).round() / 10.0)
+    };
     let mut lines = Vec::new();
     let mix = engine.mix();
     // A capture source's line: its health, its levels before and after its
