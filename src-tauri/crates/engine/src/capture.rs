@@ -17,7 +17,9 @@ use onair_media::{
 };
 
 use crate::session::{Level, MeterUpdate, SourceMeter};
-use crate::{apply_mix, chain_of, h264_of, AudioInput, EngineConfig, EngineError, VideoInput};
+use crate::{
+    apply_mix, chain_of, video_encoding_of, AudioInput, EngineConfig, EngineError, VideoInput,
+};
 use crate::{PREVIEW_FPS, PREVIEW_WIDTH};
 
 /// What a capture opens: the same spec, the same capture.
@@ -45,10 +47,9 @@ impl CaptureSpec {
             config.encodings.clone()
         };
         let canvas = PipelineConfig {
-            encodings: encodings.iter().map(h264_of).collect(),
+            encodings: encodings.iter().map(video_encoding_of).collect(),
             audio: None,
             duration: None,
-            crop_x: Vec::new(),
         }
         .canvas();
         Self {

@@ -188,14 +188,17 @@ pub fn apply_mix(mix: &MixControl, settings: &AudioMix) {
     mix.set_muted(settings.muted);
 }
 
-/// The video encoder's settings for an encoding.
-pub fn h264_of(e: &Encoding) -> onair_media::H264Config {
-    onair_media::H264Config {
-        width: e.width as usize,
-        height: e.height as usize,
-        fps: e.fps,
-        bitrate_kbps: e.video_kbps,
-        keyframe_interval_s: e.keyframe_interval_s,
+/// The video encoder's settings for an encoding, and its crop.
+pub fn video_encoding_of(e: &Encoding) -> onair_media::VideoEncoding {
+    onair_media::VideoEncoding {
+        video: onair_media::H264Config {
+            width: e.width as usize,
+            height: e.height as usize,
+            fps: e.fps,
+            bitrate_kbps: e.video_kbps,
+            keyframe_interval_s: e.keyframe_interval_s,
+        },
+        crop_x: e.crop_x,
     }
 }
 
@@ -266,12 +269,11 @@ impl Engine {
         }
         let has_audio = capture.media().has_audio() && config.audio_settings.is_some();
         let pipeline_config = PipelineConfig {
-            encodings: config.encodings.iter().map(h264_of).collect(),
+            // Each cropped where it is from the first picture (set after
+            // the encoders start, the first ones could be at the centre).
+            encodings: config.encodings.iter().map(video_encoding_of).collect(),
             audio: config.audio_settings.filter(|_| has_audio),
             duration: config.duration,
-            // From the first picture: set after the encoders start, the
-            // first ones could be cropped at the centre.
-            crop_x: config.encodings.iter().map(|e| e.crop_x).collect(),
         };
         capture.set_mix(&config.mix);
         let manager = Arc::new(OutputManager::new(

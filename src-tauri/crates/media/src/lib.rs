@@ -64,7 +64,7 @@ pub use convert::PixelFormat;
 pub use frame::I420Frame;
 pub use h264::{EncodedVideo, H264Config, H264Encoder};
 pub use pattern::TestPattern;
-pub use pipeline::{AudioSettings, Capture, EncoderStats, Pipeline, PipelineConfig};
+pub use pipeline::{AudioSettings, Capture, EncoderStats, Pipeline, PipelineConfig, VideoEncoding};
 pub use tone::{pink_noise, Tone};
 
 /// Errors of sources, encoders and the pipeline.

@@ -30,15 +30,29 @@ pub struct PipelineConfig {
     /// The video encodings; the first is the default one. Each is made from
     /// the capture (the canvas, see [`PipelineConfig::canvas`]) on its own
     /// thread; packets and configurations carry its index here.
-    pub encodings: Vec<H264Config>,
+    pub encodings: Vec<VideoEncoding>,
     /// Audio settings (`None`: no audio track).
     pub audio: Option<AudioSettings>,
     /// Stop by itself after this much media time.
     pub duration: Option<Duration>,
-    /// Each encoding's horizontal crop position from its first picture
-    /// (0.0–1.0; one missing is the centre), moved later through its
-    /// [`EncoderStats`].
-    pub crop_x: Vec<f32>,
+}
+
+/// One video encoding of the capture: its encoder's settings and where it
+/// crops the canvas.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VideoEncoding {
+    /// The encoder's settings (its size is the picture it encodes).
+    pub video: H264Config,
+    /// Horizontal crop position from its first picture (0.0–1.0, the
+    /// centre 0.5), moved later through its [`EncoderStats`].
+    pub crop_x: f32,
+}
+
+impl From<H264Config> for VideoEncoding {
+    /// Cropped at the centre.
+    fn from(video: H264Config) -> Self {
+        Self { video, crop_x: 0.5 }
+    }
 }
 
 impl Default for PipelineConfig {
@@ -57,10 +71,9 @@ impl PipelineConfig {
     /// One video encoding, 160 kbit/s audio, no end.
     pub fn single(video: H264Config) -> Self {
         Self {
-            encodings: vec![video],
+            encodings: vec![video.into()],
             audio: Some(AudioSettings { bitrate_kbps: 160 }),
             duration: None,
-            crop_x: Vec::new(),
         }
     }
 
@@ -68,12 +81,13 @@ impl PipelineConfig {
     /// the first of equals) at the highest frame rate any encoding needs.
     pub fn canvas(&self) -> (usize, usize, u32) {
         let mut largest: Option<&H264Config> = None;
-        for e in &self.encodings {
+        for e in self.encodings.iter().map(|e| &e.video) {
             if largest.is_none_or(|l| e.width * e.height > l.width * l.height) {
                 largest = Some(e);
             }
         }
-        let fps = self.encodings.iter().map(|e| e.fps).max().unwrap_or(30);
+        let fps = self.encodings.iter().map(|e| e.video.fps).max();
+        let fps = fps.unwrap_or(30);
         largest.map_or((1280, 720, fps), |l| (l.width, l.height, fps))
     }
 }
@@ -599,11 +613,13 @@ impl Pipeline {
         let canvas_colour = Colour::for_height(ch);
         // Every encoder first: a size one cannot take fails before any thread.
         let mut encoders = Vec::new();
-        for (i, cfg) in config.encodings.iter().enumerate() {
+        for (i, e) in config.encodings.iter().enumerate() {
             let stats = Arc::new(EncoderStats::default());
-            stats.video_kbps.store(cfg.bitrate_kbps, Ordering::Relaxed);
-            stats.set_crop(config.crop_x.get(i).copied().unwrap_or(0.5));
-            encoders.push((i, H264Encoder::new(*cfg)?, stats));
+            stats
+                .video_kbps
+                .store(e.video.bitrate_kbps, Ordering::Relaxed);
+            stats.set_crop(e.crop_x);
+            encoders.push((i, H264Encoder::new(e.video)?, stats));
         }
         let aac = match (config.audio, &capture.audio) {
             (Some(settings), Some(_)) => Some((

@@ -199,18 +199,19 @@ fn two_encodings_of_one_capture_each_keep_their_own_size_rate_and_keyframes() {
                 fps: 30,
                 bitrate_kbps: 300,
                 keyframe_interval_s: 1,
-            },
+            }
+            .into(),
             H264Config {
                 width: 180,
                 height: 320,
                 fps: 15,
                 bitrate_kbps: 250,
                 keyframe_interval_s: 2,
-            },
+            }
+            .into(),
         ],
         audio: Some(AudioSettings { bitrate_kbps: 96 }),
         duration: Some(Duration::from_millis(2500)),
-        crop_x: Vec::new(),
     };
     assert_eq!(cfg.canvas(), (320, 180, 30));
     let sink = Arc::new(Collect::default());
@@ -287,10 +288,9 @@ fn an_encoding_too_heavy_for_the_machine_skips_its_own_frames_and_the_other_keep
         keyframe_interval_s: 2,
     };
     let cfg = PipelineConfig {
-        encodings: vec![light, heavy],
+        encodings: vec![light.into(), heavy.into()],
         audio: None,
         duration: Some(Duration::from_secs(4)),
-        crop_x: Vec::new(),
     };
     let (w, h, fps) = cfg.canvas();
     assert_eq!((w, h, fps), (3840, 2160, 120));
