@@ -2,10 +2,10 @@
 // capture's feed from the app's own URI scheme (one fetch a message, the
 // next asked as soon as one arrives) as one binary message — a 16-byte
 // header, the meters as JSON, then the picture's Y, U and V planes; no
-// base64 — so the page repaints once for both. The picture is turned into RGB on the GPU by a WebGL shader, or,
-// where WebGL is missing, by a loop into one reused ImageData on a 2D
-// canvas. Nothing is allocated per picture but the views on the bytes
-// received.
+// base64 — so the page repaints once for both. The picture is turned into
+// RGB on the GPU by a WebGL shader, or, where WebGL is missing, by a loop
+// into one reused ImageData on a 2D canvas. Drawing allocates nothing per
+// picture but the views on the bytes received.
 import type { MeterUpdate } from "./bindings";
 import { i420ToRgba } from "./format";
 

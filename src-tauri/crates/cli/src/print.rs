@@ -18,7 +18,7 @@ pub enum StatsFormat {
     Text,
 }
 
-/// Seconds rounded to a tenth, for the `t` of a line.
+/// Rounded to a tenth: the `t` of a line, a level in dB.
 pub fn tenths(t: f64) -> f64 {
     (t * 10.0).round() / 10.0
 }
@@ -134,10 +134,7 @@ pub fn print_source_stats(format: Option<StatsFormat>, t: f64, engine: &Engine) 
     use std::sync::atomic::Ordering::Relaxed;
     let t = tenths(t);
     // Rounded as f64: -17.1, not f32's -17.100000381469727.
-    let finite = |x: f32| {
-        x.is_finite()
-            .then_some((f64::from(x) * 10.0).round() / 10.0)
-    };
+    let finite = |x: f32| x.is_finite().then(|| tenths(f64::from(x)));
     let mut lines = Vec::new();
     let mix = engine.mix();
     // A capture source's line: its health, its levels before and after its

@@ -77,13 +77,9 @@ fn plan(args: &StreamArgs) -> Result<Plan, String> {
     let mut dests = Vec::new();
     for d in &args.dests {
         let (name, url) = split_named(d, &names);
-        if name.is_none() {
-            // `vertikal+rtmp://…`: a name that is not an encoding.
-            if let Some((prefix, rest)) = d.split_once('+') {
-                if valid_name(prefix) && rest.contains("://") {
-                    return Err(unknown(prefix));
-                }
-            }
+        // `vertikal+rtmp://…`: a name that is not an encoding.
+        if let Some(prefix) = unknown_prefix(d, name) {
+            return Err(unknown(prefix));
         }
         let dest = Destination::parse(url).map_err(|e| format!("bad destination: {e}"))?;
         dests.push((dest, name.and_then(index_of).unwrap_or(0)));
@@ -101,17 +97,13 @@ fn plan(args: &StreamArgs) -> Result<Plan, String> {
     }
     if let Some(r) = &args.record {
         let (name, file) = split_named(r, &names);
-        if name.is_none() {
-            // `vertikal+show.mp4`: a name that is not an encoding. A file
-            // whose name has a '+' is still reachable as `./a+b.mp4`.
-            if let Some((prefix, _)) = r.split_once('+') {
-                if valid_name(prefix) {
-                    return Err(format!(
-                        "{} (to record to a file named '{r}', give it as ./{r})",
-                        unknown(prefix)
-                    ));
-                }
-            }
+        // `vertikal+show.mp4`: a name that is not an encoding. A file whose
+        // name has a '+' is still reachable as `./a+b.mp4`.
+        if let Some(prefix) = unknown_prefix(r, name) {
+            return Err(format!(
+                "{} (to record to a file named '{r}', give it as ./{r})",
+                unknown(prefix)
+            ));
         }
         let path = std::path::PathBuf::from(file);
         if path.exists() {
@@ -168,6 +160,13 @@ fn encodings(args: &StreamArgs) -> Result<Vec<Encoding>, String> {
 }
 
 /// A number in a range, or a message naming the flag.
+/// The `NAME` of `NAME+…` when `split_named` found no encoding of that
+/// name but it has a name's shape (a typo, not part of a URL or a path).
+fn unknown_prefix<'a>(s: &'a str, named: Option<&str>) -> Option<&'a str> {
+    let (prefix, _) = s.split_once('+').filter(|_| named.is_none())?;
+    valid_name(prefix).then_some(prefix)
+}
+
 fn in_range(flag: &str, v: f32, lo: f32, hi: f32) -> Result<f32, String> {
     if v.is_finite() && (lo..=hi).contains(&v) {
         Ok(v)

@@ -140,28 +140,25 @@ async fn stop_tasks(tasks: impl IntoIterator<Item = tokio::task::JoinHandle<()>>
 #[derive(Debug)]
 struct Running {
     session: Arc<Session>,
-    feed: Vec<tokio::task::JoinHandle<()>>,
+    feed: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
     fn new(session: Session, window: Option<&Window>) -> Self {
         let session = Arc::new(session);
-        let feed = window
-            .map(|w| spawn_update_feed(&session, w))
-            .into_iter()
-            .collect();
+        let feed = window.map(|w| spawn_update_feed(&session, w));
         Self { session, feed }
     }
 
     /// Feeds a new window (after a reload) instead of the old one.
     async fn replace_feed(&mut self, window: &Window) {
-        stop_tasks(self.feed.drain(..)).await;
-        self.feed = vec![spawn_update_feed(&self.session, window)];
+        stop_tasks(self.feed.take()).await;
+        self.feed = Some(spawn_update_feed(&self.session, window));
     }
 
     /// Stops the feed, then the session (the capture goes on).
     async fn stop(mut self) {
-        stop_tasks(self.feed.drain(..)).await;
+        stop_tasks(self.feed.take()).await;
         match Arc::try_unwrap(self.session) {
             Ok(s) => {
                 s.stop().await;
@@ -268,7 +265,7 @@ impl Studio {
         }
     }
 
-    /// (Re)starts the window's preview and meter feeds from the capture.
+    /// (Re)starts the window's feed from the capture (pictures and meters).
     async fn feed_capture(&mut self) {
         stop_tasks(self.capture_feed.take()).await;
         if let (Some(c), Some(w)) = (&self.capture, &self.window) {

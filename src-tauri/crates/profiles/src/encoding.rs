@@ -233,7 +233,8 @@ impl FromStr for Encoding {
 }
 /// Splits `NAME+rest` when `NAME` is one of `known` (a destination
 /// `vertical+rtmps://…`, a recording `vertical+take.mp4`); anything else is
-/// all `rest` (a file may be called `take+1.mp4`).
+/// all `rest` (`onair` refuses a `rest` that starts with a name that is
+/// not an encoding's: a file called `take+1.mp4` is given as `./take+1.mp4`).
 pub fn split_named<'a>(s: &'a str, known: &[&str]) -> (Option<&'a str>, &'a str) {
     match s.split_once('+') {
         Some((name, rest)) if known.contains(&name) => (Some(name), rest),
